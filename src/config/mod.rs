@@ -1,0 +1,131 @@
+//! Configuration: the YAML files parsed into typed, unknown-key-rejecting structs, with every
+//! syntax or shape error located at its file, line and column.
+
+pub mod pipeline;
+pub mod sources;
+pub mod template;
+
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics, SourceText};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use pipeline::Pipeline;
+pub use sources::{Source, SourcesFile};
+
+/// One parsed pipeline file with its text, kept for locating later diagnostics.
+#[derive(Debug, Clone)]
+pub struct PipelineFile {
+    pub text: SourceText,
+    pub spec: Pipeline,
+}
+
+/// Everything the user wrote: the source registry and the pipeline specs.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Folder holding `sources.yml`; relative paths start here.
+    pub dir: PathBuf,
+    pub sources_text: SourceText,
+    pub sources: SourcesFile,
+    pub pipelines: Vec<PipelineFile>,
+    /// `--var key=value` settings for templates.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Project {
+    /// Loads `sources.yml` from `dir` and every `*.yml`/`*.yaml` under `pipelines`, collecting
+    /// all parse errors before failing.
+    pub fn load(dir: &Path, pipelines: &Path, vars: BTreeMap<String, String>) -> Result<Project, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let sources_path = dir.join("sources.yml");
+        let sources = read_text(&sources_path, &mut diags).and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
+        let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
+        let mut files = Vec::new();
+        match pipeline_paths(&pipelines_dir) {
+            Ok(paths) if paths.is_empty() => {
+                diags.push(Diagnostic::new(&pipelines_dir, (1, 1), "no pipeline files (*.yml) found"))
+            }
+            Ok(paths) => {
+                for path in paths {
+                    if let Some(text) = read_text(&path, &mut diags) {
+                        if let Some(spec) = parse::<Pipeline>(&text, &mut diags) {
+                            files.push(PipelineFile { text, spec });
+                        }
+                    }
+                }
+            }
+            Err(e) => diags.push(Diagnostic::new(&pipelines_dir, (1, 1), format!("cannot read pipeline folder: {e}"))),
+        }
+        match sources {
+            Some((sources_text, sources)) if diags.is_empty() => {
+                Ok(Project { dir: dir.to_path_buf(), sources_text, sources, pipelines: files, vars })
+            }
+            _ => Err(diags),
+        }
+    }
+
+    /// Where the layers, quarantine and catalog live.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+/// The pipeline files of a folder (or the one file named), sorted by name.
+fn pipeline_paths(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn read_text(path: &Path, diags: &mut Diagnostics) -> Option<SourceText> {
+    match SourceText::read(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.push(Diagnostic::new(path, (1, 1), format!("cannot read file: {e}")));
+            None
+        }
+    }
+}
+
+/// Parses YAML into `T`, turning serde's error into a located diagnostic with a hint.
+pub fn parse<T: DeserializeOwned>(text: &SourceText, diags: &mut Diagnostics) -> Option<T> {
+    match serde_yaml::from_str::<T>(&text.text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let at = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let full = e.to_string();
+            let message = match full.rfind(" at line ") {
+                Some(i) => full[..i].to_string(),
+                None => full,
+            };
+            let hint = unknown_name_hint(&message);
+            diags.push(Diagnostic::new(&text.path, at, message).with_hint(hint));
+            None
+        }
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or variant), the closest name.
+fn unknown_name_hint(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1).or_else(|| message.split("unknown variant `").nth(1))?;
+    let name = rest.split('`').next()?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    did_you_mean(name, expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_unknown_field() {
+        let m = "unknown field `pth`, expected one of `path`, `pattern`";
+        assert_eq!(unknown_name_hint(m).as_deref(), Some("did you mean `path`?"));
+    }
+}

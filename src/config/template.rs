@@ -1,0 +1,73 @@
+//! Minijinja rendering of paths and SQL: `env('NAME', 'default')`, `var('name', 'default')`
+//! and, for SQL steps, `ref('layer.table')`.
+
+use minijinja::{Environment, Error, ErrorKind, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Renders `template` with `env()` and `var()`; `refs` maps `ref()` arguments to names.
+pub fn render(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    refs: Option<&dyn Fn(&str) -> Result<String, String>>,
+) -> Result<String, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_function("env", |name: String, default: Option<String>| -> Result<String, Error> {
+        std::env::var(&name).ok().filter(|v| !v.is_empty()).or(default).ok_or_else(|| {
+            Error::new(ErrorKind::UndefinedError, format!("environment variable `{name}` is not set and has no default"))
+        })
+    });
+    let vars = Arc::new(vars.clone());
+    env.add_function("var", move |name: String, default: Option<String>| -> Result<String, Error> {
+        vars.get(&name).cloned().or(default).ok_or_else(|| {
+            Error::new(ErrorKind::UndefinedError, format!("variable `{name}` is not set (use --var {name}=VALUE)"))
+        })
+    });
+    let mut table = BTreeMap::new();
+    if let Some(refs) = refs {
+        for arg in ref_arguments(template) {
+            let name = refs(&arg)?;
+            table.insert(arg, name);
+        }
+    }
+    env.add_function("ref", move |arg: String| -> Result<Value, Error> {
+        table.get(&arg).map(|s| Value::from(s.clone())).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidOperation, format!("ref('{arg}') is not allowed here"))
+        })
+    });
+    let rendered = env.render_str(template, ());
+    rendered.map_err(|e| e.to_string())
+}
+
+/// The string arguments of every `ref('...')` call in a template, in order of appearance.
+pub fn ref_arguments(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find("ref(") {
+        rest = &rest[i + 4..];
+        let trimmed = rest.trim_start();
+        if let Some(q) = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"') {
+            if let Some(end) = trimmed[1..].find(q) {
+                out.push(trimmed[1..1 + end].to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_env_var_and_ref() {
+        let vars = BTreeMap::from([("year".to_string(), "2024".to_string())]);
+        let out = render("{{ env('JOBFORGE_UNSET_XYZ', 'd') }}/{{ var('year') }}", &vars, None).unwrap();
+        assert_eq!(out, "d/2024");
+        let refs = |a: &str| Ok(format!("t_{}", a.replace('.', "_")));
+        let sql = render("select * from {{ ref('silver.x') }}", &vars, Some(&refs)).unwrap();
+        assert_eq!(sql, "select * from t_silver_x");
+        assert!(render("{{ var('nope') }}", &vars, None).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! Table metadata from a written layer: counts, size, column types, nulls and examples, plus
+//! the governance fields of the pipeline and the table's neighbours in the plan.
+
+use super::layers::RunContext;
+use crate::catalog::{ColumnMetadata, TableMetadata};
+use crate::plan::Layer;
+use polars::prelude::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Metadata of table `t` at `layer`, whose frame `df` was written to `path`.
+pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, path: &Path) -> TableMetadata {
+    let plan = ctx.plan;
+    let table = &plan.tables[t];
+    let (upstream, downstream) = neighbours(ctx, t);
+    let sample = df.head(Some(10_000));
+    let columns = df
+        .get_columns()
+        .iter()
+        .map(|c| {
+            let examples = sample
+                .column(c.name())
+                .ok()
+                .and_then(|s| s.as_materialized_series().drop_nulls().unique_stable().ok())
+                .map(|u| u.head(Some(3)).iter().map(|v| v.str_value().to_string()).collect())
+                .unwrap_or_default();
+            ColumnMetadata {
+                name: c.name().to_string(),
+                data_type: c.dtype().to_string(),
+                nullable: c.null_count() > 0,
+                null_count: c.null_count() as u64,
+                description: table.spec.columns.get(c.name().as_str()).cloned(),
+                examples,
+            }
+        })
+        .collect();
+    let previous = ctx.catalog.read_table(layer.name(), &table.name);
+    TableMetadata {
+        name: table.name.clone(),
+        layer: layer.name().into(),
+        domain: table.spec.domain.clone(),
+        path: path.display().to_string(),
+        row_count: df.height() as u64,
+        column_count: df.width() as u64,
+        file_size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        schema_version: schema_version(df),
+        created_at: previous.map_or_else(chrono::Utc::now, |p| p.created_at),
+        updated_at: chrono::Utc::now(),
+        batch_id: ctx.batch_id.to_string(),
+        description: table.spec.description.clone(),
+        owner: table.spec.owner.clone(),
+        steward: table.spec.steward.clone(),
+        classification: table.spec.classification.clone(),
+        source: table.source_id.clone(),
+        upstream,
+        downstream,
+        columns,
+    }
+}
+
+/// Tables this one reads and tables that read it.
+fn neighbours(ctx: &RunContext, t: usize) -> (Vec<String>, Vec<String>) {
+    let plan = ctx.plan;
+    let mut up = BTreeSet::new();
+    let mut down = BTreeSet::new();
+    for layer in Layer::ALL {
+        let node = plan.node(t, layer);
+        for n in plan.graph.neighbors_directed(node, petgraph::Direction::Incoming) {
+            up.insert(plan.graph[n].table);
+        }
+        for n in plan.graph.neighbors_directed(node, petgraph::Direction::Outgoing) {
+            down.insert(plan.graph[n].table);
+        }
+    }
+    let names = |s: BTreeSet<usize>| s.into_iter().filter(|x| *x != t).map(|x| plan.tables[x].name.clone()).collect();
+    (names(up), names(down))
+}
+
+/// A short fingerprint of the column names and types: changes when the schema changes.
+fn schema_version(df: &DataFrame) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for c in df.get_columns() {
+        h.update(c.name().as_bytes());
+        h.update(b":");
+        h.update(c.dtype().to_string().as_bytes());
+        h.update(b";");
+    }
+    h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,152 @@
+//! Row checks that send failing rows to quarantine: bronze casts that cannot convert a value,
+//! and the `expect` rules. A failing row carries `_rule` and `_reason`; the first failed check
+//! in declaration order names it.
+
+use crate::config::pipeline::{DType, Expect};
+use polars::prelude::*;
+
+/// One check: an expression true for failing rows, the rule's name and the reason (a text
+/// expression evaluated on the failing row).
+pub struct Check {
+    pub fails: Expr,
+    pub rule: String,
+    pub reason: Expr,
+}
+
+pub const RULE: &str = "_rule";
+pub const REASON: &str = "_reason";
+
+/// Splits `df` into (passing rows, failing rows with `_rule` and `_reason`).
+pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, DataFrame)> {
+    if checks.is_empty() {
+        let empty = df.clear();
+        return Ok((df, empty));
+    }
+    let rule = coalesce(&checks.iter().map(|c| when(c.fails.clone().fill_null(true)).then(lit(c.rule.clone())).otherwise(lit(NULL).cast(DataType::String))).collect::<Vec<_>>());
+    let reason = coalesce(&checks.iter().map(|c| when(c.fails.clone().fill_null(true)).then(c.reason.clone()).otherwise(lit(NULL).cast(DataType::String))).collect::<Vec<_>>());
+    let marked = df.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).collect()?;
+    let failed_mask = marked.column(RULE)?.is_not_null();
+    let failed = marked.filter(&failed_mask)?;
+    let passed = marked.filter(&!&failed_mask)?.drop_many([RULE, REASON]);
+    Ok((passed, failed))
+}
+
+fn quoted_value(column: &str) -> Expr {
+    concat_str([lit("'"), col(column).cast(DataType::String), lit("'")], "", false)
+}
+
+/// The polars type of a cast target.
+pub fn polars_type(t: DType) -> DataType {
+    match t {
+        DType::Text => DataType::String,
+        DType::Int32 => DataType::Int32,
+        DType::Int64 => DataType::Int64,
+        DType::Float64 => DataType::Float64,
+        DType::Boolean => DataType::Boolean,
+        DType::Date => DataType::Date,
+    }
+}
+
+/// The expression casting `column` to `t`: text is trimmed first; booleans accept
+/// true/false/yes/no/1/0 in any case; dates are ISO `YYYY-MM-DD`. Unconvertible values are null.
+pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
+    let c = col(column);
+    if current != &DataType::String {
+        return c.cast(polars_type(t));
+    }
+    let trimmed = c.str().strip_chars(lit(NULL));
+    match t {
+        DType::Text => col(column),
+        DType::Boolean => {
+            let lower = trimmed.str().to_lowercase();
+            when(lower.clone().is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"]))))
+                .then(lit(true))
+                .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"]))))
+                .then(lit(false))
+                .otherwise(lit(NULL).cast(DataType::Boolean))
+        }
+        DType::Date => trimmed.str().to_date(StrptimeOptions { format: Some("%Y-%m-%d".into()), strict: false, ..Default::default() }),
+        other => trimmed.cast(polars_type(other)),
+    }
+}
+
+/// Casts `casts` columns, quarantining rows where a non-null value does not convert.
+pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
+    let mut exprs = Vec::new();
+    let mut checks = Vec::new();
+    for (name, t) in casts {
+        let current = df.column(name)?.dtype().clone();
+        let cast = cast_expr(name, *t, &current);
+        let type_name = format!("{t:?}").to_lowercase();
+        checks.push(Check {
+            fails: col(name).is_not_null().and(cast.clone().is_null()),
+            rule: format!("cast({name}: {type_name})"),
+            reason: concat_str([lit(format!("{name}: cannot cast ")), quoted_value(name), lit(format!(" to {type_name}"))], "", false),
+        });
+        exprs.push(cast.alias(name));
+    }
+    let (passed, failed) = split(df, checks)?;
+    let passed = passed.lazy().with_columns(exprs).collect()?;
+    Ok((passed, failed))
+}
+
+/// The checks of an `expect` step, in declaration order.
+pub fn expect_checks(e: &Expect) -> PolarsResult<Vec<Check>> {
+    let mut checks = Vec::new();
+    for c in &e.not_null {
+        checks.push(Check { fails: col(c).is_null(), rule: format!("not_null({c})"), reason: lit(format!("{c} is null")) });
+    }
+    if !e.unique.is_empty() {
+        let key = if e.unique.len() == 1 {
+            col(&e.unique[0])
+        } else {
+            concat_str(e.unique.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>(), "\u{1f}", false)
+        };
+        let names = e.unique.join(", ");
+        let shown = concat_str(e.unique.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(), ", ", false);
+        checks.push(Check {
+            fails: key.is_first_distinct().not(),
+            rule: format!("unique({names})"),
+            reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
+        });
+    }
+    for (c, values) in &e.accepted_values {
+        let allowed = Series::new("allowed".into(), values.clone());
+        checks.push(Check {
+            fails: col(c).is_not_null().and(col(c).cast(DataType::String).is_in(lit(allowed)).not()),
+            rule: format!("accepted_values({c})"),
+            reason: concat_str([lit(format!("{c} = ")), quoted_value(c), lit(format!(" is not one of {values:?}"))], "", false),
+        });
+    }
+    for (c, pattern) in &e.regex {
+        checks.push(Check {
+            fails: col(c).is_not_null().and(col(c).cast(DataType::String).str().contains(lit(format!("^(?:{pattern})$")), true).not()),
+            rule: format!("regex({c})"),
+            reason: concat_str([lit(format!("{c} = ")), quoted_value(c), lit(format!(" does not match {pattern}"))], "", false),
+        });
+    }
+    for (c, range) in &e.range {
+        let v = col(c).cast(DataType::Float64);
+        let mut outside = lit(false);
+        if let Some(min) = range.min {
+            outside = outside.or(v.clone().lt(lit(min)));
+        }
+        if let Some(max) = range.max {
+            outside = outside.or(v.clone().gt(lit(max)));
+        }
+        checks.push(Check {
+            fails: col(c).is_not_null().and(v.is_null().or(outside)),
+            rule: format!("range({c})"),
+            reason: concat_str([lit(format!("{c} = ")), quoted_value(c), lit(format!(" is outside [{}, {}]", fmt_bound(range.min), fmt_bound(range.max)))], "", false),
+        });
+    }
+    for (name, sql) in &e.predicate {
+        let pred = polars::sql::sql_expr(sql)?;
+        checks.push(Check { fails: pred.not(), rule: format!("predicate({name})"), reason: lit(format!("fails `{sql}`")) });
+    }
+    Ok(checks)
+}
+
+fn fmt_bound(b: Option<f64>) -> String {
+    b.map_or("-".to_string(), |v| v.to_string())
+}

@@ -1,0 +1,249 @@
+//! Compile-time column checks: the column names each layer will have, traced from the source
+//! header through bronze and every step, so an unknown column is reported before any data is
+//! read. A `sql:` step's output is not traced (its columns are unknown until it runs).
+
+use crate::config::pipeline::{Bronze, HeaderStyle, Step};
+use crate::diag::did_you_mean;
+use polars::prelude::Expr;
+
+/// Provenance columns every layer carries.
+pub const PROVENANCE: [&str; 4] = ["_source_file", "_ingested_at", "_batch_id", "_layer"];
+
+/// A problem found while tracing columns: the token to locate and the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub token: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn unknown(column: &str, context: &str, known: &[String]) -> Problem {
+    Problem {
+        token: column.to_string(),
+        message: format!("unknown column `{column}` in {context}"),
+        hint: did_you_mean(column, known.iter().map(String::as_str)),
+    }
+}
+
+/// `snake_case` of a published header: trimmed, BOM removed, lower case, runs of anything but
+/// letters and digits become one `_`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim_start_matches('\u{feff}').trim().chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// The bronze name of every source column, in order: normalised, then renamed; repeated names
+/// get `_2`, `_3`.
+pub fn bronze_names(header: &[String], bronze: &Bronze) -> Vec<String> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let mut name = match bronze.columns {
+                HeaderStyle::SnakeCase => snake_case(raw),
+                HeaderStyle::Trim => raw.trim_start_matches('\u{feff}').trim().to_string(),
+            };
+            if name.is_empty() {
+                name = format!("column_{}", i + 1);
+            }
+            let count = seen.entry(name.clone()).or_insert(0);
+            *count += 1;
+            let name = if *count == 1 { name } else { format!("{name}_{count}") };
+            bronze.rename.get(&name).cloned().unwrap_or(name)
+        })
+        .collect()
+}
+
+/// Checks bronze's renames, casts and required columns against the normalised header.
+pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Problem>) {
+    let mut unrenamed = bronze.clone();
+    unrenamed.rename.clear();
+    let normalised = bronze_names(header, &unrenamed);
+    let names = bronze_names(header, bronze);
+    let mut problems = Vec::new();
+    for old in bronze.rename.keys() {
+        if !normalised.contains(old) {
+            let mut p = unknown(old, "bronze.rename (not in the source header)", &normalised);
+            p.message = format!("{}; the normalised header is [{}]", p.message, normalised.join(", "));
+            problems.push(p);
+        }
+    }
+    for col in bronze.cast.keys().chain(&bronze.required) {
+        if !names.contains(col) && !bronze.rename.contains_key(col) {
+            problems.push(Problem {
+                token: col.clone(),
+                message: format!("required column `{col}` is missing from the source"),
+                hint: did_you_mean(col, names.iter().map(String::as_str)),
+            });
+        }
+    }
+    let mut with_provenance = names;
+    with_provenance.extend(PROVENANCE.iter().map(|s| s.to_string()));
+    (with_provenance, problems)
+}
+
+/// The columns a SQL expression reads.
+pub fn expression_columns(sql: &str) -> Result<Vec<String>, String> {
+    let expr = polars::sql::sql_expr(sql).map_err(|e| format!("invalid SQL expression `{sql}`: {e}"))?;
+    let mut out = Vec::new();
+    for e in &expr {
+        if let Expr::Column(name) = e {
+            if name.as_str() != "*" && !out.iter().any(|o: &String| o == name.as_str()) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_expression(sql: &str, context: &str, known: &[String], problems: &mut Vec<Problem>) {
+    match expression_columns(sql) {
+        Ok(cols) => {
+            for c in cols.iter().filter(|c| !known.contains(c)) {
+                problems.push(unknown(c, context, known));
+            }
+        }
+        Err(message) => problems.push(Problem { token: sql.split_whitespace().next().unwrap_or(sql).to_string(), message, hint: None }),
+    }
+}
+
+fn require<'a>(cols: impl IntoIterator<Item = &'a String>, context: &str, known: &[String], problems: &mut Vec<Problem>) {
+    for c in cols {
+        if !known.contains(c) {
+            problems.push(unknown(c, context, known));
+        }
+    }
+}
+
+/// The columns after `step`, given the columns before it (`None` once unknown) and a lookup of
+/// another table's output columns for joins. Problems are pushed; the trace goes on.
+pub fn step_columns(
+    step: &Step,
+    before: Option<Vec<String>>,
+    ref_columns: &dyn Fn(&str) -> Option<Vec<String>>,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<String>> {
+    let mut cols = before?;
+    match step {
+        Step::Filter(sql) => check_expression(sql, "filter", &cols, problems),
+        Step::Derive(map) => {
+            for (name, sql) in map {
+                check_expression(sql, &format!("derive `{name}`"), &cols, problems);
+            }
+            for name in map.keys() {
+                if !cols.contains(name) {
+                    cols.push(name.clone());
+                }
+            }
+        }
+        Step::Cast(map) => require(map.keys(), "cast", &cols, problems),
+        Step::Clean(c) => require(&c.columns, "clean", &cols, problems),
+        Step::Dedupe(d) => require(&d.keys, "dedupe", &cols, problems),
+        Step::Expect(e) => {
+            let keys = e.not_null.iter().chain(&e.unique).chain(e.accepted_values.keys()).chain(e.regex.keys()).chain(e.range.keys());
+            require(keys, "expect", &cols, problems);
+            for (name, sql) in &e.predicate {
+                check_expression(sql, &format!("expect predicate `{name}`"), &cols, problems);
+            }
+        }
+        Step::Drop(list) => {
+            require(list, "drop", &cols, problems);
+            cols.retain(|c| !list.contains(c));
+        }
+        Step::Rename(map) => {
+            require(map.keys(), "rename", &cols, problems);
+            for c in cols.iter_mut() {
+                if let Some(new) = map.get(c) {
+                    *c = new.clone();
+                }
+            }
+        }
+        Step::Select(list) => {
+            require(list, "select", &cols, problems);
+            let mut out = list.clone();
+            out.extend(PROVENANCE.iter().filter(|p| cols.iter().any(|c| c == *p)).map(|p| p.to_string()));
+            cols = out;
+        }
+        Step::Sort(list) => {
+            let names: Vec<String> = list.iter().map(|s| sort_key(s).0.to_string()).collect();
+            require(&names, "sort", &cols, problems);
+        }
+        Step::Unpivot(u) => {
+            require(u.index.iter().chain(&u.on), "unpivot", &cols, problems);
+            let mut out = u.index.clone();
+            out.extend(PROVENANCE.iter().filter(|p| cols.iter().any(|c| c == *p)).map(|p| p.to_string()));
+            out.push(u.variable.clone());
+            out.push(u.value.clone());
+            cols = out;
+        }
+        Step::Join(j) => {
+            let left: Vec<String> = j.on.iter().chain(j.on_columns.keys()).cloned().collect();
+            require(&left, "join keys", &cols, problems);
+            let right = ref_columns(&j.reference)?;
+            let right_keys: Vec<String> = j.on.iter().chain(j.on_columns.values()).cloned().collect();
+            require(&right_keys, &format!("join keys of `{}`", j.reference), &right, problems);
+            require(&j.select, &format!("join select of `{}`", j.reference), &right, problems);
+            let taken: Vec<String> = if j.select.is_empty() {
+                right.into_iter().filter(|c| !right_keys.contains(c) && !PROVENANCE.contains(&c.as_str())).collect()
+            } else {
+                j.select.clone()
+            };
+            for c in taken {
+                let name = format!("{}{c}", j.prefix.as_deref().unwrap_or(""));
+                if !cols.contains(&name) {
+                    cols.push(name);
+                }
+            }
+        }
+        Step::Aggregate(a) => {
+            require(&a.group_by, "aggregate group_by", &cols, problems);
+            for (name, sql) in &a.measures {
+                check_expression(sql, &format!("aggregate measure `{name}`"), &cols, problems);
+            }
+            cols = a.group_by.iter().chain(a.measures.keys()).cloned().collect();
+        }
+        Step::Sql(_) => return None,
+    }
+    Some(cols)
+}
+
+/// A sort entry's column and whether it is descending: `year desc`.
+pub fn sort_key(entry: &str) -> (&str, bool) {
+    let entry = entry.trim();
+    match entry.rsplit_once(char::is_whitespace) {
+        Some((col, dir)) if dir.eq_ignore_ascii_case("desc") => (col.trim(), true),
+        Some((col, dir)) if dir.eq_ignore_ascii_case("asc") => (col.trim(), false),
+        _ => (entry, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_cases_published_headers() {
+        assert_eq!(snake_case("\u{feff}Code - NOC 2021 V1.0"), "code_noc_2021_v1_0");
+        assert_eq!(snake_case(" Digital Literacy "), "digital_literacy");
+        assert_eq!(snake_case("Conditions_récentes"), "conditions_récentes");
+    }
+
+    #[test]
+    fn finds_expression_columns_and_unknown_ones() {
+        assert_eq!(expression_columns("level = 5 and upper(title) <> 'X'").unwrap(), ["level", "title"]);
+        let mut problems = Vec::new();
+        let step = Step::Filter("noc_cod = '1'".into());
+        let out = step_columns(&step, Some(vec!["noc_code".into()]), &|_| None, &mut problems);
+        assert_eq!(out, Some(vec!["noc_code".to_string()]));
+        assert_eq!(problems[0].message, "unknown column `noc_cod` in filter");
+        assert_eq!(problems[0].hint.as_deref(), Some("did you mean `noc_code`?"));
+    }
+}

@@ -1,0 +1,361 @@
+//! The layer plan: config compiled into a petgraph DAG of (table, layer) nodes with cross-table
+//! edges, every reference resolved and every column checked, reading no data rows.
+
+pub mod check;
+pub mod render;
+pub mod resolve;
+
+use crate::config::pipeline::{Pipeline, Step};
+use crate::config::sources::{Format, ReadOptions, Source};
+use crate::config::{template, PipelineFile, Project};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics, SourceText};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+pub use resolve::ResolvedFile;
+
+/// The four medallion layers, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Staged,
+    Bronze,
+    Silver,
+    Gold,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 4] = [Layer::Staged, Layer::Bronze, Layer::Silver, Layer::Gold];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Staged => "staged",
+            Layer::Bronze => "bronze",
+            Layer::Silver => "silver",
+            Layer::Gold => "gold",
+        }
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Layer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Layer::ALL.into_iter().find(|l| l.name() == s).ok_or_else(|| format!("unknown layer `{s}` (staged, bronze, silver, gold)"))
+    }
+}
+
+/// A reference `layer.table` (or `table`, meaning gold) to another table's output.
+pub fn parse_ref(reference: &str) -> Result<(Layer, &str), String> {
+    match reference.split_once('.') {
+        Some((layer, table)) => Ok((layer.parse()?, table)),
+        None => Ok((Layer::Gold, reference)),
+    }
+}
+
+/// One node of the plan: a table at a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Node {
+    pub table: usize,
+    pub layer: Layer,
+}
+
+/// Everything the executor needs to build one table.
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    pub name: String,
+    pub spec: Pipeline,
+    pub text: SourceText,
+    pub source_id: String,
+    pub source: Source,
+    pub format: Format,
+    pub read: ReadOptions,
+    pub file: ResolvedFile,
+    /// The published header of the source file.
+    pub header: Vec<String>,
+    /// Bronze names of the header columns, in the same order.
+    pub bronze_names: Vec<String>,
+    /// Output columns per layer, where known at compile time.
+    pub columns: HashMap<Layer, Vec<String>>,
+}
+
+impl TablePlan {
+    pub fn steps(&self, layer: Layer) -> &[Step] {
+        match layer {
+            Layer::Silver => &self.spec.silver,
+            Layer::Gold => &self.spec.gold,
+            _ => &[],
+        }
+    }
+}
+
+/// The compiled plan: tables, their node graph and an execution order.
+#[derive(Debug)]
+pub struct Plan {
+    pub tables: Vec<TablePlan>,
+    pub graph: DiGraph<Node, ()>,
+    pub order: Vec<NodeIndex>,
+    index: HashMap<Node, NodeIndex>,
+}
+
+impl Plan {
+    pub fn table(&self, name: &str) -> Option<usize> {
+        self.tables.iter().position(|t| t.name == name)
+    }
+
+    pub fn node(&self, table: usize, layer: Layer) -> NodeIndex {
+        self.index[&Node { table, layer }]
+    }
+
+    /// Nodes of other tables that `node` reads.
+    pub fn cross_dependencies(&self, node: NodeIndex) -> Vec<Node> {
+        let me = self.graph[node].table;
+        self.graph.neighbors_directed(node, petgraph::Direction::Incoming).map(|n| self.graph[n]).filter(|n| n.table != me).collect()
+    }
+
+    /// Table indices reachable from `start` along (or against) the edges.
+    fn reach(&self, start: usize, direction: petgraph::Direction) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<NodeIndex> = Layer::ALL.iter().map(|l| self.node(start, *l)).collect();
+        let mut visited = std::collections::HashSet::new();
+        while let Some(n) = stack.pop() {
+            if !visited.insert(n) {
+                continue;
+            }
+            seen.insert(self.graph[n].table);
+            stack.extend(self.graph.neighbors_directed(n, direction));
+        }
+        seen
+    }
+
+    /// Resolves `--select` entries (`name`, `name+` with downstream, `+name` with upstream).
+    pub fn select(&self, selectors: &[String]) -> Result<BTreeSet<usize>, String> {
+        if selectors.is_empty() {
+            return Ok((0..self.tables.len()).collect());
+        }
+        let mut out = BTreeSet::new();
+        for s in selectors {
+            let up = s.starts_with('+');
+            let down = s.ends_with('+');
+            let name = s.trim_matches('+');
+            let t = self.table(name).ok_or_else(|| {
+                let hint = did_you_mean(name, self.tables.iter().map(|t| t.name.as_str())).map(|h| format!("; {h}")).unwrap_or_default();
+                format!("--select: no table `{name}`{hint}")
+            })?;
+            out.insert(t);
+            if down {
+                out.extend(self.reach(t, petgraph::Direction::Outgoing));
+            }
+            if up {
+                out.extend(self.reach(t, petgraph::Direction::Incoming));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Compiles the project into a plan, collecting every problem before failing.
+pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let sources_text = &project.sources_text;
+    let root = match resolve::source_root(project) {
+        Ok(r) => Some(r),
+        Err(m) => {
+            diags.push(sources_text.diag(Some("defaults:"), "root", m));
+            None
+        }
+    };
+    let mut names = HashMap::new();
+    let mut tables = Vec::new();
+    for file in &project.pipelines {
+        let spec = &file.spec;
+        if let Some(first) = names.insert(spec.table.clone(), file.text.path.clone()) {
+            diags.push(file.text.diag(None, &spec.table, format!("table `{}` is also defined in {}", spec.table, first.display())));
+            continue;
+        }
+        if let Some(t) = plan_table(project, root.as_deref(), file, &mut diags) {
+            tables.push(t);
+        }
+    }
+    let mut graph = DiGraph::new();
+    let mut index = HashMap::new();
+    for (t, _) in tables.iter().enumerate() {
+        let mut previous = None;
+        for layer in Layer::ALL {
+            let node = Node { table: t, layer };
+            let n = graph.add_node(node);
+            index.insert(node, n);
+            if let Some(p) = previous {
+                graph.add_edge(p, n, ());
+            }
+            previous = Some(n);
+        }
+    }
+    for (t, table) in tables.iter().enumerate() {
+        for layer in [Layer::Silver, Layer::Gold] {
+            for reference in step_references(table.steps(layer)) {
+                let section = format!("{layer}:");
+                match parse_ref(&reference) {
+                    Err(m) => diags.push(table.text.diag(Some(&section), &reference, m)),
+                    Ok((ref_layer, name)) => match tables.iter().position(|x| x.name == name) {
+                        Some(other) => {
+                            graph.add_edge(index[&Node { table: other, layer: ref_layer }], index[&Node { table: t, layer }], ());
+                        }
+                        // Defined but not plannable: its own error is already reported.
+                        None if names.contains_key(name) => {}
+                        None => diags.push(
+                            table
+                                .text
+                                .diag(Some(&section), name, format!("unknown table `{name}` in ref `{reference}`"))
+                                .with_hint(did_you_mean(name, tables.iter().map(|x| x.name.as_str()))),
+                        ),
+                    },
+                }
+            }
+        }
+    }
+    let order = match petgraph::algo::toposort(&graph, None) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let path = cycle_path(&graph, cycle.node_id());
+            let describe = |n: &NodeIndex| format!("{}.{}", graph[*n].layer, tables[graph[*n].table].name);
+            let text = path.iter().map(describe).collect::<Vec<_>>().join(" -> ");
+            let first = &tables[graph[path[0]].table];
+            let target = &tables[graph[path[1]].table].name;
+            diags.push(first.text.diag(None, target, format!("cycle in the plan: {text}")));
+            return Err(diags);
+        }
+    };
+    let mut plan = Plan { tables, graph, order, index };
+    check_columns(&mut plan, &mut diags);
+    if diags.is_empty() { Ok(plan) } else { Err(diags) }
+}
+
+/// `layer.table` references made by a layer's steps (joins and `ref()` in SQL).
+pub fn step_references(steps: &[Step]) -> Vec<String> {
+    let mut out = Vec::new();
+    for step in steps {
+        match step {
+            Step::Join(j) => out.push(j.reference.clone()),
+            Step::Sql(sql) => out.extend(template::ref_arguments(sql)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Resolves the source, reads its header and checks bronze for one pipeline.
+fn plan_table(project: &Project, root: Option<&std::path::Path>, file: &PipelineFile, diags: &mut Diagnostics) -> Option<TablePlan> {
+    let spec = &file.spec;
+    let Some(source) = project.sources.sources.get(&spec.source) else {
+        let hint = did_you_mean(&spec.source, project.sources.sources.keys().map(String::as_str));
+        diags.push(file.text.diag(Some("source:"), &spec.source, format!("unknown source `{}`", spec.source)).with_hint(hint));
+        return None;
+    };
+    let defaults = &project.sources.defaults;
+    let read = source.read.over(&defaults.read);
+    let resolved = match resolve::resolve(project, root?, &spec.source, source) {
+        Ok(f) => f,
+        Err(m) => {
+            let at = project.sources_text.locate(Some("sources:"), &spec.source);
+            diags.push(Diagnostic::new(&project.sources_text.path, at, m));
+            return None;
+        }
+    };
+    let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
+    let header = match crate::reader::read_header(&resolved.path, format, &read) {
+        Ok(h) => h,
+        Err(e) => {
+            diags.push(Diagnostic::new(&resolved.path, (1, 1), e.message));
+            return None;
+        }
+    };
+    let (bronze_columns, problems) = check::check_bronze(&header, &spec.bronze);
+    for p in problems {
+        let message = format!("{} (source `{}`, file {})", p.message, spec.source, resolved.path.display());
+        diags.push(file.text.diag(Some("bronze:"), &p.token, message).with_hint(p.hint));
+    }
+    let mut columns = HashMap::new();
+    let mut staged: Vec<String> = header.clone();
+    staged.extend(check::PROVENANCE.iter().map(|s| s.to_string()));
+    columns.insert(Layer::Staged, staged);
+    columns.insert(Layer::Bronze, bronze_columns);
+    Some(TablePlan {
+        name: spec.table.clone(),
+        spec: spec.clone(),
+        text: file.text.clone(),
+        source_id: spec.source.clone(),
+        source: source.clone(),
+        format,
+        bronze_names: check::bronze_names(&header, &spec.bronze),
+        read,
+        file: resolved,
+        header,
+        columns,
+    })
+}
+
+/// Traces columns through silver and gold in execution order.
+fn check_columns(plan: &mut Plan, diags: &mut Diagnostics) {
+    for &n in &plan.order.clone() {
+        let Node { table, layer } = plan.graph[n];
+        if matches!(layer, Layer::Staged | Layer::Bronze) {
+            continue;
+        }
+        let previous = if layer == Layer::Silver { Layer::Bronze } else { Layer::Silver };
+        let mut cols = plan.tables[table].columns.get(&previous).cloned();
+        let mut problems = Vec::new();
+        let lookup = |reference: &str| -> Option<Vec<String>> {
+            let (l, name) = parse_ref(reference).ok()?;
+            let t = plan.tables.iter().position(|x| x.name == name)?;
+            plan.tables[t].columns.get(&l).cloned()
+        };
+        for step in plan.tables[table].steps(layer) {
+            cols = check::step_columns(step, cols, &lookup, &mut problems);
+        }
+        let t = &plan.tables[table];
+        let section = format!("{layer}:");
+        for p in problems {
+            diags.push(t.text.diag(Some(&section), &p.token, p.message).with_hint(p.hint));
+        }
+        if let Some(cols) = cols {
+            plan.tables[table].columns.insert(layer, cols);
+        }
+    }
+}
+
+/// A cycle through `start`, as the list of nodes ending where it began.
+fn cycle_path(graph: &DiGraph<Node, ()>, start: NodeIndex) -> Vec<NodeIndex> {
+    let mut previous: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        for next in graph.neighbors(n) {
+            if next == start {
+                let mut path = vec![n];
+                let mut at = n;
+                while at != start {
+                    at = previous[&at];
+                    path.push(at);
+                }
+                path.reverse();
+                path.push(start);
+                return path;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = previous.entry(next) {
+                if next != start {
+                    e.insert(n);
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+    vec![start, start]
+}

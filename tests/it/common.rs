@@ -1,0 +1,121 @@
+//! Helpers: a fresh copy of the bundled sample project in a temporary folder, the binary, and
+//! parquet reading.
+
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary project: the repository's sources.yml, pipelines/ and sample files.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn sample() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = repo();
+        std::fs::copy(root.join("sources.yml"), dir.path().join("sources.yml")).expect("copy sources.yml");
+        copy_dir(&root.join("pipelines"), &dir.path().join("pipelines"));
+        copy_dir(&root.join("data/source"), &dir.path().join("data/source"));
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.file(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Replaces `from` by `to` in a project file, asserting it was there.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.file(rel)).unwrap();
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    /// Runs `jobforge --project DIR args...` with the source root cleared.
+    pub fn jobforge(&self, args: &[&str]) -> Output {
+        self.jobforge_env(args, &[])
+    }
+
+    pub fn jobforge_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jobforge"));
+        cmd.arg("--project").arg(self.path()).args(args).env_remove("JOBFORGE_SOURCE_DIR").current_dir(self.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run jobforge")
+    }
+
+    pub fn read(&self, rel: &str) -> DataFrame {
+        read_parquet(&self.file(rel))
+    }
+
+    /// Every file under data/ except the bundled sources, relative, sorted.
+    pub fn data_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.file("data"), &mut out);
+        out.retain(|p| !p.contains("/source/"));
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+}
+
+pub fn read_parquet(path: &Path) -> DataFrame {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Asserts success, showing both streams otherwise.
+pub fn ok(o: &Output) {
+    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), stderr(o));
+}
+
+/// The text values of a column.
+pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
+    let c = df.column(column).unwrap_or_else(|e| panic!("{column}: {e}")).cast(&DataType::String).unwrap();
+    c.str().unwrap().into_iter().map(|v| v.map(str::to_string)).collect()
+}

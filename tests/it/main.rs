@@ -1,0 +1,7 @@
+//! The one integration test binary (each extra binary would link Polars and DuckDB again).
+
+mod common;
+mod compile_errors;
+mod docs;
+mod real_data;
+mod run;
