@@ -10,7 +10,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "jobforge", version, about = "Declarative medallion data pipelines from YAML")]
+#[command(
+    name = "jobforge",
+    version,
+    about = "Declarative medallion data pipelines from YAML"
+)]
 struct Cli {
     /// Project folder (holding sources.yml, pipelines/ and data/).
     #[arg(long, global = true, default_value = ".")]
@@ -90,7 +94,9 @@ enum LogFormat {
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not key=value"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
 }
 
 /// Runs the command line; returns the process exit code.
@@ -113,10 +119,15 @@ pub fn main() -> i32 {
             }
         }),
         Command::Validate { pipelines, format } => {
-            let result = Project::load(&cli.project, pipelines, vars).and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
+            let result = Project::load(&cli.project, pipelines, vars)
+                .and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
             match (result, format) {
                 (Ok((_, plan)), Format::Text) => {
-                    println!("ok: {} table(s), {} node(s), no problems", plan.tables.len(), plan.graph.node_count());
+                    println!(
+                        "ok: {} table(s), {} node(s), no problems",
+                        plan.tables.len(),
+                        plan.graph.node_count()
+                    );
                     0
                 }
                 (Ok(_), Format::Json) => {
@@ -133,7 +144,12 @@ pub fn main() -> i32 {
                 }
             }
         }
-        Command::Plan { pipelines, select, format, .. } => with_plan(&cli, pipelines, vars, |project, plan| {
+        Command::Plan {
+            pipelines,
+            select,
+            format,
+            ..
+        } => with_plan(&cli, pipelines, vars, |project, plan| {
             let selected = match plan.select(select) {
                 Ok(s) => s,
                 Err(e) => {
@@ -144,27 +160,32 @@ pub fn main() -> i32 {
             let nodes = render::planned_nodes(plan, &project.data_dir(), &selected);
             match format {
                 Format::Text => print!("{}", render::render_text(&nodes)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&nodes).unwrap_or_default()),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&nodes).unwrap_or_default()
+                ),
             }
             0
         }),
-        Command::Query { sql, layer, format } => match crate::query::query(&cli.project.join("data"), layer, sql) {
-            Ok(r) => {
-                print!(
-                    "{}",
-                    match format {
-                        OutputFormat::Table => r.to_table(),
-                        OutputFormat::Csv => r.to_csv(),
-                        OutputFormat::Json => r.to_json(),
-                    }
-                );
-                0
+        Command::Query { sql, layer, format } => {
+            match crate::query::query(&cli.project.join("data"), layer, sql) {
+                Ok(r) => {
+                    print!(
+                        "{}",
+                        match format {
+                            OutputFormat::Table => r.to_table(),
+                            OutputFormat::Csv => r.to_csv(),
+                            OutputFormat::Json => r.to_json(),
+                        }
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        },
+        }
         Command::Schema { out } => match crate::schema::write(&cli.project.join(out)) {
             Ok(paths) => {
                 for p in paths {
@@ -181,8 +202,14 @@ pub fn main() -> i32 {
 }
 
 /// Loads and compiles the project, printing every diagnostic on failure (exit 2).
-fn with_plan(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, String>, f: impl FnOnce(&Project, &plan::Plan) -> i32) -> i32 {
-    let compiled: Result<_, Diagnostics> = Project::load(&cli.project, pipelines, vars).and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
+fn with_plan(
+    cli: &Cli,
+    pipelines: &std::path::Path,
+    vars: BTreeMap<String, String>,
+    f: impl FnOnce(&Project, &plan::Plan) -> i32,
+) -> i32 {
+    let compiled: Result<_, Diagnostics> = Project::load(&cli.project, pipelines, vars)
+        .and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
     match compiled {
         Ok((project, plan)) => f(&project, &plan),
         Err(d) => {
@@ -193,8 +220,12 @@ fn with_plan(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, Stri
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("JOBFORGE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("JOBFORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -24,25 +24,51 @@ pub fn query(data: &Path, layer: &str, sql: &str) -> Result<QueryResult, String>
     let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
     let dir = data.join(layer);
     let mut tables: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("no {layer} layer at {} ({e}); run `jobforge run` first", dir.display()))?
+        .map_err(|e| {
+            format!(
+                "no {layer} layer at {} ({e}); run `jobforge run` first",
+                dir.display()
+            )
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "parquet")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     tables.sort();
     let mut setup = String::new();
     for path in &tables {
-        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        setup.push_str(&format!("CREATE VIEW {} AS SELECT * FROM read_parquet({});\n", ident(&name), sql_string(&path.to_string_lossy())));
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        setup.push_str(&format!(
+            "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
+            ident(&name),
+            sql_string(&path.to_string_lossy())
+        ));
     }
     for (view, folder) in [("_transitions", "lineage"), ("_tables", "tables")] {
         let folder = data.join("catalog").join(folder);
-        let has_json = std::fs::read_dir(&folder).map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "json"))).unwrap_or(false);
+        let has_json = std::fs::read_dir(&folder)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .unwrap_or(false);
         if has_json {
             let glob = folder.join("*.json");
-            setup.push_str(&format!("CREATE VIEW {view} AS SELECT * FROM read_json_auto({}, union_by_name = true);\n", sql_string(&glob.to_string_lossy())));
+            setup.push_str(&format!(
+                "CREATE VIEW {view} AS SELECT * FROM read_json_auto({}, union_by_name = true);\n",
+                sql_string(&glob.to_string_lossy())
+            ));
         }
     }
-    conn.execute_batch(&setup).map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
+    conn.execute_batch(&setup)
+        .map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
     let mut stmt = conn.prepare(sql).map_err(|e| format!("query: {e}"))?;
     let mut rows = stmt.query([]).map_err(|e| format!("query: {e}"))?;
     let mut out = Vec::new();
@@ -88,22 +114,62 @@ impl QueryResult {
                 widths[i] = widths[i].max(cell(c).chars().count());
             }
         }
-        let line = |cells: Vec<String>| cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join(" | ").trim_end().to_string() + "\n";
+        let line = |cells: Vec<String>| {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+                .trim_end()
+                .to_string()
+                + "\n"
+        };
         let mut out = line(self.columns.clone());
-        out.push_str(&(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-") + "\n"));
+        out.push_str(
+            &(widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("-+-")
+                + "\n"),
+        );
         for row in &self.rows {
             out.push_str(&line(row.iter().map(cell).collect()));
         }
-        out.push_str(&format!("({} row{})\n", self.rows.len(), if self.rows.len() == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "({} row{})\n",
+            self.rows.len(),
+            if self.rows.len() == 1 { "" } else { "s" }
+        ));
         out
     }
 
     /// RFC 4180 CSV with a header row; NULL is an empty field.
     pub fn to_csv(&self) -> String {
-        let field = |s: &str| if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
-        let mut out = self.columns.iter().map(|c| field(c)).collect::<Vec<_>>().join(",") + "\n";
+        let field = |s: &str| {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let mut out = self
+            .columns
+            .iter()
+            .map(|c| field(c))
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n";
         for row in &self.rows {
-            out.push_str(&(row.iter().map(|c| c.as_deref().map(field).unwrap_or_default()).collect::<Vec<_>>().join(",") + "\n"));
+            out.push_str(
+                &(row
+                    .iter()
+                    .map(|c| c.as_deref().map(field).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    + "\n"),
+            );
         }
         out
     }
@@ -113,7 +179,16 @@ impl QueryResult {
         let rows: Vec<serde_json::Map<String, serde_json::Value>> = self
             .rows
             .iter()
-            .map(|r| self.columns.iter().cloned().zip(r.iter().map(|c| c.clone().map_or(serde_json::Value::Null, serde_json::Value::String))).collect())
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().map(|c| {
+                        c.clone()
+                            .map_or(serde_json::Value::Null, serde_json::Value::String)
+                    }))
+                    .collect()
+            })
             .collect();
         serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
     }

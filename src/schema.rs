@@ -8,8 +8,14 @@ use std::path::Path;
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     let to_json = |s: schemars::schema::RootSchema| serde_json::to_value(s).unwrap_or_default();
     vec![
-        ("sources.schema.json", to_json(schemars::schema_for!(SourcesFile))),
-        ("pipeline.schema.json", to_json(schemars::schema_for!(Pipeline))),
+        (
+            "sources.schema.json",
+            to_json(schemars::schema_for!(SourcesFile)),
+        ),
+        (
+            "pipeline.schema.json",
+            to_json(schemars::schema_for!(Pipeline)),
+        ),
     ]
 }
 

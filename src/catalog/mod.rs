@@ -106,34 +106,60 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(data: &Path) -> Self {
-        Catalog { dir: data.join("catalog") }
+        Catalog {
+            dir: data.join("catalog"),
+        }
     }
 
     pub fn write_transition(&self, log: &TransitionLog) -> std::io::Result<()> {
-        let name = format!("{}_{}_{}_{}.json", log.started_at.format("%Y%m%dT%H%M%S%.6fZ"), log.table, log.target_layer, log.transition_id);
+        let name = format!(
+            "{}_{}_{}_{}.json",
+            log.started_at.format("%Y%m%dT%H%M%S%.6fZ"),
+            log.table,
+            log.target_layer,
+            log.transition_id
+        );
         atomic::write_json(&self.dir.join("lineage").join(name), log)
     }
 
     pub fn write_table(&self, meta: &TableMetadata) -> std::io::Result<()> {
-        atomic::write_json(&self.dir.join("tables").join(format!("{}.{}.json", meta.layer, meta.name)), meta)
+        atomic::write_json(
+            &self
+                .dir
+                .join("tables")
+                .join(format!("{}.{}.json", meta.layer, meta.name)),
+            meta,
+        )
     }
 
     pub fn read_table(&self, layer: &str, name: &str) -> Option<TableMetadata> {
-        let bytes = std::fs::read(self.dir.join("tables").join(format!("{layer}.{name}.json"))).ok()?;
+        let bytes =
+            std::fs::read(self.dir.join("tables").join(format!("{layer}.{name}.json"))).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     pub fn write_run(&self, run: &RunRecord) -> std::io::Result<()> {
-        let name = format!("{}_{}.json", run.started_at.format("%Y%m%dT%H%M%S%.6fZ"), run.batch_id);
+        let name = format!(
+            "{}_{}.json",
+            run.started_at.format("%Y%m%dT%H%M%S%.6fZ"),
+            run.batch_id
+        );
         atomic::write_json(&self.dir.join("runs").join(name), run)
     }
 
     /// Every transition log on disk, oldest first.
     pub fn transitions(&self) -> Vec<TransitionLog> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.join("lineage"))
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
             .unwrap_or_default();
         paths.sort();
-        paths.iter().filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok()).collect()
+        paths
+            .iter()
+            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+            .collect()
     }
 }

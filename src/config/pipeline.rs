@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct Pipeline {
     /// Table name; also the parquet file name at every layer.
     pub table: String,
+    /// One table per item: the file is a minijinja template rendered with `{{ item }}`.
+    #[serde(default)]
+    pub for_each: Vec<String>,
     /// Source id from `sources.yml`.
     pub source: String,
     /// Business domain the table belongs to.
@@ -92,11 +95,11 @@ pub enum Step {
     /// Cast columns, `column: type`; failures go to quarantine.
     Cast(IndexMap<String, DType>),
     /// String cleaning on text columns.
-    Clean(Clean),
+    Clean(Box<Clean>),
     /// Drop rows whose keys repeat, keeping the first or the last; counted as filtered.
-    Dedupe(Dedupe),
+    Dedupe(Box<Dedupe>),
     /// Wide to long: one row per (index, column) pair.
-    Unpivot(Unpivot),
+    Unpivot(Box<Unpivot>),
     /// Remove columns.
     Drop(Vec<String>),
     /// Rename columns, `old: new`.
@@ -106,11 +109,11 @@ pub enum Step {
     /// Order rows: `column` or `column desc`.
     Sort(Vec<String>),
     /// Join another table's output (an edge in the plan).
-    Join(Join),
+    Join(Box<Join>),
     /// Group and aggregate with SQL aggregate expressions.
-    Aggregate(Aggregate),
+    Aggregate(Box<Aggregate>),
     /// Row rules; failing rows go to quarantine with the rule and the reason.
-    Expect(Expect),
+    Expect(Box<Expect>),
     /// A Polars SQL query over `input` (this table so far) and `{{ ref('layer.table') }}`.
     Sql(String),
 }
@@ -143,16 +146,16 @@ impl TryFrom<StepMap> for Step {
             m.filter.map(Step::Filter),
             m.derive.map(Step::Derive),
             m.cast.map(Step::Cast),
-            m.clean.map(Step::Clean),
-            m.dedupe.map(Step::Dedupe),
-            m.unpivot.map(Step::Unpivot),
+            m.clean.map(|x| Step::Clean(Box::new(x))),
+            m.dedupe.map(|x| Step::Dedupe(Box::new(x))),
+            m.unpivot.map(|x| Step::Unpivot(Box::new(x))),
             m.drop.map(Step::Drop),
             m.rename.map(Step::Rename),
             m.select.map(Step::Select),
             m.sort.map(Step::Sort),
-            m.join.map(Step::Join),
-            m.aggregate.map(Step::Aggregate),
-            m.expect.map(Step::Expect),
+            m.join.map(|x| Step::Join(Box::new(x))),
+            m.aggregate.map(|x| Step::Aggregate(Box::new(x))),
+            m.expect.map(|x| Step::Expect(Box::new(x))),
             m.sql.map(Step::Sql),
         ]
         .into_iter()
@@ -160,8 +163,13 @@ impl TryFrom<StepMap> for Step {
         .collect();
         match <[Step; 1]>::try_from(steps) {
             Ok([step]) => Ok(step),
-            Err(v) if v.is_empty() => Err("a step needs one key naming its kind (filter, derive, ...)".into()),
-            Err(v) => Err(format!("a step has exactly one kind, this one has {}; write them as separate list items", v.len())),
+            Err(v) if v.is_empty() => {
+                Err("a step needs one key naming its kind (filter, derive, ...)".into())
+            }
+            Err(v) => Err(format!(
+                "a step has exactly one kind, this one has {}; write them as separate list items",
+                v.len()
+            )),
         }
     }
 }
@@ -320,6 +328,15 @@ pub struct Expect {
     /// Named SQL predicates every row must satisfy.
     #[serde(default)]
     pub predicate: IndexMap<String, String>,
+    /// Referential integrity: `column: layer.table.column`; a non-null value missing from the
+    /// other table's column is an orphan (an edge in the plan).
+    #[serde(default)]
+    pub exists_in: IndexMap<String, String>,
+}
+
+/// Splits `layer.table.column` into the table reference and the column.
+pub fn split_column_ref(target: &str) -> Option<(&str, &str)> {
+    target.rsplit_once('.')
 }
 
 /// Inclusive bounds.

@@ -135,7 +135,11 @@ impl ReadOptions {
             header: self.header.or(defaults.header),
             skip_rows: self.skip_rows.or(defaults.skip_rows),
             sheet: self.sheet.clone().or_else(|| defaults.sheet.clone()),
-            text_columns: if self.text_columns.is_empty() { defaults.text_columns.clone() } else { self.text_columns.clone() },
+            text_columns: if self.text_columns.is_empty() {
+                defaults.text_columns.clone()
+            } else {
+                self.text_columns.clone()
+            },
         }
     }
 }

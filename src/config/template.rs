@@ -5,25 +5,64 @@ use minijinja::{Environment, Error, ErrorKind, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Maps a `ref('layer.table')` argument to the name it renders as.
+pub type RefNamer<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
 /// Renders `template` with `env()` and `var()`; `refs` maps `ref()` arguments to names.
 pub fn render(
     template: &str,
     vars: &BTreeMap<String, String>,
-    refs: Option<&dyn Fn(&str) -> Result<String, String>>,
+    refs: Option<RefNamer>,
+) -> Result<String, String> {
+    render_inner(template, vars, refs, None)
+}
+
+/// Like [`render`], with `{{ item }}` bound (pipeline `for_each`).
+pub fn render_with_item(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    item: &str,
+    refs: RefNamer,
+) -> Result<String, String> {
+    render_inner(template, vars, Some(refs), Some(item))
+}
+
+fn render_inner(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    refs: Option<RefNamer>,
+    item: Option<&str>,
 ) -> Result<String, String> {
     let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_function("env", |name: String, default: Option<String>| -> Result<String, Error> {
-        std::env::var(&name).ok().filter(|v| !v.is_empty()).or(default).ok_or_else(|| {
-            Error::new(ErrorKind::UndefinedError, format!("environment variable `{name}` is not set and has no default"))
-        })
-    });
+    env.add_function(
+        "env",
+        |name: String, default: Option<String>| -> Result<String, Error> {
+            std::env::var(&name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or(default)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::UndefinedError,
+                        format!("environment variable `{name}` is not set and has no default"),
+                    )
+                })
+        },
+    );
     let vars = Arc::new(vars.clone());
-    env.add_function("var", move |name: String, default: Option<String>| -> Result<String, Error> {
-        vars.get(&name).cloned().or(default).ok_or_else(|| {
-            Error::new(ErrorKind::UndefinedError, format!("variable `{name}` is not set (use --var {name}=VALUE)"))
-        })
-    });
+    env.add_function(
+        "var",
+        move |name: String, default: Option<String>| -> Result<String, Error> {
+            vars.get(&name).cloned().or(default).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("variable `{name}` is not set (use --var {name}=VALUE)"),
+                )
+            })
+        },
+    );
     let mut table = BTreeMap::new();
     if let Some(refs) = refs {
         for arg in ref_arguments(template) {
@@ -32,11 +71,20 @@ pub fn render(
         }
     }
     env.add_function("ref", move |arg: String| -> Result<Value, Error> {
-        table.get(&arg).map(|s| Value::from(s.clone())).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidOperation, format!("ref('{arg}') is not allowed here"))
-        })
+        table
+            .get(&arg)
+            .map(|s| Value::from(s.clone()))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("ref('{arg}') is not allowed here"),
+                )
+            })
     });
-    let rendered = env.render_str(template, ());
+    let rendered = match item {
+        Some(item) => env.render_str(template, minijinja::context! { item => item }),
+        None => env.render_str(template, ()),
+    };
     rendered.map_err(|e| e.to_string())
 }
 
@@ -63,7 +111,12 @@ mod tests {
     #[test]
     fn renders_env_var_and_ref() {
         let vars = BTreeMap::from([("year".to_string(), "2024".to_string())]);
-        let out = render("{{ env('JOBFORGE_UNSET_XYZ', 'd') }}/{{ var('year') }}", &vars, None).unwrap();
+        let out = render(
+            "{{ env('JOBFORGE_UNSET_XYZ', 'd') }}/{{ var('year') }}",
+            &vars,
+            None,
+        )
+        .unwrap();
         assert_eq!(out, "d/2024");
         let refs = |a: &str| Ok(format!("t_{}", a.replace('.', "_")));
         let sql = render("select * from {{ ref('silver.x') }}", &vars, Some(&refs)).unwrap();

@@ -35,15 +35,24 @@ struct Built {
 }
 
 /// Builds, writes and records one layer; returns the written frame and quarantined rows.
-pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataFrame>) -> Result<(DataFrame, Vec<DataFrame>), String> {
+pub fn build_layer(
+    ctx: &RunContext,
+    t: usize,
+    layer: Layer,
+    input: Option<DataFrame>,
+) -> Result<(DataFrame, Vec<DataFrame>), String> {
     let table = &ctx.plan.tables[t];
     let started_at = Utc::now();
     let target = layer_file(ctx.data, layer, &table.name);
     let previous_file = |l: Layer| layer_file(ctx.data, l, &table.name).display().to_string();
     let result = match layer {
         Layer::Staged => staged(ctx, t),
-        Layer::Bronze => input.ok_or("no staged frame".to_string()).and_then(|df| bronze(ctx, t, df)),
-        Layer::Silver | Layer::Gold => input.ok_or("no input frame".to_string()).and_then(|df| run_steps(ctx, t, layer, df)),
+        Layer::Bronze => input
+            .ok_or("no staged frame".to_string())
+            .and_then(|df| bronze(ctx, t, df)),
+        Layer::Silver | Layer::Gold => input
+            .ok_or("no input frame".to_string())
+            .and_then(|df| run_steps(ctx, t, layer, df)),
     };
     let source_layer = match layer {
         Layer::Staged => "source".to_string(),
@@ -72,7 +81,9 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
     };
     let written = result.and_then(|mut built| {
         if layer != Layer::Staged {
-            built.source_files.insert(0, previous_file(Layer::ALL[layer as usize - 1]));
+            built
+                .source_files
+                .insert(0, previous_file(Layer::ALL[layer as usize - 1]));
         }
         let df = with_provenance(ctx, t, layer, built.df).map_err(|e| e.to_string())?;
         let quarantined = built
@@ -82,7 +93,8 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
             .map(|q| with_provenance(ctx, t, layer, q))
             .collect::<PolarsResult<Vec<_>>>()
             .map_err(|e| e.to_string())?;
-        write_parquet(&target, &df).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        write_parquet(&target, &df)
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
         log.source_files = built.source_files;
         log.rows_in = built.rows_in;
         log.rows_out = df.height() as u64;
@@ -97,25 +109,43 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
         Ok((df, _)) => {
             log.status = "success".into();
             let meta = metadata::table_metadata(ctx, t, layer, df, &target);
-            ctx.catalog.write_table(&meta).map_err(|e| format!("cannot write table metadata: {e}"))?;
+            ctx.catalog
+                .write_table(&meta)
+                .map_err(|e| format!("cannot write table metadata: {e}"))?;
         }
         Err(e) => log.errors.push(e.clone()),
     }
-    ctx.catalog.write_transition(&log).map_err(|e| format!("cannot write transition log: {e}"))?;
+    ctx.catalog
+        .write_transition(&log)
+        .map_err(|e| format!("cannot write transition log: {e}"))?;
     written
 }
 
 fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let df = crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?;
+    let df = crate::reader::read_table(&table.file.path, table.format, &table.read)
+        .map_err(|e| e.to_string())?;
     let rows = df.height() as u64;
-    Ok(Built { df, rows_in: rows, filtered: 0, quarantined: vec![], reshaped: 0, steps: vec![], source_files: vec![table.file.path.display().to_string()] })
+    Ok(Built {
+        df,
+        rows_in: rows,
+        filtered: 0,
+        quarantined: vec![],
+        reshaped: 0,
+        steps: vec![],
+        source_files: vec![table.file.path.display().to_string()],
+    })
 }
 
 fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
     let rows_in = df.height() as u64;
-    let published: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).filter(|c| !crate::plan::check::PROVENANCE.contains(&c.as_str())).collect();
+    let published: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|c| !crate::plan::check::PROVENANCE.contains(&c.as_str()))
+        .collect();
     if published != table.header {
         return Err(format!(
             "the header of {} changed since the plan was compiled (now [{}])",
@@ -123,27 +153,68 @@ fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
             published.join(", ")
         ));
     }
-    let names: std::collections::HashMap<&str, &String> = table.header.iter().map(String::as_str).zip(&table.bronze_names).collect();
-    let df = steps::renamed(df, |c| names.get(c).map(|n| n.to_string())).map_err(|e| e.to_string())?;
-    let casts: Vec<_> = table.spec.bronze.cast.iter().map(|(c, d)| (c.clone(), *d)).collect();
+    let names: std::collections::HashMap<&str, &String> = table
+        .header
+        .iter()
+        .map(String::as_str)
+        .zip(&table.bronze_names)
+        .collect();
+    let df =
+        steps::renamed(df, |c| names.get(c).map(|n| n.to_string())).map_err(|e| e.to_string())?;
+    let casts: Vec<_> = table
+        .spec
+        .bronze
+        .cast
+        .iter()
+        .map(|(c, d)| (c.clone(), *d))
+        .collect();
     let (df, failed) = rules::cast_columns(df, &casts).map_err(|e| first_line(&e))?;
     let quarantined = failed.height() as u64;
-    let steps = vec![StepRecord { step: "bronze".into(), rows_in, rows_out: df.height() as u64, rows_filtered: 0, rows_quarantined: quarantined }];
-    Ok(Built { df, rows_in, filtered: 0, quarantined: vec![failed], reshaped: 0, steps, source_files: vec![] })
+    let steps = vec![StepRecord {
+        step: "bronze".into(),
+        rows_in,
+        rows_out: df.height() as u64,
+        rows_filtered: 0,
+        rows_quarantined: quarantined,
+    }];
+    Ok(Built {
+        df,
+        rows_in,
+        filtered: 0,
+        quarantined: vec![failed],
+        reshaped: 0,
+        steps,
+        source_files: vec![],
+    })
 }
 
 fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
     let rows_in = df.height() as u64;
-    let mut built = Built { df, rows_in, filtered: 0, quarantined: vec![], reshaped: 0, steps: vec![], source_files: vec![] };
+    let mut built = Built {
+        df,
+        rows_in,
+        filtered: 0,
+        quarantined: vec![],
+        reshaped: 0,
+        steps: vec![],
+        source_files: vec![],
+    };
     let reader = |reference: &str| -> PolarsResult<DataFrame> { read_reference(ctx, reference) };
     for (i, step) in table.steps(layer).iter().enumerate() {
         let before = built.df.height() as u64;
         let df = std::mem::take(&mut built.df);
         let label = step_label(step);
-        let r = steps::apply(step, df, &reader, &ctx.project.vars).map_err(|e| format!("step {} `{label}`: {}", i + 1, first_line(&e)))?;
+        let r = steps::apply(step, df, &reader, &ctx.project.vars)
+            .map_err(|e| format!("step {} `{label}`: {}", i + 1, first_line(&e)))?;
         let quarantined = r.quarantined.as_ref().map_or(0, |q| q.height() as u64);
-        built.steps.push(StepRecord { step: label, rows_in: before, rows_out: r.df.height() as u64, rows_filtered: r.filtered, rows_quarantined: quarantined });
+        built.steps.push(StepRecord {
+            step: label,
+            rows_in: before,
+            rows_out: r.df.height() as u64,
+            rows_filtered: r.filtered,
+            rows_quarantined: quarantined,
+        });
         built.filtered += r.filtered;
         built.reshaped += r.reshaped;
         built.quarantined.extend(r.quarantined);
@@ -151,7 +222,9 @@ fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<
     }
     for reference in crate::plan::step_references(table.steps(layer)) {
         if let Ok((l, name)) = parse_ref(&reference) {
-            built.source_files.push(layer_file(ctx.data, l, name).display().to_string());
+            built
+                .source_files
+                .push(layer_file(ctx.data, l, name).display().to_string());
         }
     }
     Ok(built)
@@ -172,7 +245,12 @@ fn read_reference(ctx: &RunContext, reference: &str) -> PolarsResult<DataFrame> 
 }
 
 /// Sets `_layer` and fills any provenance column a step dropped.
-fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> PolarsResult<DataFrame> {
+fn with_provenance(
+    ctx: &RunContext,
+    t: usize,
+    layer: Layer,
+    df: DataFrame,
+) -> PolarsResult<DataFrame> {
     let table = &ctx.plan.tables[t];
     let has = |c: &str| df.get_column_index(c).is_some();
     let mut exprs = vec![lit(layer.name()).alias("_layer")];
@@ -181,7 +259,11 @@ fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> P
     }
     if !has("_ingested_at") {
         let micros = ctx.ingested_at.timestamp_micros();
-        exprs.push(lit(micros).cast(DataType::Datetime(TimeUnit::Microseconds, None)).alias("_ingested_at"));
+        exprs.push(
+            lit(micros)
+                .cast(DataType::Datetime(TimeUnit::Microseconds, None))
+                .alias("_ingested_at"),
+        );
     }
     if !has("_batch_id") {
         exprs.push(lit(ctx.batch_id.to_string()).alias("_batch_id"));
@@ -193,16 +275,35 @@ fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> P
 pub fn write_parquet(path: &Path, df: &DataFrame) -> std::io::Result<()> {
     let mut df = df.clone();
     atomic::replace_with(path, |file| {
-        ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
     })
 }
 
 /// Writes the table's quarantined rows of this run (all columns as text), replacing the last.
-pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<(), String> {
-    let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> { Ok(df.lazy().select([all().cast(DataType::String)])) };
-    let frames = frames.into_iter().map(as_text).collect::<PolarsResult<Vec<_>>>().map_err(|e| e.to_string())?;
+pub fn write_quarantine(
+    ctx: &RunContext,
+    table: &str,
+    frames: Vec<DataFrame>,
+) -> Result<(), String> {
+    let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> {
+        Ok(df.lazy().select([all().cast(DataType::String)]))
+    };
+    let frames = frames
+        .into_iter()
+        .map(as_text)
+        .collect::<PolarsResult<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
     let df = if frames.is_empty() {
-        DataFrame::new(["_rule", "_reason", "_layer", "_source_file", "_batch_id"].iter().map(|c| Column::new((*c).into(), Vec::<String>::new())).collect())
+        DataFrame::new(
+            ["_rule", "_reason", "_layer", "_source_file", "_batch_id"]
+                .iter()
+                .map(|c| Column::new((*c).into(), Vec::<String>::new()))
+                .collect(),
+        )
     } else {
         concat_lf_diagonal(frames, UnionArgs::default()).and_then(|lf| lf.collect())
     }

@@ -40,11 +40,17 @@ impl Board {
 
     /// Waits until none of `nodes` is pending; true when all are done.
     fn wait_all(&self, nodes: &[NodeIndex]) -> bool {
-        let Ok(mut states) = self.states.lock() else { return false };
+        let Ok(mut states) = self.states.lock() else {
+            return false;
+        };
         loop {
-            let pending = nodes.iter().any(|n| states.get(n) == Some(&NodeState::Pending));
+            let pending = nodes
+                .iter()
+                .any(|n| states.get(n) == Some(&NodeState::Pending));
             if !pending {
-                return nodes.iter().all(|n| states.get(n).is_none_or(|s| *s == NodeState::Done));
+                return nodes
+                    .iter()
+                    .all(|n| states.get(n).is_none_or(|s| *s == NodeState::Done));
             }
             states = match self.changed.wait(states) {
                 Ok(s) => s,
@@ -87,13 +93,21 @@ impl RunSummary {
 }
 
 /// Runs the selected tables of `plan` (all when `selectors` is empty).
-pub fn run(project: &Project, plan: &Plan, selectors: &[String], progress: bool) -> Result<RunSummary, String> {
+pub fn run(
+    project: &Project,
+    plan: &Plan,
+    selectors: &[String],
+    progress: bool,
+) -> Result<RunSummary, String> {
     let selected: BTreeSet<usize> = plan.select(selectors)?;
     let batch_id = uuid::Uuid::new_v4().to_string();
     let started_at = Utc::now();
     let data = project.data_dir();
     let catalog = Catalog::new(&data);
-    let board = Board { states: Mutex::new(HashMap::new()), changed: Condvar::new() };
+    let board = Board {
+        states: Mutex::new(HashMap::new()),
+        changed: Condvar::new(),
+    };
     for &t in &selected {
         for layer in Layer::ALL {
             board.set(plan.node(t, layer), NodeState::Pending);
@@ -101,12 +115,22 @@ pub fn run(project: &Project, plan: &Plan, selectors: &[String], progress: bool)
     }
     let bar = progress.then(|| {
         let bar = indicatif::ProgressBar::new((selected.len() * Layer::ALL.len()) as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} layers  {msg}") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} layers  {msg}")
+        {
             bar.set_style(style);
         }
         bar
     });
-    let ctx = layers::RunContext { project, plan, data: &data, catalog: &catalog, batch_id: &batch_id, ingested_at: started_at, progress: bar.as_ref() };
+    let ctx = layers::RunContext {
+        project,
+        plan,
+        data: &data,
+        catalog: &catalog,
+        batch_id: &batch_id,
+        ingested_at: started_at,
+        progress: bar.as_ref(),
+    };
     let outcomes: Vec<TableOutcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = selected
             .iter()
@@ -120,23 +144,36 @@ pub fn run(project: &Project, plan: &Plan, selectors: &[String], progress: bool)
             .into_iter()
             .zip(&selected)
             .map(|(h, &t)| {
-                h.join().unwrap_or_else(|_| TableOutcome { table: plan.tables[t].name.clone(), status: "failed".into(), error: Some("internal error: the table's thread panicked".into()) })
+                h.join().unwrap_or_else(|_| TableOutcome {
+                    table: plan.tables[t].name.clone(),
+                    status: "failed".into(),
+                    error: Some("internal error: the table's thread panicked".into()),
+                })
             })
             .collect()
     });
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let status = if outcomes.iter().all(|o| o.status == "success") { "success" } else { "failed" };
+    let status = if outcomes.iter().all(|o| o.status == "success") {
+        "success"
+    } else {
+        "failed"
+    };
     let record = RunRecord {
         batch_id,
         started_at,
         ended_at: Utc::now(),
-        selected: selected.iter().map(|&t| plan.tables[t].name.clone()).collect(),
+        selected: selected
+            .iter()
+            .map(|&t| plan.tables[t].name.clone())
+            .collect(),
         tables: outcomes,
         status: status.into(),
     };
-    catalog.write_run(&record).map_err(|e| format!("cannot write the run record: {e}"))?;
+    catalog
+        .write_run(&record)
+        .map_err(|e| format!("cannot write the run record: {e}"))?;
     Ok(RunSummary { record })
 }
 
@@ -146,13 +183,32 @@ fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> TableOutcome 
     let name = plan.tables[t].name.clone();
     let mut frame = None;
     let mut quarantine = Vec::new();
-    let mut outcome = TableOutcome { table: name.clone(), status: "success".into(), error: None };
+    let mut outcome = TableOutcome {
+        table: name.clone(),
+        status: "success".into(),
+        error: None,
+    };
     for (i, layer) in Layer::ALL.into_iter().enumerate() {
         let node = plan.node(t, layer);
-        let deps: Vec<NodeIndex> = plan.cross_dependencies(node).into_iter().map(|d| plan.node(d.table, d.layer)).collect();
+        let deps: Vec<NodeIndex> = plan
+            .cross_dependencies(node)
+            .into_iter()
+            .map(|d| plan.node(d.table, d.layer))
+            .collect();
         if !board.wait_all(&deps) {
-            let failed: Vec<String> = plan.cross_dependencies(node).iter().map(|d| format!("{}.{}", d.layer, plan.tables[d.table].name)).collect();
-            outcome = TableOutcome { table: name.clone(), status: "skipped".into(), error: Some(format!("{layer} needs {} which did not build", failed.join(", "))) };
+            let failed: Vec<String> = plan
+                .cross_dependencies(node)
+                .iter()
+                .map(|d| format!("{}.{}", d.layer, plan.tables[d.table].name))
+                .collect();
+            outcome = TableOutcome {
+                table: name.clone(),
+                status: "skipped".into(),
+                error: Some(format!(
+                    "{layer} needs {} which did not build",
+                    failed.join(", ")
+                )),
+            };
             mark_rest(board, plan, t, i, NodeState::Failed);
             break;
         }
@@ -169,14 +225,22 @@ fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> TableOutcome 
             }
             Err(e) => {
                 tracing::error!(table = %name, layer = %layer, error = %e, "failed");
-                outcome = TableOutcome { table: name.clone(), status: "failed".into(), error: Some(format!("{layer}: {e}")) };
+                outcome = TableOutcome {
+                    table: name.clone(),
+                    status: "failed".into(),
+                    error: Some(format!("{layer}: {e}")),
+                };
                 mark_rest(board, plan, t, i, NodeState::Failed);
                 break;
             }
         }
     }
     if let Err(e) = layers::write_quarantine(ctx, &name, quarantine) {
-        outcome = TableOutcome { table: name, status: "failed".into(), error: Some(format!("quarantine: {e}")) };
+        outcome = TableOutcome {
+            table: name,
+            status: "failed".into(),
+            error: Some(format!("quarantine: {e}")),
+        };
     }
     outcome
 }

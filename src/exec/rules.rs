@@ -22,9 +22,30 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
         let empty = df.clear();
         return Ok((df, empty));
     }
-    let rule = coalesce(&checks.iter().map(|c| when(c.fails.clone().fill_null(true)).then(lit(c.rule.clone())).otherwise(lit(NULL).cast(DataType::String))).collect::<Vec<_>>());
-    let reason = coalesce(&checks.iter().map(|c| when(c.fails.clone().fill_null(true)).then(c.reason.clone()).otherwise(lit(NULL).cast(DataType::String))).collect::<Vec<_>>());
-    let marked = df.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).collect()?;
+    let rule = coalesce(
+        &checks
+            .iter()
+            .map(|c| {
+                when(c.fails.clone().fill_null(true))
+                    .then(lit(c.rule.clone()))
+                    .otherwise(lit(NULL).cast(DataType::String))
+            })
+            .collect::<Vec<_>>(),
+    );
+    let reason = coalesce(
+        &checks
+            .iter()
+            .map(|c| {
+                when(c.fails.clone().fill_null(true))
+                    .then(c.reason.clone())
+                    .otherwise(lit(NULL).cast(DataType::String))
+            })
+            .collect::<Vec<_>>(),
+    );
+    let marked = df
+        .lazy()
+        .with_columns([rule.alias(RULE), reason.alias(REASON)])
+        .collect()?;
     let failed_mask = marked.column(RULE)?.is_not_null();
     let failed = marked.filter(&failed_mask)?;
     let passed = marked.filter(&!&failed_mask)?.drop_many([RULE, REASON]);
@@ -32,7 +53,11 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
 }
 
 fn quoted_value(column: &str) -> Expr {
-    concat_str([lit("'"), col(column).cast(DataType::String), lit("'")], "", false)
+    concat_str(
+        [lit("'"), col(column).cast(DataType::String), lit("'")],
+        "",
+        false,
+    )
 }
 
 /// The polars type of a cast target.
@@ -59,19 +84,30 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
         DType::Text => col(column),
         DType::Boolean => {
             let lower = trimmed.str().to_lowercase();
-            when(lower.clone().is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"]))))
-                .then(lit(true))
-                .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"]))))
-                .then(lit(false))
-                .otherwise(lit(NULL).cast(DataType::Boolean))
+            when(
+                lower
+                    .clone()
+                    .is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"]))),
+            )
+            .then(lit(true))
+            .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"]))))
+            .then(lit(false))
+            .otherwise(lit(NULL).cast(DataType::Boolean))
         }
-        DType::Date => trimmed.str().to_date(StrptimeOptions { format: Some("%Y-%m-%d".into()), strict: false, ..Default::default() }),
+        DType::Date => trimmed.str().to_date(StrptimeOptions {
+            format: Some("%Y-%m-%d".into()),
+            strict: false,
+            ..Default::default()
+        }),
         other => trimmed.cast(polars_type(other)),
     }
 }
 
 /// Casts `casts` columns, quarantining rows where a non-null value does not convert.
-pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
+pub fn cast_columns(
+    df: DataFrame,
+    casts: &[(String, DType)],
+) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut exprs = Vec::new();
     let mut checks = Vec::new();
     for (name, t) in casts {
@@ -81,7 +117,15 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
         checks.push(Check {
             fails: col(name).is_not_null().and(cast.clone().is_null()),
             rule: format!("cast({name}: {type_name})"),
-            reason: concat_str([lit(format!("{name}: cannot cast ")), quoted_value(name), lit(format!(" to {type_name}"))], "", false),
+            reason: concat_str(
+                [
+                    lit(format!("{name}: cannot cast ")),
+                    quoted_value(name),
+                    lit(format!(" to {type_name}")),
+                ],
+                "",
+                false,
+            ),
         });
         exprs.push(cast.alias(name));
     }
@@ -90,39 +134,85 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
     Ok((passed, failed))
 }
 
-/// The checks of an `expect` step, in declaration order.
-pub fn expect_checks(e: &Expect) -> PolarsResult<Vec<Check>> {
+/// The checks of an `expect` step, in declaration order; `refs` reads other tables.
+pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult<Vec<Check>> {
     let mut checks = Vec::new();
     for c in &e.not_null {
-        checks.push(Check { fails: col(c).is_null(), rule: format!("not_null({c})"), reason: lit(format!("{c} is null")) });
+        checks.push(Check {
+            fails: col(c).is_null(),
+            rule: format!("not_null({c})"),
+            reason: lit(format!("{c} is null")),
+        });
     }
     if !e.unique.is_empty() {
         let key = if e.unique.len() == 1 {
             col(&e.unique[0])
         } else {
-            concat_str(e.unique.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>(), "\u{1f}", false)
+            concat_str(
+                e.unique
+                    .iter()
+                    .map(|c| col(c).cast(DataType::String))
+                    .collect::<Vec<_>>(),
+                "\u{1f}",
+                false,
+            )
         };
         let names = e.unique.join(", ");
-        let shown = concat_str(e.unique.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(), ", ", false);
+        let shown = concat_str(
+            e.unique
+                .iter()
+                .map(|c| col(c).cast(DataType::String).fill_null(lit("null")))
+                .collect::<Vec<_>>(),
+            ", ",
+            false,
+        );
         checks.push(Check {
             fails: key.is_first_distinct().not(),
             rule: format!("unique({names})"),
-            reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
+            reason: concat_str(
+                [lit(format!("duplicate ({names}) = (")), shown, lit(")")],
+                "",
+                false,
+            ),
         });
     }
     for (c, values) in &e.accepted_values {
         let allowed = Series::new("allowed".into(), values.clone());
         checks.push(Check {
-            fails: col(c).is_not_null().and(col(c).cast(DataType::String).is_in(lit(allowed)).not()),
+            fails: col(c)
+                .is_not_null()
+                .and(col(c).cast(DataType::String).is_in(lit(allowed)).not()),
             rule: format!("accepted_values({c})"),
-            reason: concat_str([lit(format!("{c} = ")), quoted_value(c), lit(format!(" is not one of {values:?}"))], "", false),
+            reason: concat_str(
+                [
+                    lit(format!("{c} = ")),
+                    quoted_value(c),
+                    lit(format!(" is not one of {values:?}")),
+                ],
+                "",
+                false,
+            ),
         });
     }
     for (c, pattern) in &e.regex {
         checks.push(Check {
-            fails: col(c).is_not_null().and(col(c).cast(DataType::String).str().contains(lit(format!("^(?:{pattern})$")), true).not()),
+            fails: col(c).is_not_null().and(
+                col(c)
+                    .cast(DataType::String)
+                    .str()
+                    .contains(lit(format!("^(?:{pattern})$")), true)
+                    .not(),
+            ),
             rule: format!("regex({c})"),
-            reason: concat_str([lit(format!("{c} = ")), quoted_value(c), lit(format!(" does not match {pattern}"))], "", false),
+            reason: concat_str(
+                [
+                    lit(format!("{c} = ")),
+                    quoted_value(c),
+                    lit(format!(" does not match {pattern}")),
+                ],
+                "",
+                false,
+            ),
         });
     }
     for (c, range) in &e.range {
@@ -137,12 +227,54 @@ pub fn expect_checks(e: &Expect) -> PolarsResult<Vec<Check>> {
         checks.push(Check {
             fails: col(c).is_not_null().and(v.is_null().or(outside)),
             rule: format!("range({c})"),
-            reason: concat_str([lit(format!("{c} = ")), quoted_value(c), lit(format!(" is outside [{}, {}]", fmt_bound(range.min), fmt_bound(range.max)))], "", false),
+            reason: concat_str(
+                [
+                    lit(format!("{c} = ")),
+                    quoted_value(c),
+                    lit(format!(
+                        " is outside [{}, {}]",
+                        fmt_bound(range.min),
+                        fmt_bound(range.max)
+                    )),
+                ],
+                "",
+                false,
+            ),
+        });
+    }
+    for (c, target) in &e.exists_in {
+        let Some((reference, column)) = crate::config::pipeline::split_column_ref(target) else {
+            polars_bail!(ComputeError: "exists_in `{target}` must be layer.table.column");
+        };
+        let keys = refs(reference)?
+            .column(column)?
+            .as_materialized_series()
+            .drop_nulls()
+            .unique()?
+            .cast(&DataType::String)?;
+        checks.push(Check {
+            fails: col(c)
+                .is_not_null()
+                .and(col(c).cast(DataType::String).is_in(lit(keys)).not()),
+            rule: format!("exists_in({c})"),
+            reason: concat_str(
+                [
+                    lit(format!("{c} = ")),
+                    quoted_value(c),
+                    lit(format!(" is not in {target}")),
+                ],
+                "",
+                false,
+            ),
         });
     }
     for (name, sql) in &e.predicate {
         let pred = polars::sql::sql_expr(sql)?;
-        checks.push(Check { fails: pred.not(), rule: format!("predicate({name})"), reason: lit(format!("fails `{sql}`")) });
+        checks.push(Check {
+            fails: pred.not(),
+            rule: format!("predicate({name})"),
+            reason: lit(format!("fails `{sql}`")),
+        });
     }
     Ok(checks)
 }

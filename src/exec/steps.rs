@@ -19,12 +19,22 @@ pub struct StepResult {
 
 impl StepResult {
     fn same_grain(df: DataFrame) -> Self {
-        StepResult { df, filtered: 0, quarantined: None, reshaped: 0 }
+        StepResult {
+            df,
+            filtered: 0,
+            quarantined: None,
+            reshaped: 0,
+        }
     }
     /// For steps whose row change is a change of grain.
     fn reshaped(rows_in: usize, df: DataFrame) -> Self {
         let reshaped = df.height() as i64 - rows_in as i64;
-        StepResult { df, filtered: 0, quarantined: None, reshaped }
+        StepResult {
+            df,
+            filtered: 0,
+            quarantined: None,
+            reshaped,
+        }
     }
     /// For steps that can only remove rows (filters, dedupes, inner joins).
     fn filtered(rows_in: usize, df: DataFrame) -> Self {
@@ -32,7 +42,12 @@ impl StepResult {
         if out > rows_in {
             return Self::reshaped(rows_in, df);
         }
-        StepResult { filtered: (rows_in - out) as u64, df, quarantined: None, reshaped: 0 }
+        StepResult {
+            filtered: (rows_in - out) as u64,
+            df,
+            quarantined: None,
+            reshaped: 0,
+        }
     }
 }
 
@@ -40,7 +55,12 @@ impl StepResult {
 pub type RefReader<'a> = dyn Fn(&str) -> PolarsResult<DataFrame> + 'a;
 
 /// Applies one step.
-pub fn apply(step: &Step, df: DataFrame, refs: &RefReader, vars: &BTreeMap<String, String>) -> PolarsResult<StepResult> {
+pub fn apply(
+    step: &Step,
+    df: DataFrame,
+    refs: &RefReader,
+    vars: &BTreeMap<String, String>,
+) -> PolarsResult<StepResult> {
     let rows_in = df.height();
     Ok(match step {
         Step::Filter(sql) => {
@@ -48,35 +68,72 @@ pub fn apply(step: &Step, df: DataFrame, refs: &RefReader, vars: &BTreeMap<Strin
             StepResult::filtered(rows_in, df.lazy().filter(predicate).collect()?)
         }
         Step::Derive(map) => {
-            let exprs = map.iter().map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str()))).collect::<PolarsResult<Vec<_>>>()?;
+            let exprs = map
+                .iter()
+                .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
+                .collect::<PolarsResult<Vec<_>>>()?;
             StepResult::same_grain(df.lazy().with_columns(exprs).collect()?)
         }
         Step::Cast(map) => {
             let casts: Vec<_> = map.iter().map(|(c, t)| (c.clone(), *t)).collect();
             let (passed, failed) = rules::cast_columns(df, &casts)?;
-            StepResult { df: passed, filtered: 0, quarantined: Some(failed), reshaped: 0 }
+            StepResult {
+                df: passed,
+                filtered: 0,
+                quarantined: Some(failed),
+                reshaped: 0,
+            }
         }
-        Step::Clean(c) => StepResult::same_grain(df.lazy().with_columns(clean_exprs(c)).collect()?),
+        Step::Clean(c) => {
+            let columns = clean_columns(c, &df);
+            StepResult::same_grain(df.lazy().with_columns(clean_exprs(c, &columns)).collect()?)
+        }
         Step::Dedupe(d) => {
             let keep = match d.keep {
                 Keep::First => UniqueKeepStrategy::First,
                 Keep::Last => UniqueKeepStrategy::Last,
             };
-            StepResult::filtered(rows_in, df.unique_stable(Some(d.keys.as_slice()), keep, None)?)
+            StepResult::filtered(
+                rows_in,
+                df.unique_stable(Some(d.keys.as_slice()), keep, None)?,
+            )
         }
         Step::Unpivot(u) => {
             let mut index: Vec<String> = u.index.clone();
-            index.extend(PROVENANCE.iter().filter(|p| df.get_column_index(p).is_some()).map(|p| p.to_string()));
+            index.extend(
+                PROVENANCE
+                    .iter()
+                    .filter(|p| df.get_column_index(p).is_some())
+                    .map(|p| p.to_string()),
+            );
             let on: Vec<String> = if u.on.is_empty() {
-                df.get_column_names().iter().map(|s| s.to_string()).filter(|c| !index.contains(c)).collect()
+                df.get_column_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .filter(|c| !index.contains(c))
+                    .collect()
             } else {
                 u.on.clone()
             };
             // Values of mixed types are unpivoted as text.
             let mut df = df;
-            let first = on.first().and_then(|c| df.column(c).ok()).map(|c| c.dtype().clone());
-            if on.iter().any(|c| df.column(c).map(|c| Some(c.dtype()) != first.as_ref()).unwrap_or(false)) {
-                df = df.lazy().with_columns(on.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>()).collect()?;
+            let first = on
+                .first()
+                .and_then(|c| df.column(c).ok())
+                .map(|c| c.dtype().clone());
+            if on.iter().any(|c| {
+                df.column(c)
+                    .map(|c| Some(c.dtype()) != first.as_ref())
+                    .unwrap_or(false)
+            }) {
+                df = df
+                    .lazy()
+                    .with_columns(
+                        on.iter()
+                            .map(|c| col(c).cast(DataType::String))
+                            .collect::<Vec<_>>(),
+                    )
+                    .collect()?;
             }
             let long = df.unpivot(on, index)?;
             let long = renamed(long, |c| match c {
@@ -90,14 +147,21 @@ pub fn apply(step: &Step, df: DataFrame, refs: &RefReader, vars: &BTreeMap<Strin
         Step::Rename(map) => StepResult::same_grain(renamed(df, |c| map.get(c).cloned())?),
         Step::Select(list) => {
             let mut cols = list.clone();
-            cols.extend(PROVENANCE.iter().filter(|p| df.get_column_index(p).is_some() && !list.iter().any(|c| c == *p)).map(|p| p.to_string()));
+            cols.extend(
+                PROVENANCE
+                    .iter()
+                    .filter(|p| df.get_column_index(p).is_some() && !list.iter().any(|c| c == *p))
+                    .map(|p| p.to_string()),
+            );
             StepResult::same_grain(df.select(cols)?)
         }
         Step::Sort(list) => {
             let keys: Vec<(&str, bool)> = list.iter().map(|s| sort_key(s)).collect();
             let names: Vec<&str> = keys.iter().map(|k| k.0).collect();
             let descending: Vec<bool> = keys.iter().map(|k| k.1).collect();
-            let options = SortMultipleOptions::default().with_order_descending_multi(descending).with_maintain_order(true);
+            let options = SortMultipleOptions::default()
+                .with_order_descending_multi(descending)
+                .with_maintain_order(true);
             StepResult::same_grain(df.sort(names, options)?)
         }
         Step::Join(j) => {
@@ -105,21 +169,40 @@ pub fn apply(step: &Step, df: DataFrame, refs: &RefReader, vars: &BTreeMap<Strin
             let left_on: Vec<String> = j.on.iter().chain(j.on_columns.keys()).cloned().collect();
             let right_on: Vec<String> = j.on.iter().chain(j.on_columns.values()).cloned().collect();
             let taken: Vec<String> = if j.select.is_empty() {
-                right.get_column_names().iter().map(|s| s.to_string()).filter(|c| !right_on.contains(c) && !PROVENANCE.contains(&c.as_str())).collect()
+                right
+                    .get_column_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .filter(|c| !right_on.contains(c) && !PROVENANCE.contains(&c.as_str()))
+                    .collect()
             } else {
                 j.select.clone()
             };
             let prefix = j.prefix.clone().unwrap_or_default();
-            let mut right_exprs: Vec<Expr> = right_on.iter().enumerate().map(|(i, c)| col(c).alias(format!("__key_{i}"))).collect();
+            let mut right_exprs: Vec<Expr> = right_on
+                .iter()
+                .enumerate()
+                .map(|(i, c)| col(c).alias(format!("__key_{i}")))
+                .collect();
             right_exprs.extend(taken.iter().map(|c| col(c).alias(format!("{prefix}{c}"))));
             let right = right.lazy().select(right_exprs);
-            let right_keys: Vec<Expr> = (0..right_on.len()).map(|i| col(format!("__key_{i}"))).collect();
-            let left_keys: Vec<Expr> = left_on.iter().map(|c| col(c)).collect();
+            let right_keys: Vec<Expr> = (0..right_on.len())
+                .map(|i| col(format!("__key_{i}")))
+                .collect();
+            let left_keys: Vec<Expr> = left_on.iter().map(col).collect();
             let how = match j.how {
                 JoinHow::Left => JoinType::Left,
                 JoinHow::Inner => JoinType::Inner,
             };
-            let joined = df.lazy().join(right, left_keys, right_keys, JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns)).collect()?;
+            let joined = df
+                .lazy()
+                .join(
+                    right,
+                    left_keys,
+                    right_keys,
+                    JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns),
+                )
+                .collect()?;
             let joined = joined.drop_many((0..right_on.len()).map(|i| format!("__key_{i}")));
             match j.how {
                 JoinHow::Left => StepResult::reshaped(rows_in, joined),
@@ -127,20 +210,30 @@ pub fn apply(step: &Step, df: DataFrame, refs: &RefReader, vars: &BTreeMap<Strin
             }
         }
         Step::Aggregate(a) => {
-            let measures = a.measures.iter().map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str()))).collect::<PolarsResult<Vec<_>>>()?;
-            let keys: Vec<Expr> = a.group_by.iter().map(|c| col(c)).collect();
+            let measures = a
+                .measures
+                .iter()
+                .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
+                .collect::<PolarsResult<Vec<_>>>()?;
+            let keys: Vec<Expr> = a.group_by.iter().map(col).collect();
             let out = df.lazy().group_by_stable(keys).agg(measures).collect()?;
             StepResult::reshaped(rows_in, out)
         }
         Step::Expect(e) => {
-            let (passed, failed) = rules::split(df, rules::expect_checks(e)?)?;
-            StepResult { df: passed, filtered: 0, quarantined: Some(failed), reshaped: 0 }
+            let (passed, failed) = rules::split(df, rules::expect_checks(e, refs)?)?;
+            StepResult {
+                df: passed,
+                filtered: 0,
+                quarantined: Some(failed),
+                reshaped: 0,
+            }
         }
         Step::Sql(sql) => {
             let mut ctx = SQLContext::new();
             ctx.register("input", df.lazy());
-            let rendered = crate::config::template::render(sql, vars, Some(&|r: &str| Ok(sql_table_name(r))))
-                .map_err(|e| polars_err!(ComputeError: "sql step: {e}"))?;
+            let rendered =
+                crate::config::template::render(sql, vars, Some(&|r: &str| Ok(sql_table_name(r))))
+                    .map_err(|e| polars_err!(ComputeError: "sql step: {e}"))?;
             for reference in crate::config::template::ref_arguments(sql) {
                 ctx.register(&sql_table_name(&reference), refs(&reference)?.lazy());
             }
@@ -151,7 +244,10 @@ pub fn apply(step: &Step, df: DataFrame, refs: &RefReader, vars: &BTreeMap<Strin
 
 /// `df` with columns renamed where `new_name` gives a name. (Builds a new frame: renaming in
 /// place left Polars 0.46's cached schema stale.)
-pub fn renamed(df: DataFrame, new_name: impl Fn(&str) -> Option<String>) -> PolarsResult<DataFrame> {
+pub fn renamed(
+    df: DataFrame,
+    new_name: impl Fn(&str) -> Option<String>,
+) -> PolarsResult<DataFrame> {
     let columns = df
         .take_columns()
         .into_iter()
@@ -170,9 +266,26 @@ pub fn sql_table_name(reference: &str) -> String {
     reference.replace('.', "__")
 }
 
+/// The columns a `clean` step works on: `"*"` stands for every text column but provenance.
+fn clean_columns(c: &Clean, df: &DataFrame) -> Vec<String> {
+    let mut out: Vec<String> = c.columns.iter().filter(|n| *n != "*").cloned().collect();
+    if c.columns.iter().any(|n| n == "*") {
+        for col in df.get_columns() {
+            let name = col.name().to_string();
+            if col.dtype() == &DataType::String
+                && !PROVENANCE.contains(&name.as_str())
+                && !out.contains(&name)
+            {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
 /// The cleaning expressions for each column of a `clean` step.
-fn clean_exprs(c: &Clean) -> Vec<Expr> {
-    c.columns
+fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
+    columns
         .iter()
         .map(|name| {
             let mut e = col(name).cast(DataType::String);
@@ -185,7 +298,9 @@ fn clean_exprs(c: &Clean) -> Vec<Expr> {
                 None => {}
             }
             for (pattern, with) in &c.replace {
-                e = e.str().replace_all(lit(pattern.clone()), lit(with.clone()), false);
+                e = e
+                    .str()
+                    .replace_all(lit(pattern.clone()), lit(with.clone()), false);
             }
             if let Some(re) = &c.extract {
                 e = e.str().extract(lit(re.clone()), 1);
@@ -194,7 +309,9 @@ fn clean_exprs(c: &Clean) -> Vec<Expr> {
                 e = e.str().pad_start(pad.width, pad.fill);
             }
             if c.empty_as_null {
-                e = when(e.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(e);
+                e = when(e.clone().eq(lit("")))
+                    .then(lit(NULL).cast(DataType::String))
+                    .otherwise(e);
             }
             e.alias(name)
         })

@@ -56,7 +56,11 @@ pub fn bronze_names(header: &[String], bronze: &Bronze) -> Vec<String> {
             }
             let count = seen.entry(name.clone()).or_insert(0);
             *count += 1;
-            let name = if *count == 1 { name } else { format!("{name}_{count}") };
+            let name = if *count == 1 {
+                name
+            } else {
+                format!("{name}_{count}")
+            };
             bronze.rename.get(&name).cloned().unwrap_or(name)
         })
         .collect()
@@ -72,7 +76,11 @@ pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Pro
     for old in bronze.rename.keys() {
         if !normalised.contains(old) {
             let mut p = unknown(old, "bronze.rename (not in the source header)", &normalised);
-            p.message = format!("{}; the normalised header is [{}]", p.message, normalised.join(", "));
+            p.message = format!(
+                "{}; the normalised header is [{}]",
+                p.message,
+                normalised.join(", ")
+            );
             problems.push(p);
         }
     }
@@ -92,7 +100,8 @@ pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Pro
 
 /// The columns a SQL expression reads.
 pub fn expression_columns(sql: &str) -> Result<Vec<String>, String> {
-    let expr = polars::sql::sql_expr(sql).map_err(|e| format!("invalid SQL expression `{sql}`: {e}"))?;
+    let expr =
+        polars::sql::sql_expr(sql).map_err(|e| format!("invalid SQL expression `{sql}`: {e}"))?;
     let mut out = Vec::new();
     for e in &expr {
         if let Expr::Column(name) = e {
@@ -111,11 +120,20 @@ fn check_expression(sql: &str, context: &str, known: &[String], problems: &mut V
                 problems.push(unknown(c, context, known));
             }
         }
-        Err(message) => problems.push(Problem { token: sql.split_whitespace().next().unwrap_or(sql).to_string(), message, hint: None }),
+        Err(message) => problems.push(Problem {
+            token: sql.split_whitespace().next().unwrap_or(sql).to_string(),
+            message,
+            hint: None,
+        }),
     }
 }
 
-fn require<'a>(cols: impl IntoIterator<Item = &'a String>, context: &str, known: &[String], problems: &mut Vec<Problem>) {
+fn require<'a>(
+    cols: impl IntoIterator<Item = &'a String>,
+    context: &str,
+    known: &[String],
+    problems: &mut Vec<Problem>,
+) {
     for c in cols {
         if !known.contains(c) {
             problems.push(unknown(c, context, known));
@@ -145,13 +163,44 @@ pub fn step_columns(
             }
         }
         Step::Cast(map) => require(map.keys(), "cast", &cols, problems),
-        Step::Clean(c) => require(&c.columns, "clean", &cols, problems),
+        Step::Clean(c) => require(
+            c.columns.iter().filter(|n| *n != "*"),
+            "clean",
+            &cols,
+            problems,
+        ),
         Step::Dedupe(d) => require(&d.keys, "dedupe", &cols, problems),
         Step::Expect(e) => {
-            let keys = e.not_null.iter().chain(&e.unique).chain(e.accepted_values.keys()).chain(e.regex.keys()).chain(e.range.keys());
+            let keys = e
+                .not_null
+                .iter()
+                .chain(&e.unique)
+                .chain(e.accepted_values.keys())
+                .chain(e.regex.keys())
+                .chain(e.range.keys());
             require(keys, "expect", &cols, problems);
             for (name, sql) in &e.predicate {
                 check_expression(sql, &format!("expect predicate `{name}`"), &cols, problems);
+            }
+            require(e.exists_in.keys(), "expect exists_in", &cols, problems);
+            for target in e.exists_in.values() {
+                match crate::config::pipeline::split_column_ref(target) {
+                    Some((reference, column)) => {
+                        if let Some(other) = ref_columns(reference) {
+                            require(
+                                [&column.to_string()],
+                                &format!("exists_in `{target}`"),
+                                &other,
+                                problems,
+                            );
+                        }
+                    }
+                    None => problems.push(Problem {
+                        token: target.clone(),
+                        message: format!("exists_in `{target}` must be layer.table.column"),
+                        hint: None,
+                    }),
+                }
             }
         }
         Step::Drop(list) => {
@@ -169,7 +218,12 @@ pub fn step_columns(
         Step::Select(list) => {
             require(list, "select", &cols, problems);
             let mut out = list.clone();
-            out.extend(PROVENANCE.iter().filter(|p| cols.iter().any(|c| c == *p)).map(|p| p.to_string()));
+            out.extend(
+                PROVENANCE
+                    .iter()
+                    .filter(|p| cols.iter().any(|c| c == *p))
+                    .map(|p| p.to_string()),
+            );
             cols = out;
         }
         Step::Sort(list) => {
@@ -179,7 +233,12 @@ pub fn step_columns(
         Step::Unpivot(u) => {
             require(u.index.iter().chain(&u.on), "unpivot", &cols, problems);
             let mut out = u.index.clone();
-            out.extend(PROVENANCE.iter().filter(|p| cols.iter().any(|c| c == *p)).map(|p| p.to_string()));
+            out.extend(
+                PROVENANCE
+                    .iter()
+                    .filter(|p| cols.iter().any(|c| c == *p))
+                    .map(|p| p.to_string()),
+            );
             out.push(u.variable.clone());
             out.push(u.value.clone());
             cols = out;
@@ -188,11 +247,25 @@ pub fn step_columns(
             let left: Vec<String> = j.on.iter().chain(j.on_columns.keys()).cloned().collect();
             require(&left, "join keys", &cols, problems);
             let right = ref_columns(&j.reference)?;
-            let right_keys: Vec<String> = j.on.iter().chain(j.on_columns.values()).cloned().collect();
-            require(&right_keys, &format!("join keys of `{}`", j.reference), &right, problems);
-            require(&j.select, &format!("join select of `{}`", j.reference), &right, problems);
+            let right_keys: Vec<String> =
+                j.on.iter().chain(j.on_columns.values()).cloned().collect();
+            require(
+                &right_keys,
+                &format!("join keys of `{}`", j.reference),
+                &right,
+                problems,
+            );
+            require(
+                &j.select,
+                &format!("join select of `{}`", j.reference),
+                &right,
+                problems,
+            );
             let taken: Vec<String> = if j.select.is_empty() {
-                right.into_iter().filter(|c| !right_keys.contains(c) && !PROVENANCE.contains(&c.as_str())).collect()
+                right
+                    .into_iter()
+                    .filter(|c| !right_keys.contains(c) && !PROVENANCE.contains(&c.as_str()))
+                    .collect()
             } else {
                 j.select.clone()
             };
@@ -208,7 +281,12 @@ pub fn step_columns(
             for (name, sql) in &a.measures {
                 check_expression(sql, &format!("aggregate measure `{name}`"), &cols, problems);
             }
-            cols = a.group_by.iter().chain(a.measures.keys()).cloned().collect();
+            cols = a
+                .group_by
+                .iter()
+                .chain(a.measures.keys())
+                .cloned()
+                .collect();
         }
         Step::Sql(_) => return None,
     }
@@ -231,19 +309,33 @@ mod tests {
 
     #[test]
     fn snake_cases_published_headers() {
-        assert_eq!(snake_case("\u{feff}Code - NOC 2021 V1.0"), "code_noc_2021_v1_0");
+        assert_eq!(
+            snake_case("\u{feff}Code - NOC 2021 V1.0"),
+            "code_noc_2021_v1_0"
+        );
         assert_eq!(snake_case(" Digital Literacy "), "digital_literacy");
         assert_eq!(snake_case("Conditions_récentes"), "conditions_récentes");
     }
 
     #[test]
     fn finds_expression_columns_and_unknown_ones() {
-        assert_eq!(expression_columns("level = 5 and upper(title) <> 'X'").unwrap(), ["level", "title"]);
+        assert_eq!(
+            expression_columns("level = 5 and upper(title) <> 'X'").unwrap(),
+            ["level", "title"]
+        );
         let mut problems = Vec::new();
         let step = Step::Filter("noc_cod = '1'".into());
-        let out = step_columns(&step, Some(vec!["noc_code".into()]), &|_| None, &mut problems);
+        let out = step_columns(
+            &step,
+            Some(vec!["noc_code".into()]),
+            &|_| None,
+            &mut problems,
+        );
         assert_eq!(out, Some(vec!["noc_code".to_string()]));
         assert_eq!(problems[0].message, "unknown column `noc_cod` in filter");
-        assert_eq!(problems[0].hint.as_deref(), Some("did you mean `noc_code`?"));
+        assert_eq!(
+            problems[0].hint.as_deref(),
+            Some("did you mean `noc_code`?")
+        );
     }
 }

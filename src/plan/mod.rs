@@ -49,7 +49,10 @@ impl fmt::Display for Layer {
 impl FromStr for Layer {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Layer::ALL.into_iter().find(|l| l.name() == s).ok_or_else(|| format!("unknown layer `{s}` (staged, bronze, silver, gold)"))
+        Layer::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| format!("unknown layer `{s}` (staged, bronze, silver, gold)"))
     }
 }
 
@@ -118,7 +121,11 @@ impl Plan {
     /// Nodes of other tables that `node` reads.
     pub fn cross_dependencies(&self, node: NodeIndex) -> Vec<Node> {
         let me = self.graph[node].table;
-        self.graph.neighbors_directed(node, petgraph::Direction::Incoming).map(|n| self.graph[n]).filter(|n| n.table != me).collect()
+        self.graph
+            .neighbors_directed(node, petgraph::Direction::Incoming)
+            .map(|n| self.graph[n])
+            .filter(|n| n.table != me)
+            .collect()
     }
 
     /// Table indices reachable from `start` along (or against) the edges.
@@ -147,7 +154,9 @@ impl Plan {
             let down = s.ends_with('+');
             let name = s.trim_matches('+');
             let t = self.table(name).ok_or_else(|| {
-                let hint = did_you_mean(name, self.tables.iter().map(|t| t.name.as_str())).map(|h| format!("; {h}")).unwrap_or_default();
+                let hint = did_you_mean(name, self.tables.iter().map(|t| t.name.as_str()))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
                 format!("--select: no table `{name}`{hint}")
             })?;
             out.insert(t);
@@ -178,7 +187,15 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
     for file in &project.pipelines {
         let spec = &file.spec;
         if let Some(first) = names.insert(spec.table.clone(), file.text.path.clone()) {
-            diags.push(file.text.diag(None, &spec.table, format!("table `{}` is also defined in {}", spec.table, first.display())));
+            diags.push(file.text.diag(
+                None,
+                &spec.table,
+                format!(
+                    "table `{}` is also defined in {}",
+                    spec.table,
+                    first.display()
+                ),
+            ));
             continue;
         }
         if let Some(t) = plan_table(project, root.as_deref(), file, &mut diags) {
@@ -207,15 +224,29 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
                     Err(m) => diags.push(table.text.diag(Some(&section), &reference, m)),
                     Ok((ref_layer, name)) => match tables.iter().position(|x| x.name == name) {
                         Some(other) => {
-                            graph.add_edge(index[&Node { table: other, layer: ref_layer }], index[&Node { table: t, layer }], ());
+                            graph.add_edge(
+                                index[&Node {
+                                    table: other,
+                                    layer: ref_layer,
+                                }],
+                                index[&Node { table: t, layer }],
+                                (),
+                            );
                         }
                         // Defined but not plannable: its own error is already reported.
                         None if names.contains_key(name) => {}
                         None => diags.push(
                             table
                                 .text
-                                .diag(Some(&section), name, format!("unknown table `{name}` in ref `{reference}`"))
-                                .with_hint(did_you_mean(name, tables.iter().map(|x| x.name.as_str()))),
+                                .diag(
+                                    Some(&section),
+                                    name,
+                                    format!("unknown table `{name}` in ref `{reference}`"),
+                                )
+                                .with_hint(did_you_mean(
+                                    name,
+                                    tables.iter().map(|x| x.name.as_str()),
+                                )),
                         ),
                     },
                 }
@@ -226,17 +257,31 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
         Ok(order) => order,
         Err(cycle) => {
             let path = cycle_path(&graph, cycle.node_id());
-            let describe = |n: &NodeIndex| format!("{}.{}", graph[*n].layer, tables[graph[*n].table].name);
+            let describe =
+                |n: &NodeIndex| format!("{}.{}", graph[*n].layer, tables[graph[*n].table].name);
             let text = path.iter().map(describe).collect::<Vec<_>>().join(" -> ");
             let first = &tables[graph[path[0]].table];
             let target = &tables[graph[path[1]].table].name;
-            diags.push(first.text.diag(None, target, format!("cycle in the plan: {text}")));
+            diags.push(
+                first
+                    .text
+                    .diag(None, target, format!("cycle in the plan: {text}")),
+            );
             return Err(diags);
         }
     };
-    let mut plan = Plan { tables, graph, order, index };
+    let mut plan = Plan {
+        tables,
+        graph,
+        order,
+        index,
+    };
     check_columns(&mut plan, &mut diags);
-    if diags.is_empty() { Ok(plan) } else { Err(diags) }
+    if diags.is_empty() {
+        Ok(plan)
+    } else {
+        Err(diags)
+    }
 }
 
 /// `layer.table` references made by a layer's steps (joins and `ref()` in SQL).
@@ -246,6 +291,11 @@ pub fn step_references(steps: &[Step]) -> Vec<String> {
         match step {
             Step::Join(j) => out.push(j.reference.clone()),
             Step::Sql(sql) => out.extend(template::ref_arguments(sql)),
+            Step::Expect(e) => out.extend(e.exists_in.values().map(|t| {
+                crate::config::pipeline::split_column_ref(t)
+                    .map_or(t.as_str(), |(r, _)| r)
+                    .to_string()
+            })),
             _ => {}
         }
     }
@@ -253,11 +303,27 @@ pub fn step_references(steps: &[Step]) -> Vec<String> {
 }
 
 /// Resolves the source, reads its header and checks bronze for one pipeline.
-fn plan_table(project: &Project, root: Option<&std::path::Path>, file: &PipelineFile, diags: &mut Diagnostics) -> Option<TablePlan> {
+fn plan_table(
+    project: &Project,
+    root: Option<&std::path::Path>,
+    file: &PipelineFile,
+    diags: &mut Diagnostics,
+) -> Option<TablePlan> {
     let spec = &file.spec;
     let Some(source) = project.sources.sources.get(&spec.source) else {
-        let hint = did_you_mean(&spec.source, project.sources.sources.keys().map(String::as_str));
-        diags.push(file.text.diag(Some("source:"), &spec.source, format!("unknown source `{}`", spec.source)).with_hint(hint));
+        let hint = did_you_mean(
+            &spec.source,
+            project.sources.sources.keys().map(String::as_str),
+        );
+        diags.push(
+            file.text
+                .diag(
+                    Some("source:"),
+                    &spec.source,
+                    format!("unknown source `{}`", spec.source),
+                )
+                .with_hint(hint),
+        );
         return None;
     };
     let defaults = &project.sources.defaults;
@@ -280,8 +346,17 @@ fn plan_table(project: &Project, root: Option<&std::path::Path>, file: &Pipeline
     };
     let (bronze_columns, problems) = check::check_bronze(&header, &spec.bronze);
     for p in problems {
-        let message = format!("{} (source `{}`, file {})", p.message, spec.source, resolved.path.display());
-        diags.push(file.text.diag(Some("bronze:"), &p.token, message).with_hint(p.hint));
+        let message = format!(
+            "{} (source `{}`, file {})",
+            p.message,
+            spec.source,
+            resolved.path.display()
+        );
+        diags.push(
+            file.text
+                .diag(Some("bronze:"), &p.token, message)
+                .with_hint(p.hint),
+        );
     }
     let mut columns = HashMap::new();
     let mut staged: Vec<String> = header.clone();
@@ -310,7 +385,11 @@ fn check_columns(plan: &mut Plan, diags: &mut Diagnostics) {
         if matches!(layer, Layer::Staged | Layer::Bronze) {
             continue;
         }
-        let previous = if layer == Layer::Silver { Layer::Bronze } else { Layer::Silver };
+        let previous = if layer == Layer::Silver {
+            Layer::Bronze
+        } else {
+            Layer::Silver
+        };
         let mut cols = plan.tables[table].columns.get(&previous).cloned();
         let mut problems = Vec::new();
         let lookup = |reference: &str| -> Option<Vec<String>> {
@@ -324,7 +403,11 @@ fn check_columns(plan: &mut Plan, diags: &mut Diagnostics) {
         let t = &plan.tables[table];
         let section = format!("{layer}:");
         for p in problems {
-            diags.push(t.text.diag(Some(&section), &p.token, p.message).with_hint(p.hint));
+            diags.push(
+                t.text
+                    .diag(Some(&section), &p.token, p.message)
+                    .with_hint(p.hint),
+            );
         }
         if let Some(cols) = cols {
             plan.tables[table].columns.insert(layer, cols);
