@@ -12,19 +12,10 @@ use std::path::Path;
 pub const ABORT_BEFORE_RENAME: &str = "JOBFORGE_FAULT_ABORT_BEFORE_RENAME";
 
 /// Replaces `path` atomically with what `write` puts into the temporary file.
-pub fn replace_with(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+pub fn replace_with(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     remove_stale_temporaries(dir, &name);
     let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4()));
     let result = (|| {
@@ -32,9 +23,7 @@ pub fn replace_with(
         write(&mut file)?;
         file.flush()?;
         file.sync_all()?;
-        if std::env::var(ABORT_BEFORE_RENAME)
-            .is_ok_and(|v| !v.is_empty() && path.to_string_lossy().contains(&v))
-        {
+        if std::env::var(ABORT_BEFORE_RENAME).is_ok_and(|v| !v.is_empty() && path.to_string_lossy().contains(&v)) {
             std::process::abort();
         }
         std::fs::rename(&tmp, path)?;

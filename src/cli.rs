@@ -10,11 +10,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "jobforge",
-    version,
-    about = "Declarative medallion data pipelines from YAML"
-)]
+#[command(name = "jobforge", version, about = "Declarative medallion data pipelines from YAML")]
 struct Cli {
     /// Project folder (holding sources.yml, pipelines/ and data/).
     #[arg(long, global = true, default_value = ".")]
@@ -67,11 +63,47 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
-    /// Write JSON Schema for sources.yml and pipeline files.
+    /// List every source with its file, size, modification time, SHA-256 and whether it changed
+    /// since the last run; `sources pull [ID...]` downloads sources that declare a `url`.
+    Sources {
+        #[command(subcommand)]
+        action: Option<SourcesAction>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The semantic model (wiq_schema.yml).
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Write JSON Schema for sources.yml, pipeline files and wiq_schema.yml.
     Schema {
         #[arg(long, default_value = "schemas")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Write the model with the gold data's column types and row counts.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Json,
+}
+
+#[derive(Subcommand)]
+enum SourcesAction {
+    /// Download sources that declare a `url` into their path (all, or the ids given).
+    Pull { ids: Vec<String> },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -94,9 +126,7 @@ enum LogFormat {
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("`{s}` is not key=value"))
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not key=value"))
 }
 
 /// Runs the command line; returns the process exit code.
@@ -118,38 +148,8 @@ pub fn main() -> i32 {
                 }
             }
         }),
-        Command::Validate { pipelines, format } => {
-            let result = Project::load(&cli.project, pipelines, vars)
-                .and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
-            match (result, format) {
-                (Ok((_, plan)), Format::Text) => {
-                    println!(
-                        "ok: {} table(s), {} node(s), no problems",
-                        plan.tables.len(),
-                        plan.graph.node_count()
-                    );
-                    0
-                }
-                (Ok(_), Format::Json) => {
-                    println!("{}", serde_json::json!({ "ok": true, "errors": [] }));
-                    0
-                }
-                (Err(d), Format::Text) => {
-                    eprintln!("{d}");
-                    1
-                }
-                (Err(d), Format::Json) => {
-                    println!("{}", serde_json::json!({ "ok": false, "errors": d.0 }));
-                    1
-                }
-            }
-        }
-        Command::Plan {
-            pipelines,
-            select,
-            format,
-            ..
-        } => with_plan(&cli, pipelines, vars, |project, plan| {
+        Command::Validate { pipelines, format } => validate(&cli, pipelines, vars, *format),
+        Command::Plan { pipelines, select, format, .. } => with_plan(&cli, pipelines, vars, |project, plan| {
             let selected = match plan.select(select) {
                 Ok(s) => s,
                 Err(e) => {
@@ -160,32 +160,29 @@ pub fn main() -> i32 {
             let nodes = render::planned_nodes(plan, &project.data_dir(), &selected);
             match format {
                 Format::Text => print!("{}", render::render_text(&nodes)),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&nodes).unwrap_or_default()
-                ),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&nodes).unwrap_or_default()),
             }
             0
         }),
-        Command::Query { sql, layer, format } => {
-            match crate::query::query(&cli.project.join("data"), layer, sql) {
-                Ok(r) => {
-                    print!(
-                        "{}",
-                        match format {
-                            OutputFormat::Table => r.to_table(),
-                            OutputFormat::Csv => r.to_csv(),
-                            OutputFormat::Json => r.to_json(),
-                        }
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    1
-                }
+        Command::Query { sql, layer, format } => match crate::query::query(&cli.project.join("data"), layer, sql) {
+            Ok(r) => {
+                print!(
+                    "{}",
+                    match format {
+                        OutputFormat::Table => r.to_table(),
+                        OutputFormat::Csv => r.to_csv(),
+                        OutputFormat::Json => r.to_json(),
+                    }
+                );
+                0
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        },
+        Command::Model { action: ModelAction::Export { out, .. } } => model_export(&cli, out.as_deref()),
+        Command::Sources { action, format } => sources(&cli, vars, action.as_ref(), *format),
         Command::Schema { out } => match crate::schema::write(&cli.project.join(out)) {
             Ok(paths) => {
                 for p in paths {
@@ -201,6 +198,138 @@ pub fn main() -> i32 {
     }
 }
 
+/// A compile diagnostic as a validate finding in JSON.
+fn compile_finding(d: &crate::diag::Diagnostic) -> serde_json::Value {
+    serde_json::json!({ "severity": "error", "check": "compile", "file": d.file, "line": d.line, "column": d.column, "message": d.message, "hint": d.hint })
+}
+
+/// `jobforge validate`: compile checks, then the model against the gold data; one report.
+fn validate(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, String>, format: Format) -> i32 {
+    let compiled = Project::load(&cli.project, pipelines, vars).and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
+    let mut lines: Vec<String> = Vec::new();
+    let mut json: Vec<serde_json::Value> = Vec::new();
+    let mut errors = 0;
+    let mut summary = Vec::new();
+    let mut compile_errors = |d: &Diagnostics, lines: &mut Vec<String>, json: &mut Vec<serde_json::Value>| {
+        for diag in &d.0 {
+            errors += 1;
+            lines.push(format!("error: {diag}"));
+            json.push(compile_finding(diag));
+        }
+    };
+    match &compiled {
+        Ok((_, plan)) => summary.push(format!("{} table(s), {} node(s)", plan.tables.len(), plan.graph.node_count())),
+        Err(d) => compile_errors(d, &mut lines, &mut json),
+    }
+    let mut warnings = 0;
+    match crate::semantic::load(&cli.project) {
+        Ok(None) => {}
+        Ok(Some((text, model))) => {
+            let findings = crate::semantic::check::check(&text, &model, &cli.project.join("data").join("gold"));
+            summary.push(format!(
+                "model {} with {} table(s) and {} relationship(s)",
+                model.model,
+                model.tables.len(),
+                model.relationships.len()
+            ));
+            for f in findings {
+                match f.severity {
+                    crate::semantic::model::Severity::Error => errors += 1,
+                    crate::semantic::model::Severity::Warn => warnings += 1,
+                }
+                lines.push(f.to_string());
+                json.push(serde_json::to_value(&f).unwrap_or_default());
+            }
+        }
+        Err(d) => compile_errors(&d, &mut lines, &mut json),
+    }
+    match format {
+        Format::Text => {
+            for l in &lines {
+                eprintln!("{l}");
+            }
+            if errors == 0 {
+                println!("ok: {}, no errors, {warnings} warning(s)", summary.join("; "));
+            } else {
+                eprintln!("{errors} error(s), {warnings} warning(s)");
+            }
+        }
+        Format::Json => println!("{}", to_json(&serde_json::json!({ "ok": errors == 0, "errors": json }))),
+    }
+    i32::from(errors > 0)
+}
+
+/// `jobforge model export`.
+fn model_export(cli: &Cli, out: Option<&std::path::Path>) -> i32 {
+    match crate::semantic::load(&cli.project) {
+        Ok(Some((_, model))) => {
+            let text = to_json(&crate::semantic::check::export(&model, &cli.project.join("data").join("gold")));
+            match out {
+                None => {
+                    print!("{text}");
+                    0
+                }
+                Some(path) => match crate::atomic::write_bytes(path, text.as_bytes()) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", path.display());
+                        1
+                    }
+                },
+            }
+        }
+        Ok(None) => {
+            eprintln!("error: no {} in {}", crate::semantic::MODEL_FILE, cli.project.display());
+            2
+        }
+        Err(d) => {
+            eprintln!("{d}");
+            2
+        }
+    }
+}
+
+/// `jobforge sources` and `jobforge sources pull`: need only sources.yml, not the pipelines.
+fn sources(cli: &Cli, vars: BTreeMap<String, String>, action: Option<&SourcesAction>, format: Format) -> i32 {
+    let project = match Project::load_sources(&cli.project, vars) {
+        Ok(p) => p,
+        Err(d) => {
+            eprintln!("{d}");
+            return 2;
+        }
+    };
+    let result = match action {
+        None => crate::registry::status(&project).map(|rows| {
+            let ok = rows.iter().all(|r| r.error.is_none());
+            match format {
+                Format::Text => (crate::registry::render_status(&rows), ok),
+                Format::Json => (to_json(&rows), ok),
+            }
+        }),
+        Some(SourcesAction::Pull { ids }) => crate::registry::pull(&project, ids).map(|rows| {
+            let ok = rows.iter().all(|r| r.ok);
+            match format {
+                Format::Text => (crate::registry::render_pull(&rows), ok),
+                Format::Json => (to_json(&rows), ok),
+            }
+        }),
+    };
+    match result {
+        Ok((text, ok)) => {
+            print!("{text}");
+            i32::from(!ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
 /// Loads and compiles the project, printing every diagnostic on failure (exit 2).
 fn with_plan(
     cli: &Cli,
@@ -208,8 +337,8 @@ fn with_plan(
     vars: BTreeMap<String, String>,
     f: impl FnOnce(&Project, &plan::Plan) -> i32,
 ) -> i32 {
-    let compiled: Result<_, Diagnostics> = Project::load(&cli.project, pipelines, vars)
-        .and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
+    let compiled: Result<_, Diagnostics> =
+        Project::load(&cli.project, pipelines, vars).and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
     match compiled {
         Ok((project, plan)) => f(&project, &plan),
         Err(d) => {

@@ -16,18 +16,8 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(
-        file: impl Into<PathBuf>,
-        (line, column): (usize, usize),
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic {
-            file: file.into(),
-            line,
-            column,
-            message: message.into(),
-            hint: None,
-        }
+    pub fn new(file: impl Into<PathBuf>, (line, column): (usize, usize), message: impl Into<String>) -> Self {
+        Diagnostic { file: file.into(), line, column, message: message.into(), hint: None }
     }
 
     pub fn with_hint(mut self, hint: Option<String>) -> Self {
@@ -38,14 +28,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
         if let Some(hint) = &self.hint {
             write!(f, "; {hint}")?;
         }
@@ -77,21 +60,17 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// The closest candidate to a misspelt name, as a "did you mean" hint.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let best = candidates
-        .into_iter()
-        .map(|c| {
-            (
-                strsim::normalized_damerau_levenshtein(&name.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
-        .filter(|(score, _)| *score >= 0.5)
-        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+/// The closest candidate to a misspelt name, as a "did you mean" hint: by edit distance, or a
+/// candidate that contains the name (`title` -> `class_title`).
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let name = name.to_lowercase();
+    let score = |c: &str| {
+        let c = c.to_lowercase();
+        let contained = name.len() >= 3 && (c.contains(&name) || name.contains(&c));
+        strsim::normalized_damerau_levenshtein(&name, &c).max(if contained { 0.5 } else { 0.0 })
+    };
+    let best =
+        candidates.into_iter().map(|c| (score(c), c)).filter(|(s, _)| *s >= 0.5).max_by(|a, b| a.0.total_cmp(&b.0))?;
     Some(format!("did you mean `{}`?", best.1))
 }
 
@@ -104,19 +83,14 @@ pub struct SourceText {
 
 impl SourceText {
     pub fn read(path: &Path) -> std::io::Result<Self> {
-        Ok(SourceText {
-            path: path.to_path_buf(),
-            text: std::fs::read_to_string(path)?,
-        })
+        Ok(SourceText { path: path.to_path_buf(), text: std::fs::read_to_string(path)? })
     }
 
     /// Line and column (1-based) of the first `token` at or after the first line mentioning
     /// `section` (a top-level key such as `silver:`); the section's line, or 1:1, if not found.
     pub fn locate(&self, section: Option<&str>, token: &str) -> (usize, usize) {
         let lines: Vec<&str> = self.text.lines().collect();
-        let start = section
-            .and_then(|s| lines.iter().position(|l| l.trim_start().starts_with(s)))
-            .unwrap_or(0);
+        let start = section.and_then(|s| lines.iter().position(|l| l.trim_start().starts_with(s))).unwrap_or(0);
         for (i, line) in lines.iter().enumerate().skip(start) {
             if let Some(col) = find_token(line, token) {
                 return (i + 1, col + 1);
@@ -128,12 +102,7 @@ impl SourceText {
         (1, 1)
     }
 
-    pub fn diag(
-        &self,
-        section: Option<&str>,
-        token: &str,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub fn diag(&self, section: Option<&str>, token: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.path, self.locate(section, token), message)
     }
 }
@@ -160,20 +129,15 @@ mod tests {
 
     #[test]
     fn locates_whole_words_after_section() {
-        let t = SourceText {
-            path: "p.yml".into(),
-            text: "a: code\nsilver:\n  - derive: { x: code_x + code }\n".into(),
-        };
+        let t =
+            SourceText { path: "p.yml".into(), text: "a: code\nsilver:\n  - derive: { x: code_x + code }\n".into() };
         assert_eq!(t.locate(Some("silver:"), "code"), (3, 27));
         assert_eq!(t.locate(None, "code"), (1, 4));
     }
 
     #[test]
     fn suggests_closest_name() {
-        assert_eq!(
-            did_you_mean("noc_cod", ["noc_code", "level"]).as_deref(),
-            Some("did you mean `noc_code`?")
-        );
+        assert_eq!(did_you_mean("noc_cod", ["noc_code", "level"]).as_deref(), Some("did you mean `noc_code`?"));
         assert_eq!(did_you_mean("zzz", ["noc_code"]), None);
     }
 }

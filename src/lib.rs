@@ -13,4 +13,6 @@ pub mod exec;
 pub mod plan;
 pub mod query;
 pub mod reader;
+pub mod registry;
 pub mod schema;
+pub mod semantic;

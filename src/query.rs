@@ -24,27 +24,17 @@ pub fn query(data: &Path, layer: &str, sql: &str) -> Result<QueryResult, String>
     let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
     let dir = data.join(layer);
     let mut tables: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| {
-            format!(
-                "no {layer} layer at {} ({e}); run `jobforge run` first",
-                dir.display()
-            )
-        })?
+        .map_err(|e| format!("no {layer} layer at {} ({e}); run `jobforge run` first", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|x| x == "parquet")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     tables.sort();
     let mut setup = String::new();
     for path in &tables {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         setup.push_str(&format!(
             "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
             ident(&name),
@@ -54,10 +44,7 @@ pub fn query(data: &Path, layer: &str, sql: &str) -> Result<QueryResult, String>
     for (view, folder) in [("_transitions", "lineage"), ("_tables", "tables")] {
         let folder = data.join("catalog").join(folder);
         let has_json = std::fs::read_dir(&folder)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
-            })
+            .map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "json")))
             .unwrap_or(false);
         if has_json {
             let glob = folder.join("*.json");
@@ -67,8 +54,7 @@ pub fn query(data: &Path, layer: &str, sql: &str) -> Result<QueryResult, String>
             ));
         }
     }
-    conn.execute_batch(&setup)
-        .map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
+    conn.execute_batch(&setup).map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
     let mut stmt = conn.prepare(sql).map_err(|e| format!("query: {e}"))?;
     let mut rows = stmt.query([]).map_err(|e| format!("query: {e}"))?;
     let mut out = Vec::new();
@@ -126,22 +112,11 @@ impl QueryResult {
                 + "\n"
         };
         let mut out = line(self.columns.clone());
-        out.push_str(
-            &(widths
-                .iter()
-                .map(|w| "-".repeat(*w))
-                .collect::<Vec<_>>()
-                .join("-+-")
-                + "\n"),
-        );
+        out.push_str(&(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-") + "\n"));
         for row in &self.rows {
             out.push_str(&line(row.iter().map(cell).collect()));
         }
-        out.push_str(&format!(
-            "({} row{})\n",
-            self.rows.len(),
-            if self.rows.len() == 1 { "" } else { "s" }
-        ));
+        out.push_str(&format!("({} row{})\n", self.rows.len(), if self.rows.len() == 1 { "" } else { "s" }));
         out
     }
 
@@ -154,21 +129,10 @@ impl QueryResult {
                 s.to_string()
             }
         };
-        let mut out = self
-            .columns
-            .iter()
-            .map(|c| field(c))
-            .collect::<Vec<_>>()
-            .join(",")
-            + "\n";
+        let mut out = self.columns.iter().map(|c| field(c)).collect::<Vec<_>>().join(",") + "\n";
         for row in &self.rows {
             out.push_str(
-                &(row
-                    .iter()
-                    .map(|c| c.as_deref().map(field).unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(",")
-                    + "\n"),
+                &(row.iter().map(|c| c.as_deref().map(field).unwrap_or_default()).collect::<Vec<_>>().join(",") + "\n"),
             );
         }
         out
@@ -183,10 +147,7 @@ impl QueryResult {
                 self.columns
                     .iter()
                     .cloned()
-                    .zip(r.iter().map(|c| {
-                        c.clone()
-                            .map_or(serde_json::Value::Null, serde_json::Value::String)
-                    }))
+                    .zip(r.iter().map(|c| c.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
                     .collect()
             })
             .collect();

@@ -8,30 +8,24 @@ use polars::prelude::*;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-/// A source file that could not be read, with the file and what went wrong.
+/// A source file that could not be read, with the file, where (if known) and what went wrong.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{path}{}: {message}", at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
 pub struct ReadError {
     pub path: String,
+    /// Line and column in the file, where known.
+    pub at: Option<(usize, usize)>,
     pub message: String,
 }
 
 fn err(path: &Path, message: impl Into<String>) -> ReadError {
-    ReadError {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
+    ReadError { path: path.display().to_string(), at: None, message: message.into() }
 }
 
 /// The format of a file: the declared one, else guessed from its extension.
 pub fn format_of(path: &Path, declared: Option<Format>) -> Format {
     declared.unwrap_or_else(|| {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("xlsx" | "xlsm" | "xls") => Format::Xlsx,
             Some("parquet") => Format::Parquet,
             Some("json") => Format::Json,
@@ -49,9 +43,7 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
         Format::Xlsx => read_excel(path, opts, None)?,
         Format::Parquet => {
             let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
-            ParquetReader::new(file)
-                .finish()
-                .map_err(|e| err(path, e.to_string()))?
+            ParquetReader::new(file).finish().map_err(|e| err(path, e.to_string()))?
         }
         Format::Json | Format::Ndjson => {
             let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
@@ -64,14 +56,8 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
         }
     };
     for name in &opts.text_columns {
-        if let Some(c) = df
-            .column(name)
-            .ok()
-            .filter(|c| c.dtype() != &DataType::String)
-        {
-            let cast = c
-                .cast(&DataType::String)
-                .map_err(|e| err(path, e.to_string()))?;
+        if let Some(c) = df.column(name).ok().filter(|c| c.dtype() != &DataType::String) {
+            let cast = c.cast(&DataType::String).map_err(|e| err(path, e.to_string()))?;
             df.with_column(cast).map_err(|e| err(path, e.to_string()))?;
         }
     }
@@ -79,28 +65,16 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
 }
 
 /// The header names alone, reading as little of the file as the format allows.
-pub fn read_header(
-    path: &Path,
-    format: Format,
-    opts: &ReadOptions,
-) -> Result<Vec<String>, ReadError> {
+pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Vec<String>, ReadError> {
     let df = match format {
         Format::Csv => read_csv(path, opts, Some(1))?,
         Format::Xlsx => read_excel(path, opts, Some(1))?,
         _ => read_table(path, format, opts)?.head(Some(0)),
     };
-    Ok(df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect())
+    Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
 }
 
-fn read_csv(
-    path: &Path,
-    opts: &ReadOptions,
-    max_rows: Option<usize>,
-) -> Result<DataFrame, ReadError> {
+fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<DataFrame, ReadError> {
     let mut bytes = Vec::new();
     let file = std::fs::File::open(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
     match max_rows {
@@ -112,18 +86,10 @@ fn read_csv(
         }
     }
     .map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let text = decode(
-        path,
-        bytes,
-        opts.encoding.unwrap_or(Encoding::Utf8),
-        max_rows.is_some(),
-    )?;
+    let text = decode(path, bytes, opts.encoding.unwrap_or(Encoding::Utf8), max_rows.is_some())?;
     let delimiter = opts.delimiter.unwrap_or(',');
     if !delimiter.is_ascii() {
-        return Err(err(
-            path,
-            format!("delimiter `{delimiter}` must be a single ASCII character"),
-        ));
+        return Err(err(path, format!("delimiter `{delimiter}` must be a single ASCII character")));
     }
     let skip = opts.skip_rows.unwrap_or(0);
     let has_header = opts.header.unwrap_or(true);
@@ -132,11 +98,7 @@ fn read_csv(
         .with_skip_rows(skip)
         .with_infer_schema_length(Some(0))
         .with_n_rows(max_rows.map(|n| n + usize::from(has_header)))
-        .with_parse_options(
-            CsvParseOptions::default()
-                .with_separator(delimiter as u8)
-                .with_missing_is_null(false),
-        )
+        .with_parse_options(CsvParseOptions::default().with_separator(delimiter as u8).with_missing_is_null(false))
         .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
         .finish()
         .map_err(|e| err(path, format!("not readable as CSV: {e}")))?;
@@ -182,12 +144,7 @@ fn unique_names(names: Vec<String>) -> Vec<String> {
 
 /// Decodes file bytes to UTF-8 text without a byte-order mark. With `truncated`, a partial
 /// last line (and a partial UTF-8 sequence) is dropped.
-fn decode(
-    path: &Path,
-    mut bytes: Vec<u8>,
-    encoding: Encoding,
-    truncated: bool,
-) -> Result<String, ReadError> {
+fn decode(path: &Path, mut bytes: Vec<u8>, encoding: Encoding, truncated: bool) -> Result<String, ReadError> {
     if truncated {
         if let Some(end) = bytes.iter().rposition(|b| *b == b'\n') {
             bytes.truncate(end + 1);
@@ -203,7 +160,9 @@ fn decode(
                 let bytes = e.as_bytes();
                 let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
                 let column = at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
-                err(path, format!("line {line}, column {column}: byte 0x{:02X} is not valid UTF-8; if the file is Latin-1 or Windows-1252, set `read: {{ encoding: latin-1 }}` (or windows-1252) for this source", bytes[at]))
+                let mut e = err(path, format!("byte 0x{:02X} is not valid UTF-8; if the file is Latin-1 or Windows-1252, set `read: {{ encoding: latin-1 }}` (or windows-1252) for this source", bytes[at]));
+                e.at = Some((line, column));
+                e
             })
         }
         Encoding::Latin1 => Ok(bytes.iter().map(|&b| b as char).collect()),
@@ -214,9 +173,8 @@ fn decode(
 /// Windows-1252 differs from Latin-1 only in 0x80..=0x9F.
 fn windows_1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
-        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
-        'ž', 'Ÿ',
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}', '‘',
+        '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
     ];
     match b {
         0x80..=0x9F => HIGH[usize::from(b - 0x80)],
@@ -224,32 +182,17 @@ fn windows_1252(b: u8) -> char {
     }
 }
 
-fn read_excel(
-    path: &Path,
-    opts: &ReadOptions,
-    max_rows: Option<usize>,
-) -> Result<DataFrame, ReadError> {
+fn read_excel(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<DataFrame, ReadError> {
     use calamine::{open_workbook_auto, Data, Reader};
-    let mut book =
-        open_workbook_auto(path).map_err(|e| err(path, format!("not readable as Excel: {e}")))?;
+    let mut book = open_workbook_auto(path).map_err(|e| err(path, format!("not readable as Excel: {e}")))?;
     let names = book.sheet_names().to_vec();
     let sheet = match &opts.sheet {
         None => names.first().cloned(),
         Some(SheetRef::Index(i)) => names.get(*i).cloned(),
         Some(SheetRef::Name(n)) => names.iter().find(|s| *s == n).cloned(),
     }
-    .ok_or_else(|| {
-        err(
-            path,
-            format!(
-                "sheet {:?} not found; the workbook has {:?}",
-                opts.sheet, names
-            ),
-        )
-    })?;
-    let range = book
-        .worksheet_range(&sheet)
-        .map_err(|e| err(path, format!("sheet `{sheet}`: {e}")))?;
+    .ok_or_else(|| err(path, format!("sheet {:?} not found; the workbook has {:?}", opts.sheet, names)))?;
+    let range = book.worksheet_range(&sheet).map_err(|e| err(path, format!("sheet `{sheet}`: {e}")))?;
     let skip = opts.skip_rows.unwrap_or(0);
     let has_header = opts.header.unwrap_or(true);
     let take = max_rows.map_or(usize::MAX, |n| n + usize::from(has_header));
@@ -260,9 +203,7 @@ fn read_excel(
             let text = match cell {
                 Data::Empty => None,
                 Data::String(s) => Some(s.clone()),
-                Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                    Some(format!("{}", *f as i64))
-                }
+                Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some(format!("{}", *f as i64)),
                 Data::Float(f) => Some(f.to_string()),
                 Data::Int(i) => Some(i.to_string()),
                 Data::Bool(b) => Some(b.to_string()),
@@ -293,20 +234,10 @@ mod tests {
     #[test]
     fn decodes_windows_1252_and_rejects_bad_utf8() {
         let p = Path::new("x.csv");
-        assert_eq!(
-            decode(p, vec![0x80, b'e', 0xE9], Encoding::Windows1252, false).unwrap(),
-            "€eé"
-        );
+        assert_eq!(decode(p, vec![0x80, b'e', 0xE9], Encoding::Windows1252, false).unwrap(), "€eé");
         let e = decode(p, b"a,b\nc,\xE9\n".to_vec(), Encoding::Utf8, false).unwrap_err();
-        assert!(
-            e.message
-                .starts_with("line 2, column 3: byte 0xE9 is not valid UTF-8"),
-            "{}",
-            e.message
-        );
-        assert_eq!(
-            decode(p, b"\xEF\xBB\xBFa".to_vec(), Encoding::Utf8, false).unwrap(),
-            "a"
-        );
+        assert_eq!(e.at, Some((2, 3)));
+        assert!(e.to_string().starts_with("x.csv:2:3: byte 0xE9 is not valid UTF-8"), "{e}");
+        assert_eq!(decode(p, b"\xEF\xBB\xBFa".to_vec(), Encoding::Utf8, false).unwrap(), "a");
     }
 }

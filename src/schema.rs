@@ -1,21 +1,17 @@
-//! `jobforge schema`: JSON Schema (schemars) of `sources.yml` and the pipeline files, so editors
-//! complete and check them.
+//! `jobforge schema`: JSON Schema (schemars) of `sources.yml`, the pipeline files and
+//! `wiq_schema.yml`, so editors complete and check them.
 
 use crate::config::{Pipeline, SourcesFile};
+use crate::semantic::Model;
 use std::path::Path;
 
 /// The schemas by file name.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     let to_json = |s: schemars::schema::RootSchema| serde_json::to_value(s).unwrap_or_default();
     vec![
-        (
-            "sources.schema.json",
-            to_json(schemars::schema_for!(SourcesFile)),
-        ),
-        (
-            "pipeline.schema.json",
-            to_json(schemars::schema_for!(Pipeline)),
-        ),
+        ("sources.schema.json", to_json(schemars::schema_for!(SourcesFile))),
+        ("pipeline.schema.json", to_json(schemars::schema_for!(Pipeline))),
+        ("wiq_schema.schema.json", to_json(schemars::schema_for!(Model))),
     ]
 }
 

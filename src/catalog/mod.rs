@@ -31,6 +31,9 @@ pub struct TransitionLog {
     pub ended_at: DateTime<Utc>,
     pub status: String,
     pub errors: Vec<String>,
+    /// Things worth a look that did not stop the transition (e.g. new source columns).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// What one step did to the row count.
@@ -85,6 +88,23 @@ pub struct TableOutcome {
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl TableOutcome {
+    pub fn new(table: &str, status: &str, error: Option<String>) -> Self {
+        TableOutcome { table: table.to_string(), status: status.to_string(), error, warnings: vec![] }
+    }
+}
+
+/// Size, modification time and SHA-256 of a source file as a run read it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub path: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+    pub sha256: String,
 }
 
 /// One `jobforge run`.
@@ -96,6 +116,9 @@ pub struct RunRecord {
     pub selected: Vec<String>,
     pub tables: Vec<TableOutcome>,
     pub status: String,
+    /// The source files this run read, by source id.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, Fingerprint>,
 }
 
 /// The catalog folder of a project's data folder.
@@ -106,9 +129,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(data: &Path) -> Self {
-        Catalog {
-            dir: data.join("catalog"),
-        }
+        Catalog { dir: data.join("catalog") }
     }
 
     pub fn write_transition(&self, log: &TransitionLog) -> std::io::Result<()> {
@@ -123,43 +144,37 @@ impl Catalog {
     }
 
     pub fn write_table(&self, meta: &TableMetadata) -> std::io::Result<()> {
-        atomic::write_json(
-            &self
-                .dir
-                .join("tables")
-                .join(format!("{}.{}.json", meta.layer, meta.name)),
-            meta,
-        )
+        atomic::write_json(&self.dir.join("tables").join(format!("{}.{}.json", meta.layer, meta.name)), meta)
     }
 
     pub fn read_table(&self, layer: &str, name: &str) -> Option<TableMetadata> {
-        let bytes =
-            std::fs::read(self.dir.join("tables").join(format!("{layer}.{name}.json"))).ok()?;
+        let bytes = std::fs::read(self.dir.join("tables").join(format!("{layer}.{name}.json"))).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     pub fn write_run(&self, run: &RunRecord) -> std::io::Result<()> {
-        let name = format!(
-            "{}_{}.json",
-            run.started_at.format("%Y%m%dT%H%M%S%.6fZ"),
-            run.batch_id
-        );
+        let name = format!("{}_{}.json", run.started_at.format("%Y%m%dT%H%M%S%.6fZ"), run.batch_id);
         atomic::write_json(&self.dir.join("runs").join(name), run)
+    }
+
+    /// Every run record on disk, oldest first.
+    pub fn runs(&self) -> Vec<RunRecord> {
+        read_all(&self.dir.join("runs"))
     }
 
     /// Every transition log on disk, oldest first.
     pub fn transitions(&self) -> Vec<TransitionLog> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.join("lineage"))
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        paths.sort();
-        paths
-            .iter()
-            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
-            .collect()
+        read_all(&self.dir.join("lineage"))
     }
+}
+
+/// Every JSON record in `dir` that parses as `T`, in file name order (names start with the time).
+fn read_all<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths.iter().filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok()).collect()
 }

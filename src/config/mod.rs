@@ -35,27 +35,17 @@ pub struct Project {
 impl Project {
     /// Loads `sources.yml` from `dir` and every `*.yml`/`*.yaml` under `pipelines`, collecting
     /// all parse errors before failing.
-    pub fn load(
-        dir: &Path,
-        pipelines: &Path,
-        vars: BTreeMap<String, String>,
-    ) -> Result<Project, Diagnostics> {
+    pub fn load(dir: &Path, pipelines: &Path, vars: BTreeMap<String, String>) -> Result<Project, Diagnostics> {
         let mut diags = Diagnostics::default();
         let sources_path = dir.join("sources.yml");
-        let sources = read_text(&sources_path, &mut diags)
-            .and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
-        let pipelines_dir = if pipelines.is_absolute() {
-            pipelines.to_path_buf()
-        } else {
-            dir.join(pipelines)
-        };
+        let sources =
+            read_text(&sources_path, &mut diags).and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
+        let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
         let mut files = Vec::new();
         match pipeline_paths(&pipelines_dir) {
-            Ok(paths) if paths.is_empty() => diags.push(Diagnostic::new(
-                &pipelines_dir,
-                (1, 1),
-                "no pipeline files (*.yml) found",
-            )),
+            Ok(paths) if paths.is_empty() => {
+                diags.push(Diagnostic::new(&pipelines_dir, (1, 1), "no pipeline files (*.yml) found"))
+            }
             Ok(paths) => {
                 for path in paths {
                     if let Some(text) = read_text(&path, &mut diags) {
@@ -67,20 +57,25 @@ impl Project {
                     }
                 }
             }
-            Err(e) => diags.push(Diagnostic::new(
-                &pipelines_dir,
-                (1, 1),
-                format!("cannot read pipeline folder: {e}"),
-            )),
+            Err(e) => diags.push(Diagnostic::new(&pipelines_dir, (1, 1), format!("cannot read pipeline folder: {e}"))),
         }
         match sources {
-            Some((sources_text, sources)) if diags.is_empty() => Ok(Project {
-                dir: dir.to_path_buf(),
-                sources_text,
-                sources,
-                pipelines: files,
-                vars,
-            }),
+            Some((sources_text, sources)) if diags.is_empty() => {
+                Ok(Project { dir: dir.to_path_buf(), sources_text, sources, pipelines: files, vars })
+            }
+            _ => Err(diags),
+        }
+    }
+
+    /// Loads `sources.yml` alone (for commands that need no pipelines).
+    pub fn load_sources(dir: &Path, vars: BTreeMap<String, String>) -> Result<Project, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let sources_text = read_text(&dir.join("sources.yml"), &mut diags);
+        let sources = sources_text.as_ref().and_then(|t| parse::<SourcesFile>(t, &mut diags));
+        match (sources_text, sources) {
+            (Some(sources_text), Some(sources)) => {
+                Ok(Project { dir: dir.to_path_buf(), sources_text, sources, pipelines: vec![], vars })
+            }
             _ => Err(diags),
         }
     }
@@ -94,17 +89,10 @@ impl Project {
 /// A pipeline file with a top-level `for_each: [a, b]` stands for one table per item: its text
 /// is rendered with minijinja once per item (`{{ item }}`), keeping its lines, so errors still
 /// point into the file as written. `ref()` calls are kept for the `sql` step to resolve.
-fn expand_for_each(
-    text: SourceText,
-    vars: &BTreeMap<String, String>,
-    diags: &mut Diagnostics,
-) -> Vec<SourceText> {
+fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mut Diagnostics) -> Vec<SourceText> {
     let items: Vec<String> = match serde_yaml::from_str::<serde_yaml::Value>(&text.text) {
         Ok(v) => match v.get("for_each").and_then(|f| f.as_sequence()) {
-            Some(seq) => seq
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
+            Some(seq) => seq.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
             None => return vec![text],
         },
         Err(_) => return vec![text],
@@ -116,16 +104,9 @@ fn expand_for_each(
             let mut vars = vars.clone();
             vars.insert("item".into(), item.clone());
             match template::render_with_item(&text.text, &vars, item, &keep_ref) {
-                Ok(rendered) => Some(SourceText {
-                    path: text.path.clone(),
-                    text: rendered,
-                }),
+                Ok(rendered) => Some(SourceText { path: text.path.clone(), text: rendered }),
                 Err(e) => {
-                    diags.push(Diagnostic::new(
-                        &text.path,
-                        (1, 1),
-                        format!("for_each item `{item}`: {e}"),
-                    ));
+                    diags.push(Diagnostic::new(&text.path, (1, 1), format!("for_each item `{item}`: {e}")));
                     None
                 }
             }
@@ -150,11 +131,7 @@ fn read_text(path: &Path, diags: &mut Diagnostics) -> Option<SourceText> {
     match SourceText::read(path) {
         Ok(t) => Some(t),
         Err(e) => {
-            diags.push(Diagnostic::new(
-                path,
-                (1, 1),
-                format!("cannot read file: {e}"),
-            ));
+            diags.push(Diagnostic::new(path, (1, 1), format!("cannot read file: {e}")));
             None
         }
     }
@@ -165,10 +142,7 @@ pub fn parse<T: DeserializeOwned>(text: &SourceText, diags: &mut Diagnostics) ->
     match serde_yaml::from_str::<T>(&text.text) {
         Ok(v) => Some(v),
         Err(e) => {
-            let at = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
+            let at = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
             let full = e.to_string();
             let message = match full.rfind(" at line ") {
                 Some(i) => full[..i].to_string(),
@@ -183,10 +157,7 @@ pub fn parse<T: DeserializeOwned>(text: &SourceText, diags: &mut Diagnostics) ->
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (or variant), the closest name.
 fn unknown_name_hint(message: &str) -> Option<String> {
-    let rest = message
-        .split("unknown field `")
-        .nth(1)
-        .or_else(|| message.split("unknown variant `").nth(1))?;
+    let rest = message.split("unknown field `").nth(1).or_else(|| message.split("unknown variant `").nth(1))?;
     let name = rest.split('`').next()?;
     let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
     did_you_mean(name, expected)
@@ -199,9 +170,6 @@ mod tests {
     #[test]
     fn hints_unknown_field() {
         let m = "unknown field `pth`, expected one of `path`, `pattern`";
-        assert_eq!(
-            unknown_name_hint(m).as_deref(),
-            Some("did you mean `path`?")
-        );
+        assert_eq!(unknown_name_hint(m).as_deref(), Some("did you mean `path`?"));
     }
 }

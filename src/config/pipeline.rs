@@ -163,13 +163,10 @@ impl TryFrom<StepMap> for Step {
         .collect();
         match <[Step; 1]>::try_from(steps) {
             Ok([step]) => Ok(step),
-            Err(v) if v.is_empty() => {
-                Err("a step needs one key naming its kind (filter, derive, ...)".into())
+            Err(v) if v.is_empty() => Err("a step needs one key naming its kind (filter, derive, ...)".into()),
+            Err(v) => {
+                Err(format!("a step has exactly one kind, this one has {}; write them as separate list items", v.len()))
             }
-            Err(v) => Err(format!(
-                "a step has exactly one kind, this one has {}; write them as separate list items",
-                v.len()
-            )),
         }
     }
 }

@@ -42,8 +42,12 @@ pub struct Source {
     pub publisher: Option<String>,
     /// Its licence.
     pub licence: Option<String>,
-    /// Where people can get it (also used by `sources pull` in a later version).
+    /// Where the file is downloaded from (`jobforge sources pull`).
     pub url: Option<String>,
+    /// Expected SHA-256 (hex) of the downloaded file; a mismatch stops the pull.
+    pub sha256: Option<String>,
+    /// The publisher's page about the data, for people.
+    pub homepage: Option<String>,
     /// File format; inherits `defaults.format`, else guessed from the extension.
     pub format: Option<Format>,
     /// One file, relative to the root (a minijinja template).

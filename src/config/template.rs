@@ -9,11 +9,7 @@ use std::sync::Arc;
 pub type RefNamer<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 
 /// Renders `template` with `env()` and `var()`; `refs` maps `ref()` arguments to names.
-pub fn render(
-    template: &str,
-    vars: &BTreeMap<String, String>,
-    refs: Option<RefNamer>,
-) -> Result<String, String> {
+pub fn render(template: &str, vars: &BTreeMap<String, String>, refs: Option<RefNamer>) -> Result<String, String> {
     render_inner(template, vars, refs, None)
 }
 
@@ -36,33 +32,20 @@ fn render_inner(
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_function(
-        "env",
-        |name: String, default: Option<String>| -> Result<String, Error> {
-            std::env::var(&name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .or(default)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::UndefinedError,
-                        format!("environment variable `{name}` is not set and has no default"),
-                    )
-                })
-        },
-    );
+    env.add_function("env", |name: String, default: Option<String>| -> Result<String, Error> {
+        std::env::var(&name).ok().filter(|v| !v.is_empty()).or(default).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UndefinedError,
+                format!("environment variable `{name}` is not set and has no default"),
+            )
+        })
+    });
     let vars = Arc::new(vars.clone());
-    env.add_function(
-        "var",
-        move |name: String, default: Option<String>| -> Result<String, Error> {
-            vars.get(&name).cloned().or(default).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::UndefinedError,
-                    format!("variable `{name}` is not set (use --var {name}=VALUE)"),
-                )
-            })
-        },
-    );
+    env.add_function("var", move |name: String, default: Option<String>| -> Result<String, Error> {
+        vars.get(&name).cloned().or(default).ok_or_else(|| {
+            Error::new(ErrorKind::UndefinedError, format!("variable `{name}` is not set (use --var {name}=VALUE)"))
+        })
+    });
     let mut table = BTreeMap::new();
     if let Some(refs) = refs {
         for arg in ref_arguments(template) {
@@ -74,12 +57,7 @@ fn render_inner(
         table
             .get(&arg)
             .map(|s| Value::from(s.clone()))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("ref('{arg}') is not allowed here"),
-                )
-            })
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{arg}') is not allowed here")))
     });
     let rendered = match item {
         Some(item) => env.render_str(template, minijinja::context! { item => item }),
@@ -111,12 +89,7 @@ mod tests {
     #[test]
     fn renders_env_var_and_ref() {
         let vars = BTreeMap::from([("year".to_string(), "2024".to_string())]);
-        let out = render(
-            "{{ env('JOBFORGE_UNSET_XYZ', 'd') }}/{{ var('year') }}",
-            &vars,
-            None,
-        )
-        .unwrap();
+        let out = render("{{ env('JOBFORGE_UNSET_XYZ', 'd') }}/{{ var('year') }}", &vars, None).unwrap();
         assert_eq!(out, "d/2024");
         let refs = |a: &str| Ok(format!("t_{}", a.replace('.', "_")));
         let sql = render("select * from {{ ref('silver.x') }}", &vars, Some(&refs)).unwrap();

@@ -6,6 +6,7 @@ use super::{metadata, rules, steps};
 use crate::atomic;
 use crate::catalog::{Catalog, StepRecord, TransitionLog};
 use crate::config::Project;
+use crate::plan::check::PROVENANCE;
 use crate::plan::render::{layer_file, step_label};
 use crate::plan::{parse_ref, Layer, Plan};
 use chrono::{DateTime, Utc};
@@ -32,27 +33,28 @@ struct Built {
     reshaped: i64,
     steps: Vec<StepRecord>,
     source_files: Vec<String>,
+    warnings: Vec<String>,
 }
 
-/// Builds, writes and records one layer; returns the written frame and quarantined rows.
-pub fn build_layer(
-    ctx: &RunContext,
-    t: usize,
-    layer: Layer,
-    input: Option<DataFrame>,
-) -> Result<(DataFrame, Vec<DataFrame>), String> {
+/// What a written layer hands on: its frame, its quarantined rows and its warnings.
+pub struct LayerOutput {
+    pub df: DataFrame,
+    pub quarantined: Vec<DataFrame>,
+    pub warnings: Vec<String>,
+}
+
+/// Builds, writes and records one layer.
+pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataFrame>) -> Result<LayerOutput, String> {
     let table = &ctx.plan.tables[t];
     let started_at = Utc::now();
     let target = layer_file(ctx.data, layer, &table.name);
     let previous_file = |l: Layer| layer_file(ctx.data, l, &table.name).display().to_string();
     let result = match layer {
         Layer::Staged => staged(ctx, t),
-        Layer::Bronze => input
-            .ok_or("no staged frame".to_string())
-            .and_then(|df| bronze(ctx, t, df)),
-        Layer::Silver | Layer::Gold => input
-            .ok_or("no input frame".to_string())
-            .and_then(|df| run_steps(ctx, t, layer, df)),
+        Layer::Bronze => input.ok_or("no staged frame".to_string()).and_then(|df| bronze(ctx, t, df)),
+        Layer::Silver | Layer::Gold => {
+            input.ok_or("no input frame".to_string()).and_then(|df| run_steps(ctx, t, layer, df))
+        }
     };
     let source_layer = match layer {
         Layer::Staged => "source".to_string(),
@@ -78,12 +80,11 @@ pub fn build_layer(
         ended_at: started_at,
         status: "failed".into(),
         errors: vec![],
+        warnings: vec![],
     };
     let written = result.and_then(|mut built| {
         if layer != Layer::Staged {
-            built
-                .source_files
-                .insert(0, previous_file(Layer::ALL[layer as usize - 1]));
+            built.source_files.insert(0, previous_file(Layer::ALL[layer as usize - 1]));
         }
         let df = with_provenance(ctx, t, layer, built.df).map_err(|e| e.to_string())?;
         let quarantined = built
@@ -93,8 +94,7 @@ pub fn build_layer(
             .map(|q| with_provenance(ctx, t, layer, q))
             .collect::<PolarsResult<Vec<_>>>()
             .map_err(|e| e.to_string())?;
-        write_parquet(&target, &df)
-            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        write_parquet(&target, &df).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
         log.source_files = built.source_files;
         log.rows_in = built.rows_in;
         log.rows_out = df.height() as u64;
@@ -102,30 +102,27 @@ pub fn build_layer(
         log.rows_quarantined = quarantined.iter().map(|q| q.height() as u64).sum();
         log.rows_reshaped = built.reshaped;
         log.steps_applied = built.steps;
-        Ok((df, quarantined))
+        log.warnings = built.warnings.clone();
+        Ok(LayerOutput { df, quarantined, warnings: built.warnings })
     });
     log.ended_at = Utc::now();
     match &written {
-        Ok((df, _)) => {
+        Ok(out) => {
             log.status = "success".into();
-            let meta = metadata::table_metadata(ctx, t, layer, df, &target);
-            ctx.catalog
-                .write_table(&meta)
-                .map_err(|e| format!("cannot write table metadata: {e}"))?;
+            let meta = metadata::table_metadata(ctx, t, layer, &out.df, &target);
+            ctx.catalog.write_table(&meta).map_err(|e| format!("cannot write table metadata: {e}"))?;
         }
         Err(e) => log.errors.push(e.clone()),
     }
-    ctx.catalog
-        .write_transition(&log)
-        .map_err(|e| format!("cannot write transition log: {e}"))?;
+    ctx.catalog.write_transition(&log).map_err(|e| format!("cannot write transition log: {e}"))?;
     written
 }
 
 fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let df = crate::reader::read_table(&table.file.path, table.format, &table.read)
-        .map_err(|e| e.to_string())?;
+    let df = crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?;
     let rows = df.height() as u64;
+    let warnings = schema_drift(ctx, t, &df);
     Ok(Built {
         df,
         rows_in: rows,
@@ -134,7 +131,28 @@ fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
         reshaped: 0,
         steps: vec![],
         source_files: vec![table.file.path.display().to_string()],
+        warnings,
     })
+}
+
+/// Source columns that appeared or disappeared since the last staged write of this table.
+fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
+    let table = &ctx.plan.tables[t];
+    let Some(previous) = ctx.catalog.read_table(Layer::Staged.name(), &table.name) else {
+        return vec![];
+    };
+    let before: Vec<&str> = previous.columns.iter().map(|c| c.name.as_str()).collect();
+    let now: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let file = table.file.path.display();
+    let mut out: Vec<String> =
+        now.iter().filter(|c| !before.contains(&c.as_str())).map(|c| format!("new column `{c}` in {file}")).collect();
+    out.extend(
+        before
+            .iter()
+            .filter(|c| !PROVENANCE.contains(c) && !now.iter().any(|n| n == *c))
+            .map(|c| format!("column `{c}` is no longer in {file}")),
+    );
+    out
 }
 
 fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
@@ -153,21 +171,10 @@ fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
             published.join(", ")
         ));
     }
-    let names: std::collections::HashMap<&str, &String> = table
-        .header
-        .iter()
-        .map(String::as_str)
-        .zip(&table.bronze_names)
-        .collect();
-    let df =
-        steps::renamed(df, |c| names.get(c).map(|n| n.to_string())).map_err(|e| e.to_string())?;
-    let casts: Vec<_> = table
-        .spec
-        .bronze
-        .cast
-        .iter()
-        .map(|(c, d)| (c.clone(), *d))
-        .collect();
+    let names: std::collections::HashMap<&str, &String> =
+        table.header.iter().map(String::as_str).zip(&table.bronze_names).collect();
+    let df = steps::renamed(df, |c| names.get(c).map(|n| n.to_string())).map_err(|e| e.to_string())?;
+    let casts: Vec<_> = table.spec.bronze.cast.iter().map(|(c, d)| (c.clone(), *d)).collect();
     let (df, failed) = rules::cast_columns(df, &casts).map_err(|e| first_line(&e))?;
     let quarantined = failed.height() as u64;
     let steps = vec![StepRecord {
@@ -185,6 +192,7 @@ fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
         reshaped: 0,
         steps,
         source_files: vec![],
+        warnings: vec![],
     })
 }
 
@@ -199,6 +207,7 @@ fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<
         reshaped: 0,
         steps: vec![],
         source_files: vec![],
+        warnings: vec![],
     };
     let reader = |reference: &str| -> PolarsResult<DataFrame> { read_reference(ctx, reference) };
     for (i, step) in table.steps(layer).iter().enumerate() {
@@ -222,9 +231,7 @@ fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<
     }
     for reference in crate::plan::step_references(table.steps(layer)) {
         if let Ok((l, name)) = parse_ref(&reference) {
-            built
-                .source_files
-                .push(layer_file(ctx.data, l, name).display().to_string());
+            built.source_files.push(layer_file(ctx.data, l, name).display().to_string());
         }
     }
     Ok(built)
@@ -245,12 +252,7 @@ fn read_reference(ctx: &RunContext, reference: &str) -> PolarsResult<DataFrame> 
 }
 
 /// Sets `_layer` and fills any provenance column a step dropped.
-fn with_provenance(
-    ctx: &RunContext,
-    t: usize,
-    layer: Layer,
-    df: DataFrame,
-) -> PolarsResult<DataFrame> {
+fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> PolarsResult<DataFrame> {
     let table = &ctx.plan.tables[t];
     let has = |c: &str| df.get_column_index(c).is_some();
     let mut exprs = vec![lit(layer.name()).alias("_layer")];
@@ -259,11 +261,7 @@ fn with_provenance(
     }
     if !has("_ingested_at") {
         let micros = ctx.ingested_at.timestamp_micros();
-        exprs.push(
-            lit(micros)
-                .cast(DataType::Datetime(TimeUnit::Microseconds, None))
-                .alias("_ingested_at"),
-        );
+        exprs.push(lit(micros).cast(DataType::Datetime(TimeUnit::Microseconds, None)).alias("_ingested_at"));
     }
     if !has("_batch_id") {
         exprs.push(lit(ctx.batch_id.to_string()).alias("_batch_id"));
@@ -284,19 +282,9 @@ pub fn write_parquet(path: &Path, df: &DataFrame) -> std::io::Result<()> {
 }
 
 /// Writes the table's quarantined rows of this run (all columns as text), replacing the last.
-pub fn write_quarantine(
-    ctx: &RunContext,
-    table: &str,
-    frames: Vec<DataFrame>,
-) -> Result<(), String> {
-    let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> {
-        Ok(df.lazy().select([all().cast(DataType::String)]))
-    };
-    let frames = frames
-        .into_iter()
-        .map(as_text)
-        .collect::<PolarsResult<Vec<_>>>()
-        .map_err(|e| e.to_string())?;
+pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<(), String> {
+    let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> { Ok(df.lazy().select([all().cast(DataType::String)])) };
+    let frames = frames.into_iter().map(as_text).collect::<PolarsResult<Vec<_>>>().map_err(|e| e.to_string())?;
     let df = if frames.is_empty() {
         DataFrame::new(
             ["_rule", "_reason", "_layer", "_source_file", "_batch_id"]

@@ -9,13 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Metadata of table `t` at `layer`, whose frame `df` was written to `path`.
-pub fn table_metadata(
-    ctx: &RunContext,
-    t: usize,
-    layer: Layer,
-    df: &DataFrame,
-    path: &Path,
-) -> TableMetadata {
+pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, path: &Path) -> TableMetadata {
     let plan = ctx.plan;
     let table = &plan.tables[t];
     let (upstream, downstream) = neighbours(ctx, t);
@@ -28,12 +22,7 @@ pub fn table_metadata(
                 .column(c.name())
                 .ok()
                 .and_then(|s| s.as_materialized_series().drop_nulls().unique_stable().ok())
-                .map(|u| {
-                    u.head(Some(3))
-                        .iter()
-                        .map(|v| v.str_value().to_string())
-                        .collect()
-                })
+                .map(|u| u.head(Some(3)).iter().map(|v| v.str_value().to_string()).collect())
                 .unwrap_or_default();
             ColumnMetadata {
                 name: c.name().to_string(),
@@ -76,25 +65,14 @@ fn neighbours(ctx: &RunContext, t: usize) -> (Vec<String>, Vec<String>) {
     let mut down = BTreeSet::new();
     for layer in Layer::ALL {
         let node = plan.node(t, layer);
-        for n in plan
-            .graph
-            .neighbors_directed(node, petgraph::Direction::Incoming)
-        {
+        for n in plan.graph.neighbors_directed(node, petgraph::Direction::Incoming) {
             up.insert(plan.graph[n].table);
         }
-        for n in plan
-            .graph
-            .neighbors_directed(node, petgraph::Direction::Outgoing)
-        {
+        for n in plan.graph.neighbors_directed(node, petgraph::Direction::Outgoing) {
             down.insert(plan.graph[n].table);
         }
     }
-    let names = |s: BTreeSet<usize>| {
-        s.into_iter()
-            .filter(|x| *x != t)
-            .map(|x| plan.tables[x].name.clone())
-            .collect()
-    };
+    let names = |s: BTreeSet<usize>| s.into_iter().filter(|x| *x != t).map(|x| plan.tables[x].name.clone()).collect();
     (names(up), names(down))
 }
 
@@ -108,9 +86,5 @@ fn schema_version(df: &DataFrame) -> String {
         h.update(c.dtype().to_string().as_bytes());
         h.update(b";");
     }
-    h.finalize()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
 }

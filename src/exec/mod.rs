@@ -8,7 +8,7 @@ pub mod metadata;
 pub mod rules;
 pub mod steps;
 
-use crate::catalog::{Catalog, RunRecord, TableOutcome};
+use crate::catalog::{Catalog, Fingerprint, RunRecord, TableOutcome};
 use crate::config::Project;
 use crate::plan::{Layer, Plan};
 use chrono::Utc;
@@ -44,13 +44,9 @@ impl Board {
             return false;
         };
         loop {
-            let pending = nodes
-                .iter()
-                .any(|n| states.get(n) == Some(&NodeState::Pending));
+            let pending = nodes.iter().any(|n| states.get(n) == Some(&NodeState::Pending));
             if !pending {
-                return nodes
-                    .iter()
-                    .all(|n| states.get(n).is_none_or(|s| *s == NodeState::Done));
+                return nodes.iter().all(|n| states.get(n).is_none_or(|s| *s == NodeState::Done));
             }
             states = match self.changed.wait(states) {
                 Ok(s) => s,
@@ -87,27 +83,22 @@ impl RunSummary {
                 out.push_str(&format!(": {e}"));
             }
             out.push('\n');
+            for w in &t.warnings {
+                out.push_str(&format!("  warning  {}: {w}\n", t.table));
+            }
         }
         out
     }
 }
 
 /// Runs the selected tables of `plan` (all when `selectors` is empty).
-pub fn run(
-    project: &Project,
-    plan: &Plan,
-    selectors: &[String],
-    progress: bool,
-) -> Result<RunSummary, String> {
+pub fn run(project: &Project, plan: &Plan, selectors: &[String], progress: bool) -> Result<RunSummary, String> {
     let selected: BTreeSet<usize> = plan.select(selectors)?;
     let batch_id = uuid::Uuid::new_v4().to_string();
     let started_at = Utc::now();
     let data = project.data_dir();
     let catalog = Catalog::new(&data);
-    let board = Board {
-        states: Mutex::new(HashMap::new()),
-        changed: Condvar::new(),
-    };
+    let board = Board { states: Mutex::new(HashMap::new()), changed: Condvar::new() };
     for &t in &selected {
         for layer in Layer::ALL {
             board.set(plan.node(t, layer), NodeState::Pending);
@@ -115,9 +106,7 @@ pub fn run(
     }
     let bar = progress.then(|| {
         let bar = indicatif::ProgressBar::new((selected.len() * Layer::ALL.len()) as u64);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} layers  {msg}")
-        {
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} layers  {msg}") {
             bar.set_style(style);
         }
         bar
@@ -131,7 +120,7 @@ pub fn run(
         ingested_at: started_at,
         progress: bar.as_ref(),
     };
-    let outcomes: Vec<TableOutcome> = std::thread::scope(|scope| {
+    let results: Vec<(TableOutcome, Option<Fingerprint>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = selected
             .iter()
             .map(|&t| {
@@ -144,10 +133,13 @@ pub fn run(
             .into_iter()
             .zip(&selected)
             .map(|(h, &t)| {
-                h.join().unwrap_or_else(|_| TableOutcome {
-                    table: plan.tables[t].name.clone(),
-                    status: "failed".into(),
-                    error: Some("internal error: the table's thread panicked".into()),
+                h.join().unwrap_or_else(|_| {
+                    let outcome = TableOutcome::new(
+                        &plan.tables[t].name,
+                        "failed",
+                        Some("internal error: the table's thread panicked".into()),
+                    );
+                    (outcome, None)
                 })
             })
             .collect()
@@ -155,68 +147,68 @@ pub fn run(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let status = if outcomes.iter().all(|o| o.status == "success") {
-        "success"
-    } else {
-        "failed"
-    };
+    let mut sources = std::collections::BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for ((outcome, fingerprint), &t) in results.into_iter().zip(&selected) {
+        if let Some(f) = fingerprint {
+            sources.insert(plan.tables[t].source_id.clone(), f);
+        }
+        outcomes.push(outcome);
+    }
+    let status = if outcomes.iter().all(|o| o.status == "success") { "success" } else { "failed" };
     let record = RunRecord {
         batch_id,
         started_at,
         ended_at: Utc::now(),
-        selected: selected
-            .iter()
-            .map(|&t| plan.tables[t].name.clone())
-            .collect(),
+        selected: selected.iter().map(|&t| plan.tables[t].name.clone()).collect(),
         tables: outcomes,
         status: status.into(),
+        sources,
     };
-    catalog
-        .write_run(&record)
-        .map_err(|e| format!("cannot write the run record: {e}"))?;
+    catalog.write_run(&record).map_err(|e| format!("cannot write the run record: {e}"))?;
     Ok(RunSummary { record })
 }
 
 /// Runs one table's layers in order, waiting for the nodes of other tables each layer reads.
-fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> TableOutcome {
+/// Returns the outcome and the fingerprint of the source file it read.
+fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> (TableOutcome, Option<Fingerprint>) {
     let plan = ctx.plan;
     let name = plan.tables[t].name.clone();
     let mut frame = None;
     let mut quarantine = Vec::new();
-    let mut outcome = TableOutcome {
-        table: name.clone(),
-        status: "success".into(),
-        error: None,
-    };
+    let mut outcome = TableOutcome::new(&name, "success", None);
+    let mut source = None;
+    let mut warnings = Vec::new();
     for (i, layer) in Layer::ALL.into_iter().enumerate() {
         let node = plan.node(t, layer);
-        let deps: Vec<NodeIndex> = plan
-            .cross_dependencies(node)
-            .into_iter()
-            .map(|d| plan.node(d.table, d.layer))
-            .collect();
+        let deps: Vec<NodeIndex> =
+            plan.cross_dependencies(node).into_iter().map(|d| plan.node(d.table, d.layer)).collect();
         if !board.wait_all(&deps) {
             let failed: Vec<String> = plan
                 .cross_dependencies(node)
                 .iter()
                 .map(|d| format!("{}.{}", d.layer, plan.tables[d.table].name))
                 .collect();
-            outcome = TableOutcome {
-                table: name.clone(),
-                status: "skipped".into(),
-                error: Some(format!(
-                    "{layer} needs {} which did not build",
-                    failed.join(", ")
-                )),
-            };
+            outcome = TableOutcome::new(
+                &name,
+                "skipped",
+                Some(format!("{layer} needs {} which did not build", failed.join(", "))),
+            );
             mark_rest(board, plan, t, i, NodeState::Failed);
             break;
         }
         tracing::info!(table = %name, layer = %layer, "building");
         match layers::build_layer(ctx, t, layer, frame.take()) {
-            Ok((df, failed)) => {
-                quarantine.extend(failed);
-                frame = Some(df);
+            Ok(out) => {
+                if layer == Layer::Staged {
+                    source = crate::registry::fingerprint(&plan.tables[t].file.path).ok();
+                }
+                for w in &out.warnings {
+                    tracing::warn!(table = %name, layer = %layer, "{w}");
+                }
+                warnings.extend(out.warnings);
+                quarantine.extend(out.quarantined);
+                frame = Some(out.df);
                 board.set(node, NodeState::Done);
                 if let Some(bar) = ctx.progress {
                     bar.inc(1);
@@ -225,24 +217,17 @@ fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> TableOutcome 
             }
             Err(e) => {
                 tracing::error!(table = %name, layer = %layer, error = %e, "failed");
-                outcome = TableOutcome {
-                    table: name.clone(),
-                    status: "failed".into(),
-                    error: Some(format!("{layer}: {e}")),
-                };
+                outcome = TableOutcome::new(&name, "failed", Some(format!("{layer}: {e}")));
                 mark_rest(board, plan, t, i, NodeState::Failed);
                 break;
             }
         }
     }
     if let Err(e) = layers::write_quarantine(ctx, &name, quarantine) {
-        outcome = TableOutcome {
-            table: name,
-            status: "failed".into(),
-            error: Some(format!("quarantine: {e}")),
-        };
+        outcome = TableOutcome::new(&name, "failed", Some(format!("quarantine: {e}")));
     }
-    outcome
+    outcome.warnings = warnings;
+    (outcome, source)
 }
 
 fn mark_rest(board: &Board, plan: &Plan, t: usize, from: usize, state: NodeState) {

@@ -36,16 +36,11 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
         &checks
             .iter()
             .map(|c| {
-                when(c.fails.clone().fill_null(true))
-                    .then(c.reason.clone())
-                    .otherwise(lit(NULL).cast(DataType::String))
+                when(c.fails.clone().fill_null(true)).then(c.reason.clone()).otherwise(lit(NULL).cast(DataType::String))
             })
             .collect::<Vec<_>>(),
     );
-    let marked = df
-        .lazy()
-        .with_columns([rule.alias(RULE), reason.alias(REASON)])
-        .collect()?;
+    let marked = df.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).collect()?;
     let failed_mask = marked.column(RULE)?.is_not_null();
     let failed = marked.filter(&failed_mask)?;
     let passed = marked.filter(&!&failed_mask)?.drop_many([RULE, REASON]);
@@ -53,11 +48,7 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
 }
 
 fn quoted_value(column: &str) -> Expr {
-    concat_str(
-        [lit("'"), col(column).cast(DataType::String), lit("'")],
-        "",
-        false,
-    )
+    concat_str([lit("'"), col(column).cast(DataType::String), lit("'")], "", false)
 }
 
 /// The polars type of a cast target.
@@ -84,15 +75,11 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
         DType::Text => col(column),
         DType::Boolean => {
             let lower = trimmed.str().to_lowercase();
-            when(
-                lower
-                    .clone()
-                    .is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"]))),
-            )
-            .then(lit(true))
-            .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"]))))
-            .then(lit(false))
-            .otherwise(lit(NULL).cast(DataType::Boolean))
+            when(lower.clone().is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"]))))
+                .then(lit(true))
+                .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"]))))
+                .then(lit(false))
+                .otherwise(lit(NULL).cast(DataType::Boolean))
         }
         DType::Date => trimmed.str().to_date(StrptimeOptions {
             format: Some("%Y-%m-%d".into()),
@@ -104,10 +91,7 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
 }
 
 /// Casts `casts` columns, quarantining rows where a non-null value does not convert.
-pub fn cast_columns(
-    df: DataFrame,
-    casts: &[(String, DType)],
-) -> PolarsResult<(DataFrame, DataFrame)> {
+pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut exprs = Vec::new();
     let mut checks = Vec::new();
     for (name, t) in casts {
@@ -118,11 +102,7 @@ pub fn cast_columns(
             fails: col(name).is_not_null().and(cast.clone().is_null()),
             rule: format!("cast({name}: {type_name})"),
             reason: concat_str(
-                [
-                    lit(format!("{name}: cannot cast ")),
-                    quoted_value(name),
-                    lit(format!(" to {type_name}")),
-                ],
+                [lit(format!("{name}: cannot cast ")), quoted_value(name), lit(format!(" to {type_name}"))],
                 "",
                 false,
             ),
@@ -148,47 +128,27 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
         let key = if e.unique.len() == 1 {
             col(&e.unique[0])
         } else {
-            concat_str(
-                e.unique
-                    .iter()
-                    .map(|c| col(c).cast(DataType::String))
-                    .collect::<Vec<_>>(),
-                "\u{1f}",
-                false,
-            )
+            concat_str(e.unique.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>(), "\u{1f}", false)
         };
         let names = e.unique.join(", ");
         let shown = concat_str(
-            e.unique
-                .iter()
-                .map(|c| col(c).cast(DataType::String).fill_null(lit("null")))
-                .collect::<Vec<_>>(),
+            e.unique.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(),
             ", ",
             false,
         );
         checks.push(Check {
             fails: key.is_first_distinct().not(),
             rule: format!("unique({names})"),
-            reason: concat_str(
-                [lit(format!("duplicate ({names}) = (")), shown, lit(")")],
-                "",
-                false,
-            ),
+            reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
         });
     }
     for (c, values) in &e.accepted_values {
         let allowed = Series::new("allowed".into(), values.clone());
         checks.push(Check {
-            fails: col(c)
-                .is_not_null()
-                .and(col(c).cast(DataType::String).is_in(lit(allowed)).not()),
+            fails: col(c).is_not_null().and(col(c).cast(DataType::String).is_in(lit(allowed)).not()),
             rule: format!("accepted_values({c})"),
             reason: concat_str(
-                [
-                    lit(format!("{c} = ")),
-                    quoted_value(c),
-                    lit(format!(" is not one of {values:?}")),
-                ],
+                [lit(format!("{c} = ")), quoted_value(c), lit(format!(" is not one of {values:?}"))],
                 "",
                 false,
             ),
@@ -196,20 +156,12 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
     }
     for (c, pattern) in &e.regex {
         checks.push(Check {
-            fails: col(c).is_not_null().and(
-                col(c)
-                    .cast(DataType::String)
-                    .str()
-                    .contains(lit(format!("^(?:{pattern})$")), true)
-                    .not(),
-            ),
+            fails: col(c)
+                .is_not_null()
+                .and(col(c).cast(DataType::String).str().contains(lit(format!("^(?:{pattern})$")), true).not()),
             rule: format!("regex({c})"),
             reason: concat_str(
-                [
-                    lit(format!("{c} = ")),
-                    quoted_value(c),
-                    lit(format!(" does not match {pattern}")),
-                ],
+                [lit(format!("{c} = ")), quoted_value(c), lit(format!(" does not match {pattern}"))],
                 "",
                 false,
             ),
@@ -231,11 +183,7 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
                 [
                     lit(format!("{c} = ")),
                     quoted_value(c),
-                    lit(format!(
-                        " is outside [{}, {}]",
-                        fmt_bound(range.min),
-                        fmt_bound(range.max)
-                    )),
+                    lit(format!(" is outside [{}, {}]", fmt_bound(range.min), fmt_bound(range.max))),
                 ],
                 "",
                 false,
@@ -246,23 +194,13 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
         let Some((reference, column)) = crate::config::pipeline::split_column_ref(target) else {
             polars_bail!(ComputeError: "exists_in `{target}` must be layer.table.column");
         };
-        let keys = refs(reference)?
-            .column(column)?
-            .as_materialized_series()
-            .drop_nulls()
-            .unique()?
-            .cast(&DataType::String)?;
+        let keys =
+            refs(reference)?.column(column)?.as_materialized_series().drop_nulls().unique()?.cast(&DataType::String)?;
         checks.push(Check {
-            fails: col(c)
-                .is_not_null()
-                .and(col(c).cast(DataType::String).is_in(lit(keys)).not()),
+            fails: col(c).is_not_null().and(col(c).cast(DataType::String).is_in(lit(keys)).not()),
             rule: format!("exists_in({c})"),
             reason: concat_str(
-                [
-                    lit(format!("{c} = ")),
-                    quoted_value(c),
-                    lit(format!(" is not in {target}")),
-                ],
+                [lit(format!("{c} = ")), quoted_value(c), lit(format!(" is not in {target}"))],
                 "",
                 false,
             ),

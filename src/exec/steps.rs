@@ -19,22 +19,12 @@ pub struct StepResult {
 
 impl StepResult {
     fn same_grain(df: DataFrame) -> Self {
-        StepResult {
-            df,
-            filtered: 0,
-            quarantined: None,
-            reshaped: 0,
-        }
+        StepResult { df, filtered: 0, quarantined: None, reshaped: 0 }
     }
     /// For steps whose row change is a change of grain.
     fn reshaped(rows_in: usize, df: DataFrame) -> Self {
         let reshaped = df.height() as i64 - rows_in as i64;
-        StepResult {
-            df,
-            filtered: 0,
-            quarantined: None,
-            reshaped,
-        }
+        StepResult { df, filtered: 0, quarantined: None, reshaped }
     }
     /// For steps that can only remove rows (filters, dedupes, inner joins).
     fn filtered(rows_in: usize, df: DataFrame) -> Self {
@@ -42,12 +32,7 @@ impl StepResult {
         if out > rows_in {
             return Self::reshaped(rows_in, df);
         }
-        StepResult {
-            filtered: (rows_in - out) as u64,
-            df,
-            quarantined: None,
-            reshaped: 0,
-        }
+        StepResult { filtered: (rows_in - out) as u64, df, quarantined: None, reshaped: 0 }
     }
 }
 
@@ -77,12 +62,7 @@ pub fn apply(
         Step::Cast(map) => {
             let casts: Vec<_> = map.iter().map(|(c, t)| (c.clone(), *t)).collect();
             let (passed, failed) = rules::cast_columns(df, &casts)?;
-            StepResult {
-                df: passed,
-                filtered: 0,
-                quarantined: Some(failed),
-                reshaped: 0,
-            }
+            StepResult { df: passed, filtered: 0, quarantined: Some(failed), reshaped: 0 }
         }
         Step::Clean(c) => {
             let columns = clean_columns(c, &df);
@@ -93,46 +73,23 @@ pub fn apply(
                 Keep::First => UniqueKeepStrategy::First,
                 Keep::Last => UniqueKeepStrategy::Last,
             };
-            StepResult::filtered(
-                rows_in,
-                df.unique_stable(Some(d.keys.as_slice()), keep, None)?,
-            )
+            StepResult::filtered(rows_in, df.unique_stable(Some(d.keys.as_slice()), keep, None)?)
         }
         Step::Unpivot(u) => {
             let mut index: Vec<String> = u.index.clone();
-            index.extend(
-                PROVENANCE
-                    .iter()
-                    .filter(|p| df.get_column_index(p).is_some())
-                    .map(|p| p.to_string()),
-            );
+            index.extend(PROVENANCE.iter().filter(|p| df.get_column_index(p).is_some()).map(|p| p.to_string()));
             let on: Vec<String> = if u.on.is_empty() {
-                df.get_column_names()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .filter(|c| !index.contains(c))
-                    .collect()
+                df.get_column_names().iter().map(|s| s.to_string()).filter(|c| !index.contains(c)).collect()
             } else {
                 u.on.clone()
             };
             // Values of mixed types are unpivoted as text.
             let mut df = df;
-            let first = on
-                .first()
-                .and_then(|c| df.column(c).ok())
-                .map(|c| c.dtype().clone());
-            if on.iter().any(|c| {
-                df.column(c)
-                    .map(|c| Some(c.dtype()) != first.as_ref())
-                    .unwrap_or(false)
-            }) {
+            let first = on.first().and_then(|c| df.column(c).ok()).map(|c| c.dtype().clone());
+            if on.iter().any(|c| df.column(c).map(|c| Some(c.dtype()) != first.as_ref()).unwrap_or(false)) {
                 df = df
                     .lazy()
-                    .with_columns(
-                        on.iter()
-                            .map(|c| col(c).cast(DataType::String))
-                            .collect::<Vec<_>>(),
-                    )
+                    .with_columns(on.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>())
                     .collect()?;
             }
             let long = df.unpivot(on, index)?;
@@ -159,9 +116,8 @@ pub fn apply(
             let keys: Vec<(&str, bool)> = list.iter().map(|s| sort_key(s)).collect();
             let names: Vec<&str> = keys.iter().map(|k| k.0).collect();
             let descending: Vec<bool> = keys.iter().map(|k| k.1).collect();
-            let options = SortMultipleOptions::default()
-                .with_order_descending_multi(descending)
-                .with_maintain_order(true);
+            let options =
+                SortMultipleOptions::default().with_order_descending_multi(descending).with_maintain_order(true);
             StepResult::same_grain(df.sort(names, options)?)
         }
         Step::Join(j) => {
@@ -179,16 +135,11 @@ pub fn apply(
                 j.select.clone()
             };
             let prefix = j.prefix.clone().unwrap_or_default();
-            let mut right_exprs: Vec<Expr> = right_on
-                .iter()
-                .enumerate()
-                .map(|(i, c)| col(c).alias(format!("__key_{i}")))
-                .collect();
+            let mut right_exprs: Vec<Expr> =
+                right_on.iter().enumerate().map(|(i, c)| col(c).alias(format!("__key_{i}"))).collect();
             right_exprs.extend(taken.iter().map(|c| col(c).alias(format!("{prefix}{c}"))));
             let right = right.lazy().select(right_exprs);
-            let right_keys: Vec<Expr> = (0..right_on.len())
-                .map(|i| col(format!("__key_{i}")))
-                .collect();
+            let right_keys: Vec<Expr> = (0..right_on.len()).map(|i| col(format!("__key_{i}"))).collect();
             let left_keys: Vec<Expr> = left_on.iter().map(col).collect();
             let how = match j.how {
                 JoinHow::Left => JoinType::Left,
@@ -196,12 +147,7 @@ pub fn apply(
             };
             let joined = df
                 .lazy()
-                .join(
-                    right,
-                    left_keys,
-                    right_keys,
-                    JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns),
-                )
+                .join(right, left_keys, right_keys, JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns))
                 .collect()?;
             let joined = joined.drop_many((0..right_on.len()).map(|i| format!("__key_{i}")));
             match j.how {
@@ -221,19 +167,13 @@ pub fn apply(
         }
         Step::Expect(e) => {
             let (passed, failed) = rules::split(df, rules::expect_checks(e, refs)?)?;
-            StepResult {
-                df: passed,
-                filtered: 0,
-                quarantined: Some(failed),
-                reshaped: 0,
-            }
+            StepResult { df: passed, filtered: 0, quarantined: Some(failed), reshaped: 0 }
         }
         Step::Sql(sql) => {
             let mut ctx = SQLContext::new();
             ctx.register("input", df.lazy());
-            let rendered =
-                crate::config::template::render(sql, vars, Some(&|r: &str| Ok(sql_table_name(r))))
-                    .map_err(|e| polars_err!(ComputeError: "sql step: {e}"))?;
+            let rendered = crate::config::template::render(sql, vars, Some(&|r: &str| Ok(sql_table_name(r))))
+                .map_err(|e| polars_err!(ComputeError: "sql step: {e}"))?;
             for reference in crate::config::template::ref_arguments(sql) {
                 ctx.register(&sql_table_name(&reference), refs(&reference)?.lazy());
             }
@@ -244,10 +184,7 @@ pub fn apply(
 
 /// `df` with columns renamed where `new_name` gives a name. (Builds a new frame: renaming in
 /// place left Polars 0.46's cached schema stale.)
-pub fn renamed(
-    df: DataFrame,
-    new_name: impl Fn(&str) -> Option<String>,
-) -> PolarsResult<DataFrame> {
+pub fn renamed(df: DataFrame, new_name: impl Fn(&str) -> Option<String>) -> PolarsResult<DataFrame> {
     let columns = df
         .take_columns()
         .into_iter()
@@ -272,10 +209,7 @@ fn clean_columns(c: &Clean, df: &DataFrame) -> Vec<String> {
     if c.columns.iter().any(|n| n == "*") {
         for col in df.get_columns() {
             let name = col.name().to_string();
-            if col.dtype() == &DataType::String
-                && !PROVENANCE.contains(&name.as_str())
-                && !out.contains(&name)
-            {
+            if col.dtype() == &DataType::String && !PROVENANCE.contains(&name.as_str()) && !out.contains(&name) {
                 out.push(name);
             }
         }
@@ -298,9 +232,7 @@ fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
                 None => {}
             }
             for (pattern, with) in &c.replace {
-                e = e
-                    .str()
-                    .replace_all(lit(pattern.clone()), lit(with.clone()), false);
+                e = e.str().replace_all(lit(pattern.clone()), lit(with.clone()), false);
             }
             if let Some(re) = &c.extract {
                 e = e.str().extract(lit(re.clone()), 1);
@@ -309,9 +241,7 @@ fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
                 e = e.str().pad_start(pad.width, pad.fill);
             }
             if c.empty_as_null {
-                e = when(e.clone().eq(lit("")))
-                    .then(lit(NULL).cast(DataType::String))
-                    .otherwise(e);
+                e = when(e.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(e);
             }
             e.alias(name)
         })

@@ -56,11 +56,7 @@ pub fn bronze_names(header: &[String], bronze: &Bronze) -> Vec<String> {
             }
             let count = seen.entry(name.clone()).or_insert(0);
             *count += 1;
-            let name = if *count == 1 {
-                name
-            } else {
-                format!("{name}_{count}")
-            };
+            let name = if *count == 1 { name } else { format!("{name}_{count}") };
             bronze.rename.get(&name).cloned().unwrap_or(name)
         })
         .collect()
@@ -76,11 +72,7 @@ pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Pro
     for old in bronze.rename.keys() {
         if !normalised.contains(old) {
             let mut p = unknown(old, "bronze.rename (not in the source header)", &normalised);
-            p.message = format!(
-                "{}; the normalised header is [{}]",
-                p.message,
-                normalised.join(", ")
-            );
+            p.message = format!("{}; the normalised header is [{}]", p.message, normalised.join(", "));
             problems.push(p);
         }
     }
@@ -100,8 +92,7 @@ pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Pro
 
 /// The columns a SQL expression reads.
 pub fn expression_columns(sql: &str) -> Result<Vec<String>, String> {
-    let expr =
-        polars::sql::sql_expr(sql).map_err(|e| format!("invalid SQL expression `{sql}`: {e}"))?;
+    let expr = polars::sql::sql_expr(sql).map_err(|e| format!("invalid SQL expression `{sql}`: {e}"))?;
     let mut out = Vec::new();
     for e in &expr {
         if let Expr::Column(name) = e {
@@ -163,12 +154,7 @@ pub fn step_columns(
             }
         }
         Step::Cast(map) => require(map.keys(), "cast", &cols, problems),
-        Step::Clean(c) => require(
-            c.columns.iter().filter(|n| *n != "*"),
-            "clean",
-            &cols,
-            problems,
-        ),
+        Step::Clean(c) => require(c.columns.iter().filter(|n| *n != "*"), "clean", &cols, problems),
         Step::Dedupe(d) => require(&d.keys, "dedupe", &cols, problems),
         Step::Expect(e) => {
             let keys = e
@@ -187,12 +173,7 @@ pub fn step_columns(
                 match crate::config::pipeline::split_column_ref(target) {
                     Some((reference, column)) => {
                         if let Some(other) = ref_columns(reference) {
-                            require(
-                                [&column.to_string()],
-                                &format!("exists_in `{target}`"),
-                                &other,
-                                problems,
-                            );
+                            require([&column.to_string()], &format!("exists_in `{target}`"), &other, problems);
                         }
                     }
                     None => problems.push(Problem {
@@ -218,12 +199,7 @@ pub fn step_columns(
         Step::Select(list) => {
             require(list, "select", &cols, problems);
             let mut out = list.clone();
-            out.extend(
-                PROVENANCE
-                    .iter()
-                    .filter(|p| cols.iter().any(|c| c == *p))
-                    .map(|p| p.to_string()),
-            );
+            out.extend(PROVENANCE.iter().filter(|p| cols.iter().any(|c| c == *p)).map(|p| p.to_string()));
             cols = out;
         }
         Step::Sort(list) => {
@@ -233,12 +209,7 @@ pub fn step_columns(
         Step::Unpivot(u) => {
             require(u.index.iter().chain(&u.on), "unpivot", &cols, problems);
             let mut out = u.index.clone();
-            out.extend(
-                PROVENANCE
-                    .iter()
-                    .filter(|p| cols.iter().any(|c| c == *p))
-                    .map(|p| p.to_string()),
-            );
+            out.extend(PROVENANCE.iter().filter(|p| cols.iter().any(|c| c == *p)).map(|p| p.to_string()));
             out.push(u.variable.clone());
             out.push(u.value.clone());
             cols = out;
@@ -247,25 +218,11 @@ pub fn step_columns(
             let left: Vec<String> = j.on.iter().chain(j.on_columns.keys()).cloned().collect();
             require(&left, "join keys", &cols, problems);
             let right = ref_columns(&j.reference)?;
-            let right_keys: Vec<String> =
-                j.on.iter().chain(j.on_columns.values()).cloned().collect();
-            require(
-                &right_keys,
-                &format!("join keys of `{}`", j.reference),
-                &right,
-                problems,
-            );
-            require(
-                &j.select,
-                &format!("join select of `{}`", j.reference),
-                &right,
-                problems,
-            );
+            let right_keys: Vec<String> = j.on.iter().chain(j.on_columns.values()).cloned().collect();
+            require(&right_keys, &format!("join keys of `{}`", j.reference), &right, problems);
+            require(&j.select, &format!("join select of `{}`", j.reference), &right, problems);
             let taken: Vec<String> = if j.select.is_empty() {
-                right
-                    .into_iter()
-                    .filter(|c| !right_keys.contains(c) && !PROVENANCE.contains(&c.as_str()))
-                    .collect()
+                right.into_iter().filter(|c| !right_keys.contains(c) && !PROVENANCE.contains(&c.as_str())).collect()
             } else {
                 j.select.clone()
             };
@@ -281,12 +238,7 @@ pub fn step_columns(
             for (name, sql) in &a.measures {
                 check_expression(sql, &format!("aggregate measure `{name}`"), &cols, problems);
             }
-            cols = a
-                .group_by
-                .iter()
-                .chain(a.measures.keys())
-                .cloned()
-                .collect();
+            cols = a.group_by.iter().chain(a.measures.keys()).cloned().collect();
         }
         Step::Sql(_) => return None,
     }
@@ -309,33 +261,19 @@ mod tests {
 
     #[test]
     fn snake_cases_published_headers() {
-        assert_eq!(
-            snake_case("\u{feff}Code - NOC 2021 V1.0"),
-            "code_noc_2021_v1_0"
-        );
+        assert_eq!(snake_case("\u{feff}Code - NOC 2021 V1.0"), "code_noc_2021_v1_0");
         assert_eq!(snake_case(" Digital Literacy "), "digital_literacy");
         assert_eq!(snake_case("Conditions_récentes"), "conditions_récentes");
     }
 
     #[test]
     fn finds_expression_columns_and_unknown_ones() {
-        assert_eq!(
-            expression_columns("level = 5 and upper(title) <> 'X'").unwrap(),
-            ["level", "title"]
-        );
+        assert_eq!(expression_columns("level = 5 and upper(title) <> 'X'").unwrap(), ["level", "title"]);
         let mut problems = Vec::new();
         let step = Step::Filter("noc_cod = '1'".into());
-        let out = step_columns(
-            &step,
-            Some(vec!["noc_code".into()]),
-            &|_| None,
-            &mut problems,
-        );
+        let out = step_columns(&step, Some(vec!["noc_code".into()]), &|_| None, &mut problems);
         assert_eq!(out, Some(vec!["noc_code".to_string()]));
         assert_eq!(problems[0].message, "unknown column `noc_cod` in filter");
-        assert_eq!(
-            problems[0].hint.as_deref(),
-            Some("did you mean `noc_code`?")
-        );
+        assert_eq!(problems[0].hint.as_deref(), Some("did you mean `noc_code`?"));
     }
 }

@@ -190,11 +190,7 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
             diags.push(file.text.diag(
                 None,
                 &spec.table,
-                format!(
-                    "table `{}` is also defined in {}",
-                    spec.table,
-                    first.display()
-                ),
+                format!("table `{}` is also defined in {}", spec.table, first.display()),
             ));
             continue;
         }
@@ -225,10 +221,7 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
                     Ok((ref_layer, name)) => match tables.iter().position(|x| x.name == name) {
                         Some(other) => {
                             graph.add_edge(
-                                index[&Node {
-                                    table: other,
-                                    layer: ref_layer,
-                                }],
+                                index[&Node { table: other, layer: ref_layer }],
                                 index[&Node { table: t, layer }],
                                 (),
                             );
@@ -238,15 +231,8 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
                         None => diags.push(
                             table
                                 .text
-                                .diag(
-                                    Some(&section),
-                                    name,
-                                    format!("unknown table `{name}` in ref `{reference}`"),
-                                )
-                                .with_hint(did_you_mean(
-                                    name,
-                                    tables.iter().map(|x| x.name.as_str()),
-                                )),
+                                .diag(Some(&section), name, format!("unknown table `{name}` in ref `{reference}`"))
+                                .with_hint(did_you_mean(name, tables.iter().map(|x| x.name.as_str()))),
                         ),
                     },
                 }
@@ -257,25 +243,15 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
         Ok(order) => order,
         Err(cycle) => {
             let path = cycle_path(&graph, cycle.node_id());
-            let describe =
-                |n: &NodeIndex| format!("{}.{}", graph[*n].layer, tables[graph[*n].table].name);
+            let describe = |n: &NodeIndex| format!("{}.{}", graph[*n].layer, tables[graph[*n].table].name);
             let text = path.iter().map(describe).collect::<Vec<_>>().join(" -> ");
             let first = &tables[graph[path[0]].table];
             let target = &tables[graph[path[1]].table].name;
-            diags.push(
-                first
-                    .text
-                    .diag(None, target, format!("cycle in the plan: {text}")),
-            );
+            diags.push(first.text.diag(None, target, format!("cycle in the plan: {text}")));
             return Err(diags);
         }
     };
-    let mut plan = Plan {
-        tables,
-        graph,
-        order,
-        index,
-    };
+    let mut plan = Plan { tables, graph, order, index };
     check_columns(&mut plan, &mut diags);
     if diags.is_empty() {
         Ok(plan)
@@ -291,11 +267,11 @@ pub fn step_references(steps: &[Step]) -> Vec<String> {
         match step {
             Step::Join(j) => out.push(j.reference.clone()),
             Step::Sql(sql) => out.extend(template::ref_arguments(sql)),
-            Step::Expect(e) => out.extend(e.exists_in.values().map(|t| {
-                crate::config::pipeline::split_column_ref(t)
-                    .map_or(t.as_str(), |(r, _)| r)
-                    .to_string()
-            })),
+            Step::Expect(e) => out.extend(
+                e.exists_in
+                    .values()
+                    .map(|t| crate::config::pipeline::split_column_ref(t).map_or(t.as_str(), |(r, _)| r).to_string()),
+            ),
             _ => {}
         }
     }
@@ -311,18 +287,9 @@ fn plan_table(
 ) -> Option<TablePlan> {
     let spec = &file.spec;
     let Some(source) = project.sources.sources.get(&spec.source) else {
-        let hint = did_you_mean(
-            &spec.source,
-            project.sources.sources.keys().map(String::as_str),
-        );
+        let hint = did_you_mean(&spec.source, project.sources.sources.keys().map(String::as_str));
         diags.push(
-            file.text
-                .diag(
-                    Some("source:"),
-                    &spec.source,
-                    format!("unknown source `{}`", spec.source),
-                )
-                .with_hint(hint),
+            file.text.diag(Some("source:"), &spec.source, format!("unknown source `{}`", spec.source)).with_hint(hint),
         );
         return None;
     };
@@ -340,23 +307,14 @@ fn plan_table(
     let header = match crate::reader::read_header(&resolved.path, format, &read) {
         Ok(h) => h,
         Err(e) => {
-            diags.push(Diagnostic::new(&resolved.path, (1, 1), e.message));
+            diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
             return None;
         }
     };
     let (bronze_columns, problems) = check::check_bronze(&header, &spec.bronze);
     for p in problems {
-        let message = format!(
-            "{} (source `{}`, file {})",
-            p.message,
-            spec.source,
-            resolved.path.display()
-        );
-        diags.push(
-            file.text
-                .diag(Some("bronze:"), &p.token, message)
-                .with_hint(p.hint),
-        );
+        let message = format!("{} (source `{}`, file {})", p.message, spec.source, resolved.path.display());
+        diags.push(file.text.diag(Some("bronze:"), &p.token, message).with_hint(p.hint));
     }
     let mut columns = HashMap::new();
     let mut staged: Vec<String> = header.clone();
@@ -385,11 +343,7 @@ fn check_columns(plan: &mut Plan, diags: &mut Diagnostics) {
         if matches!(layer, Layer::Staged | Layer::Bronze) {
             continue;
         }
-        let previous = if layer == Layer::Silver {
-            Layer::Bronze
-        } else {
-            Layer::Silver
-        };
+        let previous = if layer == Layer::Silver { Layer::Bronze } else { Layer::Silver };
         let mut cols = plan.tables[table].columns.get(&previous).cloned();
         let mut problems = Vec::new();
         let lookup = |reference: &str| -> Option<Vec<String>> {
@@ -403,11 +357,7 @@ fn check_columns(plan: &mut Plan, diags: &mut Diagnostics) {
         let t = &plan.tables[table];
         let section = format!("{layer}:");
         for p in problems {
-            diags.push(
-                t.text
-                    .diag(Some(&section), &p.token, p.message)
-                    .with_hint(p.hint),
-            );
+            diags.push(t.text.diag(Some(&section), &p.token, p.message).with_hint(p.hint));
         }
         if let Some(cols) = cols {
             plan.tables[table].columns.insert(layer, cols);

@@ -24,22 +24,15 @@ pub struct PlannedNode {
 pub fn step_label(step: &Step) -> String {
     match step {
         Step::Filter(sql) => format!("filter({sql})"),
-        Step::Derive(m) => format!(
-            "derive({})",
-            m.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
+        Step::Derive(m) => format!("derive({})", m.keys().cloned().collect::<Vec<_>>().join(", ")),
         Step::Cast(m) => format!("cast({})", m.keys().cloned().collect::<Vec<_>>().join(", ")),
         Step::Clean(c) => format!("clean({})", c.columns.join(", ")),
         Step::Dedupe(d) => format!("dedupe({})", d.keys.join(", ")),
         Step::Unpivot(u) => format!("unpivot(index: {})", u.index.join(", ")),
         Step::Drop(l) => format!("drop({})", l.join(", ")),
-        Step::Rename(m) => format!(
-            "rename({})",
-            m.iter()
-                .map(|(a, b)| format!("{a}->{b}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Step::Rename(m) => {
+            format!("rename({})", m.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>().join(", "))
+        }
         Step::Select(l) => format!("select({})", l.join(", ")),
         Step::Sort(l) => format!("sort({})", l.join(", ")),
         Step::Join(j) => format!("join({})", j.reference),
@@ -56,11 +49,7 @@ pub fn layer_file(data: &Path, layer: Layer, table: &str) -> std::path::PathBuf 
 
 /// The selected part of the plan, in execution order.
 pub fn planned_nodes(plan: &Plan, data: &Path, selected: &BTreeSet<usize>) -> Vec<PlannedNode> {
-    let show = |n: Node| {
-        layer_file(data, n.layer, &plan.tables[n.table].name)
-            .display()
-            .to_string()
-    };
+    let show = |n: Node| layer_file(data, n.layer, &plan.tables[n.table].name).display().to_string();
     plan.order
         .iter()
         .filter(|i| selected.contains(&plan.graph[**i].table))
@@ -85,11 +74,7 @@ pub fn planned_nodes(plan: &Plan, data: &Path, selected: &BTreeSet<usize>) -> Ve
                     if !b.rename.is_empty() {
                         s.push(format!(
                             "rename({})",
-                            b.rename
-                                .iter()
-                                .map(|(a, b)| format!("{a}->{b}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            b.rename.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>().join(", ")
                         ));
                     }
                     if !b.cast.is_empty() {
@@ -107,15 +92,8 @@ pub fn planned_nodes(plan: &Plan, data: &Path, selected: &BTreeSet<usize>) -> Ve
                 layer => t.steps(layer).iter().map(step_label).collect(),
             };
             if node.layer != Layer::Staged {
-                let previous = Layer::ALL[Layer::ALL
-                    .iter()
-                    .position(|l| *l == node.layer)
-                    .unwrap_or(1)
-                    - 1];
-                inputs.push(show(Node {
-                    table: node.table,
-                    layer: previous,
-                }));
+                let previous = Layer::ALL[Layer::ALL.iter().position(|l| *l == node.layer).unwrap_or(1) - 1];
+                inputs.push(show(Node { table: node.table, layer: previous }));
             }
             let depends_on: Vec<String> = plan
                 .cross_dependencies(i)
@@ -138,21 +116,14 @@ pub fn planned_nodes(plan: &Plan, data: &Path, selected: &BTreeSet<usize>) -> Ve
 
 /// Human-readable rendering of the planned nodes.
 pub fn render_text(nodes: &[PlannedNode]) -> String {
-    let mut out = format!(
-        "Plan: {} node(s) in execution order (dry run, nothing written)\n",
-        nodes.len()
-    );
+    let mut out = format!("Plan: {} node(s) in execution order (dry run, nothing written)\n", nodes.len());
     for (i, n) in nodes.iter().enumerate() {
         out.push_str(&format!("{:>3}. {} [{}]\n", i + 1, n.table, n.layer));
         for input in &n.inputs {
             out.push_str(&format!("       in:    {input}\n"));
         }
         for f in &n.files {
-            out.push_str(&format!(
-                "       file:  {} ({} bytes)\n",
-                f.path.display(),
-                f.size
-            ));
+            out.push_str(&format!("       file:  {} ({} bytes)\n", f.path.display(), f.size));
         }
         out.push_str(&format!("       out:   {}\n", n.output));
         if !n.steps.is_empty() {

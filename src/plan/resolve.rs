@@ -19,43 +19,25 @@ pub struct ResolvedFile {
 impl ResolvedFile {
     fn stat(path: PathBuf) -> std::io::Result<Self> {
         let meta = std::fs::metadata(&path)?;
-        Ok(ResolvedFile {
-            size: meta.len(),
-            modified: meta.modified()?,
-            path,
-        })
+        Ok(ResolvedFile { size: meta.len(), modified: meta.modified()?, path })
     }
 }
 
 /// The folder relative source paths start from: `defaults.root`, rendered, relative to the
 /// project; by default `$JOBFORGE_SOURCE_DIR` or the bundled `data/source`.
 pub fn source_root(project: &Project) -> Result<PathBuf, String> {
-    let template = project
-        .sources
-        .defaults
-        .root
-        .as_deref()
-        .unwrap_or("{{ env('JOBFORGE_SOURCE_DIR', 'data/source') }}");
-    let root = template::render(template, &project.vars, None)
-        .map_err(|e| format!("defaults.root: {e}"))?;
+    let template =
+        project.sources.defaults.root.as_deref().unwrap_or("{{ env('JOBFORGE_SOURCE_DIR', 'data/source') }}");
+    let root = template::render(template, &project.vars, None).map_err(|e| format!("defaults.root: {e}"))?;
     Ok(project.dir.join(root))
 }
 
 /// The single file `source` reads, or a message saying why there is none.
-pub fn resolve(
-    project: &Project,
-    root: &Path,
-    id: &str,
-    source: &Source,
-) -> Result<ResolvedFile, String> {
-    let render = |t: &str| {
-        template::render(t, &project.vars, None).map_err(|e| format!("source `{id}`: {e}"))
-    };
+pub fn resolve(project: &Project, root: &Path, id: &str, source: &Source) -> Result<ResolvedFile, String> {
+    let render = |t: &str| template::render(t, &project.vars, None).map_err(|e| format!("source `{id}`: {e}"));
     if let Some(path) = &source.path {
         if !source.pattern.is_empty() {
-            return Err(format!(
-                "source `{id}`: give either `path` or `pattern`, not both"
-            ));
+            return Err(format!("source `{id}`: give either `path` or `pattern`, not both"));
         }
         let path = root.join(render(path)?);
         return ResolvedFile::stat(path.clone())
@@ -67,25 +49,16 @@ pub fn resolve(
     let excludes = source
         .exclude
         .iter()
-        .map(|p| {
-            glob::Pattern::new(&render(p)?)
-                .map_err(|e| format!("source `{id}`: bad exclude pattern `{p}`: {e}"))
-        })
+        .map(|p| glob::Pattern::new(&render(p)?).map_err(|e| format!("source `{id}`: bad exclude pattern `{p}`: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let mut matches = Vec::new();
     for pattern in &source.pattern {
         let full = root.join(render(pattern)?);
-        let paths = glob::glob(&full.to_string_lossy())
-            .map_err(|e| format!("source `{id}`: bad pattern `{pattern}`: {e}"))?;
+        let paths =
+            glob::glob(&full.to_string_lossy()).map_err(|e| format!("source `{id}`: bad pattern `{pattern}`: {e}"))?;
         for path in paths.flatten() {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            if path.is_file()
-                && !excludes.iter().any(|x| x.matches(&name))
-                && !matches.contains(&path)
-            {
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if path.is_file() && !excludes.iter().any(|x| x.matches(&name)) && !matches.contains(&path) {
                 matches.push(path);
             }
         }
@@ -95,17 +68,9 @@ pub fn resolve(
         .map(ResolvedFile::stat)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("source `{id}`: {e}"))?;
-    let rule = source
-        .version
-        .or(project.sources.defaults.version)
-        .unwrap_or(VersionRule::ErrorIfMany);
-    choose(files, rule).map_err(|m| {
-        format!(
-            "source `{id}`: {m} (pattern {:?} under {})",
-            source.pattern,
-            root.display()
-        )
-    })
+    let rule = source.version.or(project.sources.defaults.version).unwrap_or(VersionRule::ErrorIfMany);
+    choose(files, rule)
+        .map_err(|m| format!("source `{id}`: {m} (pattern {:?} under {})", source.pattern, root.display()))
 }
 
 /// Picks one file by the version rule.
@@ -131,14 +96,8 @@ fn choose(mut files: Vec<ResolvedFile>, rule: VersionRule) -> Result<ResolvedFil
 
 /// The runs of digits in a file name, as numbers: `cops_2024_v1.10.csv` gives [2024, 1, 10].
 fn version_numbers(path: &Path) -> Vec<u64> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    name.split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| s.parse().ok())
-        .collect()
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    name.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
 }
 
 #[cfg(test)]
@@ -147,19 +106,9 @@ mod tests {
 
     #[test]
     fn highest_version_compares_numbers_not_text() {
-        let f = |p: &str| ResolvedFile {
-            path: p.into(),
-            size: 0,
-            modified: SystemTime::UNIX_EPOCH,
-        };
-        let got = choose(
-            vec![f("a_v1.9.csv"), f("a_v1.10.csv"), f("a_v1.2.csv")],
-            VersionRule::Highest,
-        )
-        .unwrap();
+        let f = |p: &str| ResolvedFile { path: p.into(), size: 0, modified: SystemTime::UNIX_EPOCH };
+        let got = choose(vec![f("a_v1.9.csv"), f("a_v1.10.csv"), f("a_v1.2.csv")], VersionRule::Highest).unwrap();
         assert_eq!(got.path, PathBuf::from("a_v1.10.csv"));
-        assert!(choose(vec![f("a"), f("b")], VersionRule::ErrorIfMany)
-            .unwrap_err()
-            .contains("2 files match"));
+        assert!(choose(vec![f("a"), f("b")], VersionRule::ErrorIfMany).unwrap_err().contains("2 files match"));
     }
 }

@@ -18,8 +18,9 @@ impl Project {
     pub fn sample() -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = repo();
-        std::fs::copy(root.join("sources.yml"), dir.path().join("sources.yml"))
-            .expect("copy sources.yml");
+        for file in ["sources.yml", "wiq_schema.yml"] {
+            std::fs::copy(root.join(file), dir.path().join(file)).expect("copy project file");
+        }
         copy_dir(&root.join("pipelines"), &dir.path().join("pipelines"));
         copy_dir(&root.join("data/source"), &dir.path().join("data/source"));
         Project { dir }
@@ -53,11 +54,7 @@ impl Project {
 
     pub fn jobforge_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jobforge"));
-        cmd.arg("--project")
-            .arg(self.path())
-            .args(args)
-            .env_remove("JOBFORGE_SOURCE_DIR")
-            .current_dir(self.path());
+        cmd.arg("--project").arg(self.path()).args(args).env_remove("JOBFORGE_SOURCE_DIR").current_dir(self.path());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -91,9 +88,7 @@ fn walk(dir: &Path, out: &mut Vec<String>) {
 
 pub fn read_parquet(path: &Path) -> DataFrame {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetReader::new(file)
-        .finish()
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -118,25 +113,11 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts success, showing both streams otherwise.
 pub fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
+    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), stderr(o));
 }
 
 /// The text values of a column.
 pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
-    let c = df
-        .column(column)
-        .unwrap_or_else(|e| panic!("{column}: {e}"))
-        .cast(&DataType::String)
-        .unwrap();
-    c.str()
-        .unwrap()
-        .into_iter()
-        .map(|v| v.map(str::to_string))
-        .collect()
+    let c = df.column(column).unwrap_or_else(|e| panic!("{column}: {e}")).cast(&DataType::String).unwrap();
+    c.str().unwrap().into_iter().map(|v| v.map(str::to_string)).collect()
 }

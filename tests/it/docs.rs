@@ -36,23 +36,16 @@ fn reference_documents_every_schema_key() {
             }
         }
     }
-    assert!(
-        missing.is_empty(),
-        "docs/reference.md does not document: {missing:?}"
-    );
+    assert!(missing.is_empty(), "docs/reference.md does not document: {missing:?}");
 }
 
 #[test]
 fn committed_schemas_match_the_code() {
     for (name, schema) in jobforge::schema::schemas() {
         let path = repo().join("schemas").join(name);
-        let committed: Value = serde_json::from_slice(
-            &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-        )
-        .unwrap();
-        assert!(
-            committed == schema,
-            "{name} is stale: run `jobforge schema`"
-        );
+        let committed: Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+                .unwrap();
+        assert!(committed == schema, "{name} is stale: run `jobforge schema`");
     }
 }

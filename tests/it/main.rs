@@ -3,5 +3,8 @@
 mod common;
 mod compile_errors;
 mod docs;
+mod formats;
+mod model;
 mod real_data;
 mod run;
+mod sources;

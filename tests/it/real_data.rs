@@ -8,64 +8,137 @@ fn real_dir() -> Option<std::path::PathBuf> {
     if dir.join("noc_structure_en.csv").exists() {
         return Some(dir.canonicalize().unwrap());
     }
-    assert!(
-        std::env::var("JOBFORGE_REAL_DATA_REQUIRED").is_err(),
-        "the real files are not at {}",
-        dir.display()
-    );
+    assert!(std::env::var("JOBFORGE_REAL_DATA_REQUIRED").is_err(), "the real files are not at {}", dir.display());
     eprintln!("SKIPPED: the real files are not at {}", dir.display());
     None
 }
 
+/// Every gold table of the WiQ product and its row count on the published files.
+const GOLD_ROWS: [(&str, usize); 39] = [
+    ("dim_noc", 516),
+    ("noc_hierarchy", 822),
+    ("noc_onet_crosswalk", 1467),
+    ("job_architecture", 1987),
+    ("dim_occupations", 209),
+    ("cops_summary", 516),
+    ("cops_future_labour_market", 516),
+    ("cops_recent_labour_market", 516),
+    ("cops_employment", 516 * 11),
+    ("cops_employment_growth", 516 * 11),
+    ("cops_immigration", 516 * 11),
+    ("cops_job_openings", 516 * 11),
+    ("cops_job_seekers", 516 * 11),
+    ("cops_other_replacement", 516 * 11),
+    ("cops_other_seekers", 516 * 11),
+    ("cops_retirement_rates", 516 * 11),
+    ("cops_retirements", 516 * 11),
+    ("cops_school_leavers", 516 * 11),
+    ("oasis_skills", 900),
+    ("oasis_abilities", 900),
+    ("oasis_knowledges", 900),
+    ("oasis_personal_attributes", 900),
+    ("oasis_work_activities", 900),
+    ("oasis_work_context", 900),
+    ("oasis_interests", 900),
+    ("oasis_skills_long", 900 * 33),
+    ("oasis_abilities_long", 900 * 49),
+    ("oasis_knowledges_long", 900 * 44),
+    ("oasis_personal_attributes_long", 900 * 13),
+    ("oasis_work_activities_long", 900 * 40),
+    ("oasis_work_context_long", 900 * 66),
+    ("oasis_labels", 900),
+    ("oasis_lead_statements", 900),
+    ("oasis_main_duties", 4991),
+    ("oasis_example_titles", 18666),
+    ("oasis_exclusions", 3074),
+    ("oasis_employment_requirements", 2851),
+    ("oasis_additional_information", 1158),
+    ("oasis_workplaces_employers", 3418),
+];
+
+fn query(p: &Project, sql: &str) -> Vec<serde_json::Value> {
+    let out = p.jobforge(&["query", sql, "--format", "json"]);
+    ok(&out);
+    serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap().as_array().unwrap().clone()
+}
+
 #[test]
-fn the_real_files_run_through_every_layer() {
+fn the_real_files_build_the_whole_wiq_product() {
     let Some(dir) = real_dir() else { return };
     let p = Project::sample();
-    let out = p.jobforge_env(
-        &["run", "pipelines"],
-        &[("JOBFORGE_SOURCE_DIR", dir.to_str().unwrap())],
-    );
+    let out = p.jobforge_env(&["run", "pipelines"], &[("JOBFORGE_SOURCE_DIR", dir.to_str().unwrap())]);
     ok(&out);
-    let dim = p.read("data/gold/dim_noc.parquet");
-    assert_eq!(dim.height(), 516);
-    let ids = strings(&dim, "unit_group_id");
-    assert_eq!(
-        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
-        516
-    );
-    assert_eq!(ids[0].as_deref(), Some("00010"));
-    assert!(ids
-        .iter()
-        .all(|i| i.as_deref().is_some_and(|s| s.len() == 5)));
-    assert!(
-        strings(&dim, "minor_group_title")
-            .iter()
-            .all(Option::is_some),
-        "every unit group has a minor group"
-    );
-    let cops = p.read("data/gold/cops_employment.parquet");
-    assert_eq!(cops.height(), 516 * 11);
-    let skills = p.read("data/gold/oasis_skills.parquet");
-    assert_eq!(
-        strings(&skills, "oasis_code")[0].as_deref(),
-        Some("00010.00")
-    );
-    assert!(skills
-        .get_column_names()
-        .iter()
-        .all(|c| !c.contains(' ') && !c.contains('\u{feff}')));
-    let log: Vec<serde_json::Value> = std::fs::read_dir(p.file("data/catalog/lineage"))
+    assert!(stdout(&out).contains("39 succeeded, 0 failed, 0 skipped"), "{}", stdout(&out));
+    let gold: Vec<String> = std::fs::read_dir(p.file("data/gold"))
         .unwrap()
         .flatten()
-        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".parquet"))
         .collect();
-    let silver = log
-        .iter()
-        .find(|l| l["table"] == "cops_employment" && l["target_layer"] == "silver")
-        .unwrap();
-    assert_eq!(silver["rows_in"], 533);
+    assert_eq!(gold.len(), GOLD_ROWS.len(), "{gold:?}");
+    for (table, rows) in GOLD_ROWS {
+        let df = p.read(&format!("data/gold/{table}.parquet"));
+        assert_eq!(df.height(), rows, "{table}");
+        for name in df.get_column_names() {
+            assert!(!name.contains(' ') && !name.contains('\u{feff}') && !name.contains('\u{a0}'), "{table}.{name}");
+        }
+        if let Ok(ids) = df.column("unit_group_id") {
+            let ids = ids.str().unwrap();
+            assert!(
+                ids.into_iter().flatten().all(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit())),
+                "{table}: unit_group_id"
+            );
+        }
+    }
+    // No row of any table was quarantined: every fact's unit group is in dim_noc.
+    let q = query(&p, "select count(*) as n from _transitions where rows_quarantined > 0");
+    assert_eq!(q[0]["n"], "0");
+    let dim = p.read("data/gold/dim_noc.parquet");
+    let ids = strings(&dim, "unit_group_id");
+    assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 516);
+    assert_eq!(ids[0].as_deref(), Some("00010"));
+    assert_eq!(strings(&dim, "class_title")[0].as_deref(), Some("Legislators"));
+    assert!(strings(&dim, "minor_group_title").iter().all(Option::is_some), "every unit group has a minor group");
+    let orphans = query(&p, "select count(*) as n from oasis_skills_long s left join dim_noc d using (unit_group_id) where d.unit_group_id is null");
+    assert_eq!(orphans[0]["n"], "0");
+    // Codes stay text with leading zeros; broken OaSIS codes are restored.
+    let skills = p.read("data/gold/oasis_skills.parquet");
+    assert_eq!(strings(&skills, "oasis_code")[0].as_deref(), Some("00010.00"));
+    let duties = query(&p, "select count(distinct oasis_code) as n, min(oasis_code) as first, count(*) filter (where oasis_code = '31100.10') as fixed from oasis_main_duties");
+    assert_eq!(duties[0]["n"], "900");
+    assert_eq!(duties[0]["first"], "00010.00");
+    assert_ne!(duties[0]["fixed"], "0", "31100.1 is restored to 31100.10");
+    let crosswalk =
+        query(&p, "select count(distinct unit_group_id) as n, min(unit_group_id) as first from noc_onet_crosswalk");
+    assert_eq!(crosswalk[0]["n"], "515");
+    assert_eq!(crosswalk[0]["first"], "00010");
+    // Long-form projections: year is an integer, values numbers, N/A a null.
+    let cops = query(&p, "select any_value(typeof(year)) as t, min(year) as lo, max(year) as hi, count(*) filter (where employment is null) as na from cops_employment");
     assert_eq!(
-        silver["rows_filtered"], 17,
-        "00000, TEER_0..5 and NOC1_0..9 are aggregates"
+        (cops[0]["t"].as_str(), cops[0]["lo"].as_str(), cops[0]["hi"].as_str()),
+        (Some("INTEGER"), Some("2023"), Some("2033"))
     );
+    assert_eq!(cops[0]["na"], "341", "31 unit groups are N/A in every year");
+    let summary = query(&p, "select count(*) as n from cops_summary where job_seekers is not null");
+    assert_eq!(summary[0]["n"], "485");
+    // French accents intact; job titles without a 2021 NOC are kept and visible.
+    let fr =
+        query(&p, "select count(*) as n from job_architecture where famille_d_emplois = 'Administration générale'");
+    assert_ne!(fr[0]["n"], "0");
+    let unmapped = query(&p, "select count(*) as n from job_architecture where not has_noc_2021");
+    assert_eq!(unmapped[0]["n"], "68");
+    // The real gold keeps the WiQ model; the one published quirk it meets is a warning.
+    let out = p.jobforge_env(&["validate"], &[("JOBFORGE_SOURCE_DIR", dir.to_str().unwrap())]);
+    ok(&out);
+    assert!(
+        stdout(&out).contains("model WiQ with 39 table(s) and 38 relationship(s), no errors, 1 warning(s)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("1 orphan row(s) in `oasis_interests` whose value is not in `oasis_labels.oasis_code`, e.g. 14404.01 [orphans]"), "{}", stderr(&out));
+    let tabs = query(
+        &p,
+        "select count(*) as n from job_architecture where titre_de_poste like '%\t%' or job_title <> trim(job_title)",
+    );
+    assert_eq!(tabs[0]["n"], "0");
 }

@@ -4,20 +4,12 @@
 use crate::common::*;
 use serde_json::Value;
 
-const TABLES: [&str; 4] = [
-    "cops_employment",
-    "dim_noc",
-    "noc_hierarchy",
-    "oasis_skills",
-];
+const TABLES: [&str; 4] = ["cops_employment", "dim_noc", "noc_hierarchy", "oasis_skills"];
 const LAYERS: [&str; 4] = ["staged", "bronze", "silver", "gold"];
 
 fn transitions(p: &Project) -> Vec<Value> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(p.file("data/catalog/lineage"))
-        .unwrap()
-        .flatten()
-    {
+    for e in std::fs::read_dir(p.file("data/catalog/lineage")).unwrap().flatten() {
         if e.path().extension().is_some_and(|x| x == "json") {
             out.push(serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap());
         }
@@ -30,11 +22,7 @@ fn sample_run_writes_all_four_layers_with_provenance() {
     let p = Project::sample();
     let out = p.jobforge(&["run", "pipelines"]);
     ok(&out);
-    assert!(
-        stdout(&out).contains("39 succeeded, 0 failed, 0 skipped"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("39 succeeded, 0 failed, 0 skipped"), "{}", stdout(&out));
     let mut batches = std::collections::BTreeSet::new();
     for table in TABLES {
         for layer in LAYERS {
@@ -43,17 +31,11 @@ fn sample_run_writes_all_four_layers_with_provenance() {
             for c in ["_source_file", "_ingested_at", "_batch_id", "_layer"] {
                 assert!(df.column(c).is_ok(), "{layer}.{table} lacks {c}");
             }
-            assert!(strings(&df, "_layer")
-                .iter()
-                .all(|l| l.as_deref() == Some(layer)));
-            assert!(strings(&df, "_source_file")[0]
-                .as_deref()
-                .unwrap()
-                .ends_with(".csv"));
+            assert!(strings(&df, "_layer").iter().all(|l| l.as_deref() == Some(layer)));
+            assert!(strings(&df, "_source_file")[0].as_deref().unwrap().ends_with(".csv"));
             batches.extend(strings(&df, "_batch_id").into_iter().flatten());
             let meta: Value = serde_json::from_slice(
-                &std::fs::read(p.file(&format!("data/catalog/tables/{layer}.{table}.json")))
-                    .unwrap(),
+                &std::fs::read(p.file(&format!("data/catalog/tables/{layer}.{table}.json"))).unwrap(),
             )
             .unwrap();
             assert_eq!(meta["row_count"].as_u64(), Some(df.height() as u64));
@@ -62,14 +44,9 @@ fn sample_run_writes_all_four_layers_with_provenance() {
     assert_eq!(batches.len(), 1, "one batch id per run");
     let dim = p.read("data/gold/dim_noc.parquet");
     assert_eq!(strings(&dim, "unit_group_id")[0].as_deref(), Some("00010"));
-    assert_eq!(
-        strings(&dim, "major_group_title")[0].as_deref(),
-        Some("Legislative and senior managers")
-    );
+    assert_eq!(strings(&dim, "major_group_title")[0].as_deref(), Some("Legislative and senior managers"));
     assert_eq!(dim.height(), 7);
-    let run_records = std::fs::read_dir(p.file("data/catalog/runs"))
-        .unwrap()
-        .count();
+    let run_records = std::fs::read_dir(p.file("data/catalog/runs")).unwrap().count();
     assert_eq!(run_records, 1);
 }
 
@@ -88,27 +65,15 @@ fn every_transition_balances_and_aggregates_are_filtered() {
         );
         assert_eq!(log["status"], "success");
     }
-    let cops_silver = logs
-        .iter()
-        .find(|l| l["table"] == "cops_employment" && l["target_layer"] == "silver")
-        .unwrap();
+    let cops_silver = logs.iter().find(|l| l["table"] == "cops_employment" && l["target_layer"] == "silver").unwrap();
     assert_eq!(cops_silver["rows_in"], 12);
-    assert_eq!(
-        cops_silver["rows_filtered"], 5,
-        "00000, TEER_0, TEER_1, NOC1_0, NOC1_2"
-    );
+    assert_eq!(cops_silver["rows_filtered"], 5, "00000, TEER_0, TEER_1, NOC1_0, NOC1_2");
     assert_eq!(cops_silver["rows_quarantined"], 0);
     let cops_gold = p.read("data/gold/cops_employment.parquet");
     assert_eq!(cops_gold.height(), 7 * 11);
-    assert_eq!(
-        cops_gold.column("year").unwrap().dtype(),
-        &polars::prelude::DataType::Int32
-    );
+    assert_eq!(cops_gold.column("year").unwrap().dtype(), &polars::prelude::DataType::Int32);
     let na = cops_gold.column("employment").unwrap().null_count();
-    assert_eq!(
-        na, 11,
-        "00012 is N/A in every year: nulls, not quarantined rows"
-    );
+    assert_eq!(na, 11, "00012 is N/A in every year: nulls, not quarantined rows");
 }
 
 #[test]
@@ -124,31 +89,14 @@ fn failing_rows_are_quarantined_with_rule_and_reason() {
     let rules = strings(&q, "_rule");
     let reasons = strings(&q, "_reason");
     assert_eq!(q.height(), 2, "{q}");
-    assert!(
-        rules.contains(&Some("cast(level: int32)".into())),
-        "{rules:?}"
-    );
-    assert!(
-        reasons.contains(&Some("level: cannot cast 'five' to int32".into())),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons.contains(&Some("duplicate (noc_code) = (00010)".into())),
-        "{reasons:?}"
-    );
-    assert!(strings(&q, "_source_file")
-        .iter()
-        .all(|s| s.as_deref().unwrap().ends_with("noc_structure_en.csv")));
+    assert!(rules.contains(&Some("cast(level: int32)".into())), "{rules:?}");
+    assert!(reasons.contains(&Some("level: cannot cast 'five' to int32".into())), "{reasons:?}");
+    assert!(reasons.contains(&Some("duplicate (noc_code) = (00010)".into())), "{reasons:?}");
+    assert!(strings(&q, "_source_file").iter().all(|s| s.as_deref().unwrap().ends_with("noc_structure_en.csv")));
     let dim = p.read("data/gold/dim_noc.parquet");
-    assert_eq!(
-        dim.height(),
-        7,
-        "the first 00010 stays, its repeat is quarantined"
-    );
-    let bronze = transitions(&p)
-        .into_iter()
-        .find(|l| l["table"] == "dim_noc" && l["target_layer"] == "bronze")
-        .unwrap();
+    assert_eq!(dim.height(), 7, "the first 00010 stays, its repeat is quarantined");
+    let bronze =
+        transitions(&p).into_iter().find(|l| l["table"] == "dim_noc" && l["target_layer"] == "bronze").unwrap();
     assert_eq!(bronze["rows_quarantined"], 1);
 }
 
@@ -156,29 +104,16 @@ fn failing_rows_are_quarantined_with_rule_and_reason() {
 fn duckdb_queries_gold_and_the_catalog() {
     let p = Project::sample();
     ok(&p.jobforge(&["run", "pipelines"]));
-    let out = p.jobforge(&[
-        "query",
-        "select count(*) as n, min(unit_group_id) as first from dim_noc",
-        "--format",
-        "csv",
-    ]);
+    let out =
+        p.jobforge(&["query", "select count(*) as n, min(unit_group_id) as first from dim_noc", "--format", "csv"]);
     ok(&out);
     assert_eq!(stdout(&out), "n,first\n7,00010\n");
-    let out = p.jobforge(&[
-        "query",
-        "select count(*) as n from _transitions where status = 'success'",
-        "--format",
-        "json",
-    ]);
+    let out =
+        p.jobforge(&["query", "select count(*) as n from _transitions where status = 'success'", "--format", "json"]);
     ok(&out);
     let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(rows[0]["n"], "156");
-    let out = p.jobforge(&[
-        "query",
-        "select count(*) as n from cops_employment",
-        "--layer",
-        "silver",
-    ]);
+    let out = p.jobforge(&["query", "select count(*) as n from cops_employment", "--layer", "silver"]);
     ok(&out);
     assert!(stdout(&out).contains("7"), "{}", stdout(&out));
 }
@@ -189,38 +124,17 @@ fn a_run_killed_mid_write_leaves_the_previous_gold_intact() {
     ok(&p.jobforge(&["run", "pipelines"]));
     let gold = p.file("data/gold/dim_noc.parquet");
     let before = std::fs::read(&gold).unwrap();
-    p.edit(
-        "pipelines/dim_noc.yml",
-        "  - sort: [unit_group_id]",
-        "  - sort: [\"unit_group_id desc\"]",
-    );
+    p.edit("pipelines/dim_noc.yml", "  - sort: [unit_group_id]", "  - sort: [\"unit_group_id desc\"]");
     let out = p.jobforge_env(
         &["run", "pipelines", "--select", "dim_noc"],
         &[("JOBFORGE_FAULT_ABORT_BEFORE_RENAME", "gold/dim_noc")],
     );
-    assert!(
-        !out.status.success(),
-        "the injected fault must kill the run"
-    );
-    assert_eq!(
-        std::fs::read(&gold).unwrap(),
-        before,
-        "gold changed under a killed write"
-    );
-    assert_eq!(
-        strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].as_deref(),
-        Some("00010")
-    );
+    assert!(!out.status.success(), "the injected fault must kill the run");
+    assert_eq!(std::fs::read(&gold).unwrap(), before, "gold changed under a killed write");
+    assert_eq!(strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].as_deref(), Some("00010"));
     ok(&p.jobforge(&["run", "pipelines", "--select", "dim_noc"]));
-    assert_eq!(
-        strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].as_deref(),
-        Some("21232")
-    );
-    let leftovers: Vec<_> = p
-        .data_files()
-        .into_iter()
-        .filter(|f| f.contains(".tmp-"))
-        .collect();
+    assert_eq!(strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].as_deref(), Some("21232"));
+    let leftovers: Vec<_> = p.data_files().into_iter().filter(|f| f.contains(".tmp-")).collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
@@ -241,13 +155,7 @@ fn plan_dry_run_writes_nothing_and_lists_files() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| {
-            format!(
-                "{}.{}",
-                n["layer"].as_str().unwrap(),
-                n["table"].as_str().unwrap()
-            )
-        })
+        .map(|n| format!("{}.{}", n["layer"].as_str().unwrap(), n["table"].as_str().unwrap()))
         .collect();
     let at = |s: &str| order.iter().position(|o| o == s).unwrap();
     assert!(at("silver.noc_hierarchy") < at("gold.dim_noc"));
@@ -262,13 +170,7 @@ fn select_runs_exactly_the_selected_tables() {
         p.data_files()
             .into_iter()
             .filter(|f| f.contains("/gold/") && f.ends_with(".parquet"))
-            .map(|f| {
-                f.rsplit('/')
-                    .next()
-                    .unwrap()
-                    .trim_end_matches(".parquet")
-                    .to_string()
-            })
+            .map(|f| f.rsplit('/').next().unwrap().trim_end_matches(".parquet").to_string())
             .collect()
     };
     ok(&p.jobforge(&["run", "pipelines", "--select", "noc_hierarchy"]));
@@ -282,17 +184,9 @@ fn select_runs_exactly_the_selected_tables() {
     assert_eq!(built(&p), ["cops_employment", "dim_noc", "noc_hierarchy"]);
     let out = p.jobforge(&["run", "pipelines", "--select", "dim_noc+"]);
     ok(&out);
-    assert!(
-        stdout(&out).contains("31 succeeded"),
-        "dim_noc and the 30 tables checked against it: {}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("31 succeeded"), "dim_noc and the 30 tables checked against it: {}", stdout(&out));
     let out = p.jobforge(&["run", "pipelines", "--select", "dim_nco"]);
-    assert!(
-        stderr(&out).contains("did you mean `dim_noc`?"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("did you mean `dim_noc`?"), "{}", stderr(&out));
 }
 
 #[test]
@@ -307,10 +201,7 @@ fn a_failing_table_skips_its_dependents_and_the_others_run() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("38 succeeded, 1 failed, 0 skipped"), "{text}");
-    assert!(
-        text.contains("failed   noc_hierarchy: gold: step 2 `sql`"),
-        "{text}"
-    );
+    assert!(text.contains("failed   noc_hierarchy: gold: step 2 `sql`"), "{text}");
     // dim_noc reads silver.noc_hierarchy, which did build, so it succeeds.
     assert!(text.contains("success  dim_noc"), "{text}");
     // Now fail dim_noc's silver: every table checking its unit groups against it is skipped.
@@ -323,19 +214,10 @@ fn a_failing_table_skips_its_dependents_and_the_others_run() {
     let out = p.jobforge(&["run", "pipelines"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(
-        text.contains("failed   dim_noc: silver: step 1 `sql`"),
-        "{text}"
-    );
-    assert!(
-        text.contains("skipped  cops_employment: silver needs silver.dim_noc which did not build"),
-        "{text}"
-    );
+    assert!(text.contains("failed   dim_noc: silver: step 1 `sql`"), "{text}");
+    assert!(text.contains("skipped  cops_employment: silver needs silver.dim_noc which did not build"), "{text}");
     assert!(text.contains("success  noc_hierarchy"), "{text}");
     assert!(text.contains("success  dim_occupations"), "{text}");
     assert!(!p.file("data/gold/cops_employment.parquet").exists());
-    assert!(
-        p.file("data/bronze/cops_employment.parquet").exists(),
-        "layers before the missing input still build"
-    );
+    assert!(p.file("data/bronze/cops_employment.parquet").exists(), "layers before the missing input still build");
 }

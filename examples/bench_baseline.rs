@@ -36,20 +36,33 @@ fn main() -> PolarsResult<()> {
     write(&mut staged, &format!("{out}/staged/synthetic.parquet"))?;
     // bronze: snake_case names, casts; rows that do not cast go to quarantine.
     let names = staged.get_column_names_owned();
-    let renamed: Vec<PlSmallStr> = names.iter().map(|n| n.trim_start_matches('\u{feff}').trim().to_lowercase().replace(' ', "_").into()).collect();
+    let renamed: Vec<PlSmallStr> =
+        names.iter().map(|n| n.trim_start_matches('\u{feff}').trim().to_lowercase().replace(' ', "_").into()).collect();
     let mut bronze = staged;
     bronze.set_column_names(renamed)?;
     let value = col("value").str().strip_chars(lit(NULL)).cast(DataType::Float64);
     let year = col("year").str().strip_chars(lit(NULL)).cast(DataType::Int32);
-    let bad = col("value").is_not_null().and(value.clone().is_null()).or(col("year").is_not_null().and(year.clone().is_null()));
+    let bad = col("value")
+        .is_not_null()
+        .and(value.clone().is_null())
+        .or(col("year").is_not_null().and(year.clone().is_null()));
     let marked = bronze.lazy().with_column(bad.alias("_bad")).collect()?;
     let mask = marked.column("_bad")?.bool()?.clone();
     let quarantine = marked.filter(&mask)?;
-    let mut bronze = marked.filter(&!&mask)?.lazy().with_columns([value.alias("value"), year.alias("year")]).drop(["_bad"]).with_columns(prov("bronze")).collect()?;
+    let mut bronze = marked
+        .filter(&!&mask)?
+        .lazy()
+        .with_columns([value.alias("value"), year.alias("year")])
+        .drop(["_bad"])
+        .with_columns(prov("bronze"))
+        .collect()?;
     write(&mut bronze, &format!("{out}/bronze/synthetic.parquet"))?;
     // silver: unit groups only, trimmed names, unique (row_id).
     let silver = bronze.lazy().filter(polars::sql::sql_expr("regexp_like(code, '^[0-9]{5}$')")?).collect()?;
-    let silver = silver.lazy().with_column(col("occupation_name").str().strip_chars(lit(NULL)).alias("occupation_name")).collect()?;
+    let silver = silver
+        .lazy()
+        .with_column(col("occupation_name").str().strip_chars(lit(NULL)).alias("occupation_name"))
+        .collect()?;
     let dup = silver.column("row_id")?.as_materialized_series().is_first_distinct()?;
     let mut silver = silver.filter(&dup)?.lazy().with_columns(prov("silver")).collect()?;
     write(&mut silver, &format!("{out}/silver/synthetic.parquet"))?;
