@@ -71,6 +71,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write the model as a Power BI project (PBIP with a TMDL semantic model), or check one.
+    #[command(alias = "stagegold")]
+    Powerbi {
+        /// Output folder.
+        #[arg(long, default_value = "powerbi")]
+        out: PathBuf,
+        /// Project name (file and folder names).
+        #[arg(long, default_value = "WiQ")]
+        name: String,
+        /// Generate even when validate reports model errors.
+        #[arg(long)]
+        force: bool,
+        /// Read the project in this folder back and report what no longer matches.
+        #[arg(long, value_name = "DIR")]
+        check: Option<PathBuf>,
+    },
     /// The semantic model (wiq_schema.yml).
     Model {
         #[command(subcommand)]
@@ -181,6 +197,7 @@ pub fn main() -> i32 {
                 1
             }
         },
+        Command::Powerbi { out, name, force, check } => powerbi(&cli, out, name, *force, check.as_deref()),
         Command::Model { action: ModelAction::Export { out, .. } } => model_export(&cli, out.as_deref()),
         Command::Sources { action, format } => sources(&cli, vars, action.as_ref(), *format),
         Command::Schema { out } => match crate::schema::write(&cli.project.join(out)) {
@@ -257,6 +274,79 @@ fn validate(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, Strin
         Format::Json => println!("{}", to_json(&serde_json::json!({ "ok": errors == 0, "errors": json }))),
     }
     i32::from(errors > 0)
+}
+
+/// `jobforge powerbi`: generation (blocked by model errors unless forced) or `--check`.
+fn powerbi(cli: &Cli, out: &std::path::Path, name: &str, force: bool, check: Option<&std::path::Path>) -> i32 {
+    let (text, model) = match crate::semantic::load(&cli.project) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            eprintln!("error: no {} in {}", crate::semantic::MODEL_FILE, cli.project.display());
+            return 2;
+        }
+        Err(d) => {
+            eprintln!("{d}");
+            return 2;
+        }
+    };
+    let data = cli.project.join("data");
+    let gold = data.join("gold");
+    if let Some(dir) = check {
+        return match crate::powerbi::check(&cli.project.join(dir), name, &model, &gold) {
+            Ok(problems) if problems.is_empty() => {
+                println!("ok: {} matches the model and the gold files", dir.display());
+                0
+            }
+            Ok(problems) => {
+                for p in &problems {
+                    eprintln!("mismatch: {p}");
+                }
+                eprintln!("{} mismatch(es)", problems.len());
+                1
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                2
+            }
+        };
+    }
+    let findings = crate::semantic::check::check(&text, &model, &gold);
+    let errors: Vec<_> = findings.iter().filter(|f| f.severity == crate::semantic::model::Severity::Error).collect();
+    if !errors.is_empty() {
+        for f in &errors {
+            eprintln!("{f}");
+        }
+        if !force {
+            eprintln!("{} model error(s): fix them (see `jobforge validate`) or pass --force", errors.len());
+            return 1;
+        }
+    }
+    let publishers = Project::load_sources(&cli.project, BTreeMap::new())
+        .map(|p| p.sources.sources.iter().filter_map(|(id, s)| s.publisher.clone().map(|p| (id.clone(), p))).collect())
+        .unwrap_or_default();
+    let catalog = crate::catalog::Catalog::new(&data);
+    let inputs = crate::powerbi::Inputs { model: &model, gold: &gold, catalog: &catalog, publishers };
+    let out_dir = cli.project.join(out);
+    match crate::powerbi::generate(&inputs, name).and_then(|(files, summary)| {
+        crate::powerbi::write(&out_dir, name, &files).map_err(|e| e.to_string())?;
+        Ok(summary)
+    }) {
+        Ok(s) => {
+            println!(
+                "wrote {} table(s), {} column(s), {} measure(s) and {} relationship(s) to {}",
+                s.tables,
+                s.columns,
+                s.measures,
+                s.relationships,
+                out_dir.join(format!("{name}.pbip")).display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
 }
 
 /// `jobforge model export`.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod diag;
 pub mod exec;
 pub mod plan;
+pub mod powerbi;
 pub mod query;
 pub mod reader;
 pub mod registry;

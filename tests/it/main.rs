@@ -5,6 +5,7 @@ mod compile_errors;
 mod docs;
 mod formats;
 mod model;
+mod powerbi;
 mod real_data;
 mod run;
 mod sources;

@@ -136,6 +136,11 @@ fn the_real_files_build_the_whole_wiq_product() {
         stdout(&out)
     );
     assert!(stderr(&out).contains("1 orphan row(s) in `oasis_interests` whose value is not in `oasis_labels.oasis_code`, e.g. 14404.01 [orphans]"), "{}", stderr(&out));
+    // The real gold generates a Power BI project that reads back equal to the model.
+    let out = p.jobforge(&["powerbi", "--out", "pbi"]);
+    ok(&out);
+    assert!(stdout(&out).contains("wrote 39 table(s)"), "{}", stdout(&out));
+    ok(&p.jobforge(&["powerbi", "--check", "pbi"]));
     let tabs = query(
         &p,
         "select count(*) as n from job_architecture where titre_de_poste like '%\t%' or job_title <> trim(job_title)",
