@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/jobforge-target}"
 RUNS="${RUNS:-5}"
 what="${1:-all}"
-cargo build --release --features bench --bin jobforge --example bench_generate --example bench_baseline
+cargo build --release --no-default-features --features bench --bin jobforge --example bench_generate --example bench_baseline
 bin="$CARGO_TARGET_DIR/release"
+timing=$(mktemp)
 
 # measure NAME CMD...: runs CMD $RUNS times, prints median wall seconds and peak RSS in MiB.
 measure() {
@@ -19,7 +20,8 @@ measure() {
   local walls=() rss=()
   for _ in $(seq "$RUNS"); do
     local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    /usr/bin/time -o "$timing" -f '%e %M' "$@" >/dev/null 2>&1
+    out=$(tail -1 "$timing")
     walls+=("$(echo "$out" | cut -d' ' -f1)")
     rss+=("$(echo "$out" | cut -d' ' -f2)")
   done

@@ -63,8 +63,7 @@ fn main() -> PolarsResult<()> {
         .lazy()
         .with_column(col("occupation_name").str().strip_chars(lit(NULL)).alias("occupation_name"))
         .collect()?;
-    let dup = silver.column("row_id")?.as_materialized_series().is_first_distinct()?;
-    let mut silver = silver.filter(&dup)?.lazy().with_columns(prov("silver")).collect()?;
+    let mut silver = silver.lazy().filter(col("row_id").is_first_distinct()).with_columns(prov("silver")).collect()?;
     write(&mut silver, &format!("{out}/silver/synthetic.parquet"))?;
     // gold: total by code and year.
     let mut gold = silver

@@ -35,6 +35,9 @@ enum Command {
         /// Tables to run: NAME, NAME+ (and downstream), +NAME (and upstream). Repeatable.
         #[arg(long, short)]
         select: Vec<String>,
+        /// Append the run's OpenLineage RunEvents (NDJSON) to this file.
+        #[arg(long, value_name = "FILE")]
+        openlineage: Option<PathBuf>,
     },
     /// Run every compile check; exit 0 when clean, 1 otherwise.
     Validate {
@@ -86,6 +89,27 @@ enum Command {
         /// Read the project in this folder back and report what no longer matches.
         #[arg(long, value_name = "DIR")]
         check: Option<PathBuf>,
+    },
+    /// Answer a lineage question ("Where does dim_noc come from?"), or draw the lineage graph.
+    Lineage {
+        /// The question; with --graph, a table to restrict the drawing to.
+        text: Option<String>,
+        /// Draw the graph instead: mermaid, dot or json.
+        #[arg(long, value_parser = ["mermaid", "dot", "json"])]
+        graph: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
+    },
+    /// Write the data catalogue (Markdown, a static HTML site, or JSON).
+    Catalogue {
+        #[arg(long, default_value = "catalogue")]
+        out: PathBuf,
+        #[arg(long, value_parser = ["md", "html", "json"], default_value = "md")]
+        format: String,
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
     },
     /// The semantic model (wiq_schema.yml).
     Model {
@@ -151,11 +175,26 @@ pub fn main() -> i32 {
     init_logging(cli.log_format);
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     match &cli.command {
-        Command::Run { pipelines, select } => with_plan(&cli, pipelines, vars, |project, plan| {
+        Command::Run { pipelines, select, openlineage } => with_plan(&cli, pipelines, vars, |project, plan| {
             let progress = std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text;
             match crate::exec::run(project, plan, select, progress) {
                 Ok(summary) => {
                     print!("{}", summary.render());
+                    if let Some(file) = openlineage {
+                        let file = cli.project.join(file);
+                        match crate::lineage::openlineage::write_run(
+                            plan,
+                            &project.data_dir(),
+                            &summary.record.batch_id,
+                            &file,
+                        ) {
+                            Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
+                            Err(e) => {
+                                eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
+                                return 1;
+                            }
+                        }
+                    }
                     i32::from(!summary.succeeded())
                 }
                 Err(e) => {
@@ -180,23 +219,42 @@ pub fn main() -> i32 {
             }
             0
         }),
-        Command::Query { sql, layer, format } => match crate::query::query(&cli.project.join("data"), layer, sql) {
-            Ok(r) => {
-                print!(
-                    "{}",
-                    match format {
-                        OutputFormat::Table => r.to_table(),
-                        OutputFormat::Csv => r.to_csv(),
-                        OutputFormat::Json => r.to_json(),
-                    }
-                );
-                0
+        Command::Query { sql, layer, format } => query(&cli, sql, layer, *format),
+        Command::Lineage { text, graph, format, pipelines } => with_plan(&cli, pipelines, vars, |project, plan| {
+            lineage(project, plan, text.as_deref(), graph.as_deref(), *format)
+        }),
+        Command::Catalogue { out, format, pipelines } => with_plan(&cli, pipelines, vars, |project, plan| {
+            let model = match crate::semantic::load(&cli.project) {
+                Ok(m) => m.map(|(_, m)| m),
+                Err(d) => {
+                    eprintln!("{d}");
+                    return 2;
+                }
+            };
+            let lineage = crate::lineage::Lineage::new(project, plan);
+            let catalogue = crate::catalogue::build(&lineage, model.as_ref());
+            let files = match format.as_str() {
+                "html" => crate::catalogue::html(&catalogue),
+                "json" => BTreeMap::from([(PathBuf::from("catalogue.json"), to_json(&catalogue))]),
+                _ => crate::catalogue::markdown(&catalogue),
+            };
+            let out = cli.project.join(out);
+            match crate::catalogue::write(&out, &files) {
+                Ok(()) => {
+                    println!(
+                        "wrote the catalogue of {} table(s) to {} ({} file(s))",
+                        catalogue.tables.len(),
+                        out.display(),
+                        files.len()
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", out.display());
+                    1
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                1
-            }
-        },
+        }),
         Command::Powerbi { out, name, force, check } => powerbi(&cli, out, name, *force, check.as_deref()),
         Command::Model { action: ModelAction::Export { out, .. } } => model_export(&cli, out.as_deref()),
         Command::Sources { action, format } => sources(&cli, vars, action.as_ref(), *format),
@@ -274,6 +332,73 @@ fn validate(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, Strin
         Format::Json => println!("{}", to_json(&serde_json::json!({ "ok": errors == 0, "errors": json }))),
     }
     i32::from(errors > 0)
+}
+
+/// `jobforge query`: DuckDB SQL over a layer.
+#[cfg(feature = "query")]
+fn query(cli: &Cli, sql: &str, layer: &str, format: OutputFormat) -> i32 {
+    match crate::query::query(&cli.project.join("data"), layer, sql) {
+        Ok(r) => {
+            print!(
+                "{}",
+                match format {
+                    OutputFormat::Table => r.to_table(),
+                    OutputFormat::Csv => r.to_csv(),
+                    OutputFormat::Json => r.to_json(),
+                }
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(not(feature = "query"))]
+fn query(_: &Cli, _: &str, _: &str, _: OutputFormat) -> i32 {
+    eprintln!("error: this jobforge was built without the `query` feature (DuckDB)");
+    2
+}
+
+/// `jobforge lineage`: a question answered, or the graph drawn.
+fn lineage(project: &Project, plan: &plan::Plan, text: Option<&str>, graph: Option<&str>, format: Format) -> i32 {
+    use crate::lineage::{question, Lineage};
+    let l = Lineage::new(project, plan);
+    if let Some(kind) = graph {
+        let only = match text.map(|t| l.resolve(t)) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(closest)) => {
+                eprintln!("error: no table `{}`; the closest are: {}", text.unwrap_or_default(), closest.join(", "));
+                return 1;
+            }
+        };
+        let (nodes, edges) = l.graph(only);
+        print!("{}", crate::lineage::draw(&nodes, &edges, kind));
+        return 0;
+    }
+    let Some(q) = text.and_then(question::parse) else {
+        eprintln!("I can answer these questions:");
+        for f in question::FORMS {
+            eprintln!("  {f}");
+        }
+        return 2;
+    };
+    match question::answer(&l, &q) {
+        Ok(a) => {
+            match format {
+                Format::Text => print!("{}", a.text),
+                Format::Json => print!("{}", to_json(&a.json)),
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
 }
 
 /// `jobforge powerbi`: generation (blocked by model errors unless forced) or `--check`.

@@ -6,12 +6,15 @@
 
 pub mod atomic;
 pub mod catalog;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod exec;
+pub mod lineage;
 pub mod plan;
 pub mod powerbi;
+#[cfg(feature = "query")]
 pub mod query;
 pub mod reader;
 pub mod registry;

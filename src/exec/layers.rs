@@ -273,11 +273,13 @@ fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> P
 pub fn write_parquet(path: &Path, df: &DataFrame) -> std::io::Result<()> {
     let mut df = df.clone();
     atomic::replace_with(path, |file| {
-        ParquetWriter::new(file)
+        // Buffered: the parquet writer issues many small writes.
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        ParquetWriter::new(&mut out)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(&mut df)
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut out)
     })
 }
 

@@ -129,7 +129,7 @@ impl Plan {
     }
 
     /// Table indices reachable from `start` along (or against) the edges.
-    fn reach(&self, start: usize, direction: petgraph::Direction) -> BTreeSet<usize> {
+    pub fn reach(&self, start: usize, direction: petgraph::Direction) -> BTreeSet<usize> {
         let mut seen = BTreeSet::new();
         let mut stack: Vec<NodeIndex> = Layer::ALL.iter().map(|l| self.node(start, *l)).collect();
         let mut visited = std::collections::HashSet::new();

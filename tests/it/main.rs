@@ -4,6 +4,7 @@ mod common;
 mod compile_errors;
 mod docs;
 mod formats;
+mod governance;
 mod model;
 mod powerbi;
 mod real_data;

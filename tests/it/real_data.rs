@@ -136,6 +136,20 @@ fn the_real_files_build_the_whole_wiq_product() {
         stdout(&out)
     );
     assert!(stderr(&out).contains("1 orphan row(s) in `oasis_interests` whose value is not in `oasis_labels.oasis_code`, e.g. 14404.01 [orphans]"), "{}", stderr(&out));
+    // Lineage answers on the real project cite the published file and all four layers.
+    let out = p
+        .jobforge_env(&["lineage", "Where does DIM NOC come from?"], &[("JOBFORGE_SOURCE_DIR", dir.to_str().unwrap())]);
+    ok(&out);
+    let answer = stdout(&out);
+    assert!(
+        answer.starts_with("dim_noc comes from source `noc_structure` (")
+            && answer.contains("noc_structure_en.csv; publisher Statistics Canada"),
+        "{answer}"
+    );
+    for layer in ["staged  ", "bronze  ", "silver  ", "gold    "] {
+        assert!(answer.contains(&format!("\n  {layer}")), "{layer} missing: {answer}");
+    }
+    assert!(answer.contains("822 -> 516 rows"), "{answer}");
     // The real gold generates a Power BI project that reads back equal to the model.
     let out = p.jobforge(&["powerbi", "--out", "pbi"]);
     ok(&out);

@@ -1,0 +1,183 @@
+//! Column-level lineage: which columns of which layer (or which source header) a column is
+//! made from, followed back through renames, derives, casts, cleaning, joins, unpivots,
+//! aggregates and bronze's header normalisation. A `sql` step's columns are marked untraced,
+//! never guessed.
+
+use crate::config::pipeline::Step;
+use crate::plan::check::{expression_columns, PROVENANCE};
+use crate::plan::render::step_label;
+use crate::plan::{parse_ref, Layer, Plan};
+use serde::Serialize;
+
+/// Where one column comes from, one hop back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    /// The table and layer the column is in.
+    pub table: String,
+    pub layer: Layer,
+    pub column: String,
+    /// How it was made from its inputs, e.g. "derive `lpad(...)`", "rename from `x`".
+    pub how: Vec<String>,
+    /// The columns it was made from: (table, layer, column); for staged, the source header.
+    pub inputs: Vec<(String, Layer, String)>,
+    /// True when a `sql` step stands in the way and the inputs are unknown.
+    pub untraced: bool,
+}
+
+/// The columns before a step that `column` after it is made from, and how (None: the step
+/// hides its inputs, i.e. `sql`).
+fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, Option<String>)> {
+    let same = |c: &str| (vec![Source::Local(c.to_string())], None);
+    Some(match step {
+        Step::Derive(map) => match map.get(column) {
+            Some(sql) => {
+                let inputs = expression_columns(sql).unwrap_or_default();
+                (inputs.into_iter().map(Source::Local).collect(), Some(format!("derive `{sql}`")))
+            }
+            None => same(column),
+        },
+        Step::Rename(map) => match map.iter().find(|(_, new)| *new == column) {
+            Some((old, _)) => (vec![Source::Local(old.clone())], Some(format!("rename from `{old}`"))),
+            None => same(column),
+        },
+        Step::Cast(map) => match map.get(column) {
+            Some(t) => (vec![Source::Local(column.to_string())], Some(format!("cast to {t:?}").to_lowercase())),
+            None => same(column),
+        },
+        Step::Clean(c) if c.columns.iter().any(|x| x == column || x == "*") => {
+            (vec![Source::Local(column.to_string())], Some(step_label(step)))
+        }
+        Step::Join(j) => {
+            let prefix = j.prefix.as_deref().unwrap_or("");
+            let right_keys: Vec<&String> = j.on.iter().chain(j.on_columns.values()).collect();
+            let right_columns = parse_ref(&j.reference)
+                .ok()
+                .and_then(|(l, name)| plan.table(name).and_then(|i| plan.tables[i].columns.get(&l).cloned()))
+                .unwrap_or_default();
+            let taken: Vec<String> = if j.select.is_empty() {
+                right_columns
+                    .into_iter()
+                    .filter(|c| !right_keys.contains(&c) && !PROVENANCE.contains(&c.as_str()))
+                    .collect()
+            } else {
+                j.select.clone()
+            };
+            match taken.iter().find(|c| format!("{prefix}{c}") == column) {
+                Some(original) => (
+                    vec![Source::Ref(j.reference.clone(), original.clone())],
+                    Some(format!("join from `{}`", j.reference)),
+                ),
+                None => same(column),
+            }
+        }
+        Step::Unpivot(u) if column == u.variable || column == u.value => {
+            let what = if column == u.variable { "names" } else { "values" };
+            (
+                u.on.iter().cloned().map(Source::Local).collect(),
+                Some(format!("unpivot: the {what} of columns [{}]", u.on.join(", "))),
+            )
+        }
+        Step::Aggregate(a) => match a.measures.get(column) {
+            Some(sql) => {
+                let inputs = expression_columns(sql).unwrap_or_default();
+                (
+                    inputs.into_iter().map(Source::Local).collect(),
+                    Some(format!("aggregate `{sql}` by [{}]", a.group_by.join(", "))),
+                )
+            }
+            None => same(column),
+        },
+        Step::Sql(_) => return None,
+        _ => same(column),
+    })
+}
+
+/// A step input: a column of the same frame, or a column of another table (`layer.table`).
+#[derive(Debug, Clone)]
+enum Source {
+    Local(String),
+    Ref(String, String),
+}
+
+/// One hop: what `column` of `table` at `layer` is made from.
+pub fn hop(plan: &Plan, table: usize, layer: Layer, column: &str) -> Hop {
+    let t = &plan.tables[table];
+    let mut hop =
+        Hop { table: t.name.clone(), layer, column: column.to_string(), how: vec![], inputs: vec![], untraced: false };
+    if PROVENANCE.contains(&column) {
+        hop.how.push("provenance written by JobForge".into());
+        return hop;
+    }
+    match layer {
+        Layer::Staged => {
+            hop.how.push(format!("source `{}`, file {}", t.source_id, t.file.path.display()));
+        }
+        Layer::Bronze => match t.bronze_names.iter().position(|n| n == column) {
+            Some(i) => {
+                let raw = &t.header[i];
+                if raw != column {
+                    hop.how.push(format!("bronze name of source column `{raw}`"));
+                }
+                if let Some(ty) = t.spec.bronze.cast.get(column) {
+                    hop.how.push(format!("cast to {ty:?}").to_lowercase());
+                }
+                hop.inputs.push((t.name.clone(), Layer::Staged, raw.clone()));
+            }
+            None => hop.untraced = true,
+        },
+        Layer::Silver | Layer::Gold => {
+            let previous = if layer == Layer::Silver { Layer::Bronze } else { Layer::Silver };
+            let mut wanted = vec![column.to_string()];
+            for step in t.steps(layer).iter().rev() {
+                let mut next = Vec::new();
+                for c in &wanted {
+                    match through_step(plan, step, c) {
+                        None => {
+                            hop.untraced = true;
+                            hop.how.insert(0, "sql step (column lineage not traced)".into());
+                            return hop;
+                        }
+                        Some((sources, how)) => {
+                            hop.how.splice(0..0, how);
+                            for s in sources {
+                                match s {
+                                    Source::Local(c) => next.push(c),
+                                    Source::Ref(r, c) => {
+                                        if let Ok((l, name)) = parse_ref(&r) {
+                                            hop.inputs.push((name.to_string(), l, c));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                next.dedup();
+                wanted = next;
+            }
+            hop.inputs.splice(0..0, wanted.into_iter().map(|c| (t.name.clone(), previous, c)));
+        }
+    }
+    hop.how.dedup();
+    hop
+}
+
+/// The whole path back from `column` of `table` at `layer` to the source headers, depth first.
+pub fn trace(plan: &Plan, table: usize, layer: Layer, column: &str) -> Vec<Hop> {
+    let mut out = Vec::new();
+    let mut stack = vec![(table, layer, column.to_string())];
+    let mut seen = std::collections::HashSet::new();
+    while let Some((t, l, c)) = stack.pop() {
+        if !seen.insert((t, l, c.clone())) {
+            continue;
+        }
+        let h = hop(plan, t, l, &c);
+        for (name, layer, col) in h.inputs.iter().rev() {
+            if let Some(i) = plan.table(name) {
+                stack.push((i, *layer, col.clone()));
+            }
+        }
+        out.push(h);
+    }
+    out
+}
