@@ -140,6 +140,35 @@ fn or_dash(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".into())
 }
 
+fn list(items: &[String], separator: &str) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(separator)
+    }
+}
+
+/// The facts shown for a table, in display order, by every output format.
+fn facts(t: &TableEntry) -> Vec<(&'static str, String)> {
+    vec![
+        ("Business purpose", or_dash(&t.business_purpose)),
+        ("Kind", or_dash(&t.kind)),
+        ("Owner", or_dash(&t.owner)),
+        ("Steward", or_dash(&t.steward)),
+        ("Classification", or_dash(&t.classification)),
+        ("Source system", format!("{} ({})", t.source_system, t.source_file)),
+        ("Publisher", or_dash(&t.publisher)),
+        ("Licence", or_dash(&t.licence)),
+        ("Rows", t.row_count.map_or("-".into(), |r| r.to_string())),
+        ("Primary key", list(&t.primary_key, ", ")),
+        ("Relationships", list(&t.relationships, "; ")),
+        ("Reads", list(&t.reads, ", ")),
+        ("Upstream", list(&t.upstream, ", ")),
+        ("Downstream", list(&t.downstream, ", ")),
+        ("Last refresh", format!("{} (batch {})", or_dash(&t.last_refresh), or_dash(&t.last_batch))),
+    ]
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -170,29 +199,8 @@ pub fn markdown(c: &Catalogue) -> BTreeMap<PathBuf, String> {
     files.insert(PathBuf::from("glossary.md"), glossary);
     for t in &c.tables {
         let mut page = format!("# {}\n\n{}\n\n", t.name, or_dash(&t.description));
-        for (k, v) in [
-            ("Business purpose", or_dash(&t.business_purpose)),
-            ("Kind", or_dash(&t.kind)),
-            ("Owner", or_dash(&t.owner)),
-            ("Steward", or_dash(&t.steward)),
-            ("Classification", or_dash(&t.classification)),
-            ("Source system", format!("{} ({})", t.source_system, t.source_file)),
-            ("Publisher", or_dash(&t.publisher)),
-            ("Licence", or_dash(&t.licence)),
-            ("Rows", t.row_count.map_or("-".into(), |r| r.to_string())),
-            ("Primary key", if t.primary_key.is_empty() { "-".into() } else { t.primary_key.join(", ") }),
-            ("Last refresh", format!("{} (batch {})", or_dash(&t.last_refresh), or_dash(&t.last_batch))),
-            ("Reads", if t.reads.is_empty() { "-".into() } else { t.reads.join(", ") }),
-            ("Upstream", if t.upstream.is_empty() { "-".into() } else { t.upstream.join(", ") }),
-            ("Downstream", if t.downstream.is_empty() { "-".into() } else { t.downstream.join(", ") }),
-        ] {
+        for (k, v) in facts(t) {
             page.push_str(&format!("- **{k}**: {}\n", md_cell(&v)));
-        }
-        if !t.relationships.is_empty() {
-            page.push_str("\n## Relationships\n\n");
-            for r in &t.relationships {
-                page.push_str(&format!("- {r}\n"));
-            }
         }
         page.push_str(
             "\n## Columns\n\n| column | type | nullable | PII | description | examples |\n|---|---|---|---|---|---|\n",
@@ -293,25 +301,7 @@ pub fn html(c: &Catalogue) -> BTreeMap<PathBuf, String> {
         page("Glossary", &format!("<h1>Glossary</h1><dl>{terms}</dl><p><a href=\"index.html\">Index</a></p>")),
     );
     for t in &c.tables {
-        let facts: String = [
-            ("Business purpose", or_dash(&t.business_purpose)),
-            ("Kind", or_dash(&t.kind)),
-            ("Owner", or_dash(&t.owner)),
-            ("Steward", or_dash(&t.steward)),
-            ("Classification", or_dash(&t.classification)),
-            ("Source system", format!("{} ({})", t.source_system, t.source_file)),
-            ("Publisher", or_dash(&t.publisher)),
-            ("Licence", or_dash(&t.licence)),
-            ("Rows", t.row_count.map_or("-".into(), |r| r.to_string())),
-            ("Primary key", t.primary_key.join(", ")),
-            ("Relationships", t.relationships.join("; ")),
-            ("Upstream", t.upstream.join(", ")),
-            ("Downstream", t.downstream.join(", ")),
-            ("Last refresh", format!("{} (batch {})", or_dash(&t.last_refresh), or_dash(&t.last_batch))),
-        ]
-        .iter()
-        .map(|(k, v)| format!("<dt>{k}</dt><dd>{}</dd>", esc(v)))
-        .collect();
+        let facts: String = facts(t).iter().map(|(k, v)| format!("<dt>{k}</dt><dd>{}</dd>", esc(v))).collect();
         let cols: String = t
             .columns
             .iter()
