@@ -145,13 +145,9 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
     for (c, values) in &e.accepted_values {
         let allowed = Series::new("allowed".into(), values.clone());
         checks.push(Check {
-            fails: col(c).is_not_null().and(col(c).cast(DataType::String).is_in(lit(allowed)).not()),
+            fails: not_in(c, allowed),
             rule: format!("accepted_values({c})"),
-            reason: concat_str(
-                [lit(format!("{c} = ")), quoted_value(c), lit(format!(" is not one of {values:?}"))],
-                "",
-                false,
-            ),
+            reason: value_reason(c, format!(" is not one of {values:?}")),
         });
     }
     for (c, pattern) in &e.regex {
@@ -160,11 +156,7 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
                 .is_not_null()
                 .and(col(c).cast(DataType::String).str().contains(lit(format!("^(?:{pattern})$")), true).not()),
             rule: format!("regex({c})"),
-            reason: concat_str(
-                [lit(format!("{c} = ")), quoted_value(c), lit(format!(" does not match {pattern}"))],
-                "",
-                false,
-            ),
+            reason: value_reason(c, format!(" does not match {pattern}")),
         });
     }
     for (c, range) in &e.range {
@@ -179,15 +171,7 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
         checks.push(Check {
             fails: col(c).is_not_null().and(v.is_null().or(outside)),
             rule: format!("range({c})"),
-            reason: concat_str(
-                [
-                    lit(format!("{c} = ")),
-                    quoted_value(c),
-                    lit(format!(" is outside [{}, {}]", fmt_bound(range.min), fmt_bound(range.max))),
-                ],
-                "",
-                false,
-            ),
+            reason: value_reason(c, format!(" is outside [{}, {}]", fmt_bound(range.min), fmt_bound(range.max))),
         });
     }
     for (c, target) in &e.exists_in {
@@ -197,13 +181,9 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
         let keys =
             refs(reference)?.column(column)?.as_materialized_series().drop_nulls().unique()?.cast(&DataType::String)?;
         checks.push(Check {
-            fails: col(c).is_not_null().and(col(c).cast(DataType::String).is_in(lit(keys)).not()),
+            fails: not_in(c, keys),
             rule: format!("exists_in({c})"),
-            reason: concat_str(
-                [lit(format!("{c} = ")), quoted_value(c), lit(format!(" is not in {target}"))],
-                "",
-                false,
-            ),
+            reason: value_reason(c, format!(" is not in {target}")),
         });
     }
     for (name, sql) in &e.predicate {
@@ -215,6 +195,16 @@ pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult
         });
     }
     Ok(checks)
+}
+
+/// "`column` = 'value'" followed by `what`, evaluated on the failing row.
+fn value_reason(column: &str, what: String) -> Expr {
+    concat_str([lit(format!("{column} = ")), quoted_value(column), lit(what)], "", false)
+}
+
+/// True where a non-null value of `column` (as text) is not among `allowed`.
+fn not_in(column: &str, allowed: Series) -> Expr {
+    col(column).is_not_null().and(col(column).cast(DataType::String).is_in(lit(allowed)).not())
 }
 
 fn fmt_bound(b: Option<f64>) -> String {
