@@ -43,7 +43,7 @@ fn unknown_key_is_located_with_a_suggestion() {
     );
     assert!(e.contains("did you mean `filter`?"), "{e}");
     let p = Project::sample();
-    p.edit("sources.yml", "    path: noc_structure_en.csv", "    pth: noc_structure_en.csv");
+    p.edit("sources.yml", "    pattern: [\"noc_structure_en*.csv\"]", "    pth: noc_structure_en.csv");
     let e = validate_error(&p);
     assert!(e.contains("sources.yml:") && e.contains("unknown field `pth`"), "{e}");
     assert!(e.contains("did you mean `path`?"), "{e}");
@@ -70,16 +70,16 @@ fn missing_required_source_column_names_column_and_file() {
     p.edit("pipelines/dim_noc.yml", "cast: { level: int32 }", "cast: { level: int32, lvl: int32 }");
     let e = validate_error(&p);
     assert!(e.contains("required column `lvl` is missing from the source"), "{e}");
-    assert!(e.contains("noc_structure_en.csv"), "{e}");
+    assert!(e.contains("noc_structure_en.sample.csv"), "{e}");
 }
 
 #[test]
 fn missing_source_file_is_reported() {
     let p = Project::sample();
-    std::fs::remove_file(p.file("data/source/skills_oasis_2023_v1.0.csv")).unwrap();
+    std::fs::remove_file(p.file("data/source/skills_oasis_2023_v1.0.sample.csv")).unwrap();
     let e = validate_error(&p);
     assert!(e.contains("sources.yml:"), "{e}");
-    assert!(e.contains("source `oasis_skills`: file not found:") && e.contains("skills_oasis_2023_v1.0.csv"), "{e}");
+    assert!(e.contains("source `oasis_skills`: no file matches") && e.contains("skills_oasis_2023_v1.0*.csv"), "{e}");
 }
 
 #[test]

@@ -79,7 +79,7 @@ fn every_transition_balances_and_aggregates_are_filtered() {
 #[test]
 fn failing_rows_are_quarantined_with_rule_and_reason() {
     let p = Project::sample();
-    let csv = "data/source/noc_structure_en.csv";
+    let csv = "data/source/noc_structure_en.sample.csv";
     let text = std::fs::read_to_string(p.file(csv)).unwrap();
     let extra = "5,Unit Group,00010,Legislators again,A duplicate unit group\nfive,Unit Group,99999,Bad level,Level is not a number\n";
     p.write(csv, &format!("{text}{extra}"));
@@ -92,7 +92,7 @@ fn failing_rows_are_quarantined_with_rule_and_reason() {
     assert!(rules.contains(&Some("cast(level: int32)".into())), "{rules:?}");
     assert!(reasons.contains(&Some("level: cannot cast 'five' to int32".into())), "{reasons:?}");
     assert!(reasons.contains(&Some("duplicate (noc_code) = (00010)".into())), "{reasons:?}");
-    assert!(strings(&q, "_source_file").iter().all(|s| s.as_deref().unwrap().ends_with("noc_structure_en.csv")));
+    assert!(strings(&q, "_source_file").iter().all(|s| s.as_deref().unwrap().ends_with("noc_structure_en.sample.csv")));
     let dim = p.read("data/gold/dim_noc.parquet");
     assert_eq!(dim.height(), 7, "the first 00010 stays, its repeat is quarantined");
     let bronze =
@@ -146,7 +146,7 @@ fn plan_dry_run_writes_nothing_and_lists_files() {
     ok(&out);
     let text = stdout(&out);
     assert!(text.contains("156 node(s)"), "{text}");
-    assert!(text.contains("noc_structure_en.csv ("), "{text}");
+    assert!(text.contains("noc_structure_en.sample.csv ("), "{text}");
     assert!(text.contains("needs: silver.noc_hierarchy"), "{text}");
     let out = p.jobforge(&["plan", "--dry-run", "--format", "json"]);
     ok(&out);
