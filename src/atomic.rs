@@ -1,15 +1,11 @@
-//! Atomic file replacement: write a temporary file beside the target, fsync it, rename it over
-//! the target and fsync the folder, so a reader (or a crash) sees the old or the new file,
-//! never a torn one.
+//! Atomic replacement of single files outside the data folder (catalogue, Power BI project,
+//! JSON Schema, pulled sources): write a temporary file beside the target, fsync it, rename it
+//! over the target and fsync the folder, so a reader (or a crash) sees the old or the new file,
+//! never a torn one. The data folder has its own protocol (see `store`).
 
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-
-/// Environment variable for fault injection in tests: when a target file name contains its
-/// value (e.g. `gold/dim_noc`), the process aborts after the temporary file is written and
-/// before the rename.
-pub const ABORT_BEFORE_RENAME: &str = "JOBFORGE_FAULT_ABORT_BEFORE_RENAME";
 
 /// Replaces `path` atomically with what `write` puts into the temporary file.
 pub fn replace_with(path: &Path, write: impl FnOnce(&mut File) -> std::io::Result<()>) -> std::io::Result<()> {
@@ -23,9 +19,6 @@ pub fn replace_with(path: &Path, write: impl FnOnce(&mut File) -> std::io::Resul
         write(&mut file)?;
         file.flush()?;
         file.sync_all()?;
-        if std::env::var(ABORT_BEFORE_RENAME).is_ok_and(|v| !v.is_empty() && path.to_string_lossy().contains(&v)) {
-            std::process::abort();
-        }
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();

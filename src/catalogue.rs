@@ -4,7 +4,6 @@
 //! rows, columns, keys, relationships, upstream and downstream, last refresh, lineage diagram)
 //! and the glossary; as Markdown, a self-contained static HTML site, or JSON.
 
-use crate::catalog::Catalog;
 use crate::lineage::Lineage;
 use crate::plan::Layer;
 use crate::semantic::Model;
@@ -59,12 +58,12 @@ pub struct Catalogue {
 
 /// Builds the catalogue of every table of the plan.
 pub fn build(lineage: &Lineage, model: Option<&Model>) -> Catalogue {
-    let catalog = Catalog::new(&lineage.project.data_dir());
+    let metadata = lineage.snapshot.map(|m| lineage.store.table_metadata(m)).unwrap_or_default();
     let plan = lineage.plan;
     let mut tables = Vec::new();
     for (t, table) in plan.tables.iter().enumerate() {
         let spec = model.and_then(|m| m.tables.get(&table.name));
-        let meta = catalog.read_table(Layer::Gold.name(), &table.name);
+        let meta = metadata.iter().find(|m| m.layer == Layer::Gold.name() && m.name == table.name);
         let source = lineage.source(t);
         let names = |set: std::collections::BTreeSet<usize>| {
             set.into_iter().map(|i| plan.tables[i].name.clone()).collect::<Vec<_>>()

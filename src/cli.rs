@@ -4,6 +4,7 @@
 use crate::config::Project;
 use crate::diag::Diagnostics;
 use crate::plan::{self, render};
+use crate::store::{Store, Wait};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -38,6 +39,31 @@ enum Command {
         /// Append the run's OpenLineage RunEvents (NDJSON) to this file.
         #[arg(long, value_name = "FILE")]
         openlineage: Option<PathBuf>,
+        /// Wait for a run that holds the data folder instead of failing.
+        #[arg(long)]
+        wait: bool,
+        /// Runs to keep in the data folder (their manifests and files).
+        #[arg(long, default_value_t = crate::store::DEFAULT_KEEP)]
+        keep: usize,
+    },
+    /// Per table: the run that produced it and whether it is stale.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The kept runs, newest first.
+    Runs {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Republish a kept run (a sequence number or run id) as the current one, atomically.
+    Rollback {
+        run: String,
+        /// Wait for a run that holds the data folder instead of failing.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = crate::store::DEFAULT_KEEP)]
+        keep: usize,
     },
     /// Run every compile check; exit 0 when clean, 1 otherwise.
     Validate {
@@ -58,11 +84,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// DuckDB SQL over a layer's parquet tables.
+    /// Read-only DuckDB SQL over a layer of the current (or a kept) run.
     Query {
         sql: String,
-        #[arg(long, default_value = "gold", value_parser = ["gold", "silver", "bronze", "staged"])]
+        #[arg(long, default_value = "gold", value_parser = ["gold", "silver", "bronze", "staged", "quarantine"])]
         layer: String,
+        /// A kept run (sequence number or run id) instead of the current one.
+        #[arg(long)]
+        run: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
@@ -175,34 +204,37 @@ pub fn main() -> i32 {
     init_logging(cli.log_format);
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     match &cli.command {
-        Command::Run { pipelines, select, openlineage } => with_plan(&cli, pipelines, vars, |project, plan| {
-            let progress = std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text;
-            match crate::exec::run(project, plan, select, progress) {
-                Ok(summary) => {
-                    print!("{}", summary.render());
-                    if let Some(file) = openlineage {
-                        let file = cli.project.join(file);
-                        match crate::lineage::openlineage::write_run(
-                            plan,
-                            &project.data_dir(),
-                            &summary.record.batch_id,
-                            &file,
-                        ) {
-                            Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
-                            Err(e) => {
-                                eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
-                                return 1;
+        Command::Run { pipelines, select, openlineage, wait, keep } => {
+            with_plan(&cli, pipelines, vars, |project, plan| {
+                let options = crate::exec::RunOptions {
+                    selectors: select.clone(),
+                    progress: std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text,
+                    wait: if *wait { Wait::Yes } else { Wait::No },
+                    keep: *keep,
+                };
+                match crate::exec::run(project, plan, &options) {
+                    Ok(summary) => {
+                        print!("{}", summary.render());
+                        if let Some(file) = openlineage {
+                            let file = cli.project.join(file);
+                            let store = Store::at(&project.data_dir());
+                            match crate::lineage::openlineage::write_run(plan, &store, &summary.manifest, &file) {
+                                Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
+                                Err(e) => {
+                                    eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
+                                    return 1;
+                                }
                             }
                         }
+                        i32::from(!summary.succeeded())
                     }
-                    i32::from(!summary.succeeded())
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        2
+                    }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    2
-                }
-            }
-        }),
+            })
+        }
         Command::Validate { pipelines, format } => validate(&cli, pipelines, vars, *format),
         Command::Plan { pipelines, select, format, .. } => with_plan(&cli, pipelines, vars, |project, plan| {
             let selected = match plan.select(select) {
@@ -219,11 +251,33 @@ pub fn main() -> i32 {
             }
             0
         }),
-        Command::Query { sql, layer, format } => query(&cli, sql, layer, *format),
-        Command::Lineage { text, graph, format, pipelines } => with_plan(&cli, pipelines, vars, |project, plan| {
-            lineage(project, plan, text.as_deref(), graph.as_deref(), *format)
-        }),
-        Command::Catalogue { out, format, pipelines } => with_plan(&cli, pipelines, vars, |project, plan| {
+        Command::Query { sql, layer, run, format } => query(&cli, sql, layer, run.as_deref(), *format),
+        Command::Status { format } => status(&cli, vars, *format),
+        Command::Runs { format } => {
+            let store = Store::open(&data_dir(&cli));
+            match format {
+                Format::Text => print!("{}", crate::status::render_runs(&store)),
+                Format::Json => print!("{}", to_json(&store.manifests())),
+            }
+            0
+        }
+        Command::Rollback { run, wait, keep } => {
+            let store = Store::at(&data_dir(&cli));
+            match store.rollback(run, if *wait { Wait::Yes } else { Wait::No }, *keep) {
+                Ok(m) => {
+                    println!("rolled back: run #{} is now {} (as of {})", m.seq, m.run_id, m.ended_at.to_rfc3339());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            }
+        }
+        Command::Lineage { text, graph, format, pipelines } => {
+            with_recorded_plan(&cli, pipelines, vars, |l| lineage(l, text.as_deref(), graph.as_deref(), *format))
+        }
+        Command::Catalogue { out, format, pipelines } => with_recorded_plan(&cli, pipelines, vars, |lineage| {
             let model = match crate::semantic::load(&cli.project) {
                 Ok(m) => m.map(|(_, m)| m),
                 Err(d) => {
@@ -231,8 +285,7 @@ pub fn main() -> i32 {
                     return 2;
                 }
             };
-            let lineage = crate::lineage::Lineage::new(project, plan);
-            let catalogue = crate::catalogue::build(&lineage, model.as_ref());
+            let catalogue = crate::catalogue::build(lineage, model.as_ref());
             let files = match format.as_str() {
                 "html" => crate::catalogue::html(&catalogue),
                 "json" => BTreeMap::from([(PathBuf::from("catalogue.json"), to_json(&catalogue))]),
@@ -300,7 +353,7 @@ fn validate(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, Strin
     match crate::semantic::load(&cli.project) {
         Ok(None) => {}
         Ok(Some((text, model))) => {
-            let findings = crate::semantic::check::check(&text, &model, &cli.project.join("data").join("gold"));
+            let findings = crate::semantic::check::check(&text, &model, &gold_files(cli));
             summary.push(format!(
                 "model {} with {} table(s) and {} relationship(s)",
                 model.model,
@@ -334,10 +387,22 @@ fn validate(cli: &Cli, pipelines: &std::path::Path, vars: BTreeMap<String, Strin
     i32::from(errors > 0)
 }
 
-/// `jobforge query`: DuckDB SQL over a layer.
+/// The project's data folder.
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.project.join("data")
+}
+
+/// The gold files of the current snapshot (none before the first run).
+fn gold_files(cli: &Cli) -> crate::semantic::check::GoldFiles {
+    let store = Store::open(&data_dir(cli));
+    store.latest().map(|m| store.layer_files(&m, "gold")).unwrap_or_default()
+}
+
+/// `jobforge query`: read-only DuckDB SQL over a layer of a snapshot.
 #[cfg(feature = "query")]
-fn query(cli: &Cli, sql: &str, layer: &str, format: OutputFormat) -> i32 {
-    match crate::query::query(&cli.project.join("data"), layer, sql) {
+fn query(cli: &Cli, sql: &str, layer: &str, run: Option<&str>, format: OutputFormat) -> i32 {
+    let store = Store::open(&data_dir(cli));
+    match store.snapshot(run).and_then(|m| crate::query::query(&store, &m, layer, sql)) {
         Ok(r) => {
             print!(
                 "{}",
@@ -357,15 +422,30 @@ fn query(cli: &Cli, sql: &str, layer: &str, format: OutputFormat) -> i32 {
 }
 
 #[cfg(not(feature = "query"))]
-fn query(_: &Cli, _: &str, _: &str, _: OutputFormat) -> i32 {
+fn query(_: &Cli, _: &str, _: &str, _: Option<&str>, _: OutputFormat) -> i32 {
     eprintln!("error: this jobforge was built without the `query` feature (DuckDB)");
     2
 }
 
+/// `jobforge status`: the current snapshot's tables, fresh or stale.
+fn status(cli: &Cli, vars: BTreeMap<String, String>, format: Format) -> i32 {
+    let store = Store::open(&data_dir(cli));
+    let Some(m) = store.latest() else {
+        eprintln!("error: no committed run in {}; run `jobforge run` first", store.data().display());
+        return 1;
+    };
+    let sources = Project::load_sources(&cli.project, vars).ok().and_then(|p| crate::registry::status(&p).ok());
+    let rows = crate::status::tables(&m, sources.as_deref());
+    match format {
+        Format::Text => print!("{}", crate::status::render_tables(&m, &rows)),
+        Format::Json => print!("{}", to_json(&rows)),
+    }
+    0
+}
+
 /// `jobforge lineage`: a question answered, or the graph drawn.
-fn lineage(project: &Project, plan: &plan::Plan, text: Option<&str>, graph: Option<&str>, format: Format) -> i32 {
-    use crate::lineage::{question, Lineage};
-    let l = Lineage::new(project, plan);
+fn lineage(l: &crate::lineage::Lineage, text: Option<&str>, graph: Option<&str>, format: Format) -> i32 {
+    use crate::lineage::question;
     if let Some(kind) = graph {
         let only = match text.map(|t| l.resolve(t)) {
             None => None,
@@ -386,7 +466,7 @@ fn lineage(project: &Project, plan: &plan::Plan, text: Option<&str>, graph: Opti
         }
         return 2;
     };
-    match question::answer(&l, &q) {
+    match question::answer(l, &q) {
         Ok(a) => {
             match format {
                 Format::Text => print!("{}", a.text),
@@ -414,10 +494,11 @@ fn powerbi(cli: &Cli, out: &std::path::Path, name: &str, force: bool, check: Opt
             return 2;
         }
     };
-    let data = cli.project.join("data");
-    let gold = data.join("gold");
+    let store = Store::open(&data_dir(cli));
+    let snapshot = store.latest();
+    let gold_files = snapshot.as_ref().map(|m| store.layer_files(m, "gold")).unwrap_or_default();
     if let Some(dir) = check {
-        return match crate::powerbi::check(&cli.project.join(dir), name, &model, &gold) {
+        return match crate::powerbi::check(&cli.project.join(dir), name, &model, &gold_files) {
             Ok(problems) if problems.is_empty() => {
                 println!("ok: {} matches the model and the gold files", dir.display());
                 0
@@ -435,7 +516,7 @@ fn powerbi(cli: &Cli, out: &std::path::Path, name: &str, force: bool, check: Opt
             }
         };
     }
-    let findings = crate::semantic::check::check(&text, &model, &gold);
+    let findings = crate::semantic::check::check(&text, &model, &gold_files);
     let errors: Vec<_> = findings.iter().filter(|f| f.severity == crate::semantic::model::Severity::Error).collect();
     if !errors.is_empty() {
         for f in &errors {
@@ -449,8 +530,16 @@ fn powerbi(cli: &Cli, out: &std::path::Path, name: &str, force: bool, check: Opt
     let publishers = Project::load_sources(&cli.project, BTreeMap::new())
         .map(|p| p.sources.sources.iter().filter_map(|(id, s)| s.publisher.clone().map(|p| (id.clone(), p))).collect())
         .unwrap_or_default();
-    let catalog = crate::catalog::Catalog::new(&data);
-    let inputs = crate::powerbi::Inputs { model: &model, gold: &gold, catalog: &catalog, publishers };
+    let metadata: Vec<_> = snapshot
+        .as_ref()
+        .map(|m| store.table_metadata(m))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.layer == "gold")
+        .collect();
+    let gold = store.data().join("gold");
+    let inputs =
+        crate::powerbi::Inputs { model: &model, gold: &gold, gold_files: &gold_files, metadata: &metadata, publishers };
     let out_dir = cli.project.join(out);
     match crate::powerbi::generate(&inputs, name).and_then(|(files, summary)| {
         crate::powerbi::write(&out_dir, name, &files).map_err(|e| e.to_string())?;
@@ -478,7 +567,7 @@ fn powerbi(cli: &Cli, out: &std::path::Path, name: &str, force: bool, check: Opt
 fn model_export(cli: &Cli, out: Option<&std::path::Path>) -> i32 {
     match crate::semantic::load(&cli.project) {
         Ok(Some((_, model))) => {
-            let text = to_json(&crate::semantic::check::export(&model, &cli.project.join("data").join("gold")));
+            let text = to_json(&crate::semantic::check::export(&model, &gold_files(cli)));
             match out {
                 None => {
                     print!("{text}");
@@ -560,6 +649,27 @@ fn with_plan(
             eprintln!("{d}");
             2
         }
+    }
+}
+
+/// Lineage over the plan the current snapshot's run compiled (recorded config and source files;
+/// no raw file needed), or over today's config when nothing has run yet.
+fn with_recorded_plan(
+    cli: &Cli,
+    pipelines: &std::path::Path,
+    vars: BTreeMap<String, String>,
+    f: impl FnOnce(&crate::lineage::Lineage) -> i32,
+) -> i32 {
+    let store = Store::open(&data_dir(cli));
+    match store.latest() {
+        Some(m) => match crate::lineage::recorded_plan(&store, &m) {
+            Ok(plan) => f(&crate::lineage::Lineage::new(&plan, &store, Some(&m))),
+            Err(d) => {
+                eprintln!("{d}\nerror: the config recorded by run {} does not compile", m.run_id);
+                2
+            }
+        },
+        None => with_plan(cli, pipelines, vars, |_, plan| f(&crate::lineage::Lineage::new(plan, &store, None))),
     }
 }
 

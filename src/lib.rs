@@ -2,10 +2,10 @@
 //! Polars into a governed medallion data product (staged, bronze, silver, gold).
 //!
 //! Data flows one way: `config` (typed YAML) -> `plan` (checked DAG) -> `exec` (Polars) ->
-//! `catalog` (records) -> readers (`query`).
+//! `store` (the data folder: snapshots, manifests, `records`) -> readers (`query`, `semantic`,
+//! `powerbi`, `lineage`, `catalogue`, `registry`).
 
 pub mod atomic;
-pub mod catalog;
 pub mod catalogue;
 pub mod cli;
 pub mod config;
@@ -17,6 +17,9 @@ pub mod powerbi;
 #[cfg(feature = "query")]
 pub mod query;
 pub mod reader;
+pub mod records;
 pub mod registry;
 pub mod schema;
 pub mod semantic;
+pub mod status;
+pub mod store;

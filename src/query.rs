@@ -1,8 +1,8 @@
-//! `jobforge query`: DuckDB SQL over one layer's parquet files, one view per table, plus the
-//! transition logs as `_transitions` and the table metadata as `_tables`.
+//! `jobforge query`: read-only DuckDB SQL over one layer of a committed snapshot, one view per
+//! table, plus the snapshot's transition logs as `_transitions` and table metadata as `_tables`.
 
+use crate::store::{Manifest, RecordFile, Store};
 use duckdb::types::Value;
-use std::path::Path;
 
 /// A query result: column names and rendered cell values.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,42 +19,30 @@ fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Runs `sql` against the parquet tables of `layer` under `data`.
-pub fn query(data: &Path, layer: &str, sql: &str) -> Result<QueryResult, String> {
+/// Runs the read-only statement `sql` against the tables of `layer` in the snapshot `m`.
+pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<QueryResult, String> {
     let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
-    let dir = data.join(layer);
-    let mut tables: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("no {layer} layer at {} ({e}); run `jobforge run` first", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "parquet")
-                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    tables.sort();
     let mut setup = String::new();
-    for path in &tables {
-        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    for (name, path) in store.layer_files(m, layer) {
         setup.push_str(&format!(
             "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
             ident(&name),
             sql_string(&path.to_string_lossy())
         ));
     }
-    for (view, folder) in [("_transitions", "lineage"), ("_tables", "tables")] {
-        let folder = data.join("catalog").join(folder);
-        let has_json = std::fs::read_dir(&folder)
-            .map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "json")))
-            .unwrap_or(false);
-        if has_json {
-            let glob = folder.join("*.json");
+    for (view, which) in [("_transitions", RecordFile::Transitions), ("_tables", RecordFile::Tables)] {
+        let file = store.record_file(m, which);
+        let has_rows =
+            std::fs::read(&file).is_ok_and(|b| b.iter().filter(|c| !c.is_ascii_whitespace()).nth(1) != Some(&b']'));
+        if has_rows {
             setup.push_str(&format!(
-                "CREATE VIEW {view} AS SELECT * FROM read_json_auto({}, union_by_name = true);\n",
-                sql_string(&glob.to_string_lossy())
+                "CREATE VIEW {view} AS SELECT * FROM read_json_auto({}, format = 'array', union_by_name = true);\n",
+                sql_string(&file.to_string_lossy())
             ));
         }
     }
     conn.execute_batch(&setup).map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
+    read_only(&conn, sql)?;
     let mut stmt = conn.prepare(sql).map_err(|e| format!("query: {e}"))?;
     let mut rows = stmt.query([]).map_err(|e| format!("query: {e}"))?;
     let mut out = Vec::new();
@@ -70,7 +58,37 @@ pub fn query(data: &Path, layer: &str, sql: &str) -> Result<QueryResult, String>
     Ok(QueryResult { columns, rows: out })
 }
 
+/// Refuses anything but one statement that reads: DuckDB's own parser serialises SELECT
+/// statements only, so COPY, ATTACH, SET, INSERT, CREATE, EXPORT and PRAGMA are all refused.
+fn read_only(conn: &duckdb::Connection, sql: &str) -> Result<(), String> {
+    let parsed: String = conn
+        .query_row("SELECT json_serialize_sql(?)::VARCHAR", [sql], |r| r.get(0))
+        .map_err(|e| format!("query: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&parsed).map_err(|e| format!("query: {e}"))?;
+    if v["error"] == serde_json::Value::Bool(true) {
+        let message = v["error_message"].as_str().unwrap_or("not a query");
+        if message.contains("Only SELECT") {
+            return Err("query: only statements that read (SELECT, WITH ... SELECT, VALUES) are allowed; \
+                        `jobforge query` never writes"
+                .into());
+        }
+        return Err(format!("query: {message}"));
+    }
+    match v["statements"].as_array().map(Vec::len) {
+        Some(1) => Ok(()),
+        Some(n) => Err(format!("query: give one statement, not {n}")),
+        None => Err("query: no statement".into()),
+    }
+}
+
 fn render_value(v: Value) -> Option<String> {
+    use duckdb::types::TimeUnit;
+    let micros = |unit: TimeUnit, n: i64| match unit {
+        TimeUnit::Second => n.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => n.saturating_mul(1_000),
+        TimeUnit::Microsecond => n,
+        TimeUnit::Nanosecond => n / 1_000,
+    };
     Some(match v {
         Value::Null => return None,
         Value::Boolean(b) => b.to_string(),
@@ -85,7 +103,17 @@ fn render_value(v: Value) -> Option<String> {
         Value::UBigInt(i) => i.to_string(),
         Value::Float(f) => f.to_string(),
         Value::Double(f) => f.to_string(),
+        Value::Decimal(d) => d.to_string(),
         Value::Text(s) => s,
+        Value::Date32(days) => chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+            .map_or_else(|| days.to_string(), |d| d.format("%Y-%m-%d").to_string()),
+        Value::Timestamp(unit, n) => chrono::DateTime::from_timestamp_micros(micros(unit, n))
+            .map_or_else(|| n.to_string(), |t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        Value::Time64(unit, n) => chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+            (micros(unit, n) / 1_000_000) as u32,
+            ((micros(unit, n) % 1_000_000) * 1_000) as u32,
+        )
+        .map_or_else(|| n.to_string(), |t| t.format("%H:%M:%S%.f").to_string()),
         other => format!("{other:?}"),
     })
 }

@@ -3,9 +3,10 @@
 //! and `sources pull`, which downloads sources that declare a `url`, atomically, checking a
 //! declared SHA-256.
 
-use crate::catalog::{Catalog, Fingerprint, RunRecord};
 use crate::config::Project;
 use crate::plan::resolve;
+use crate::records::Fingerprint;
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -52,8 +53,8 @@ pub struct SourceStatus {
 /// The status of every source in `sources.yml`.
 pub fn status(project: &Project) -> Result<Vec<SourceStatus>, String> {
     let root = resolve::source_root(project)?;
-    let runs = Catalog::new(&project.data_dir()).runs();
-    let last_seen = |id: &str| runs.iter().rev().find_map(|r: &RunRecord| r.sources.get(id));
+    let runs = Store::open(&project.data_dir()).manifests();
+    let last_seen = |id: &str| runs.iter().rev().find_map(|r| r.sources.get(id).filter(|s| s.sha256.is_some()));
     Ok(project
         .sources
         .sources
@@ -65,7 +66,9 @@ pub fn status(project: &Project) -> Result<Vec<SourceStatus>, String> {
                 Ok(fp) => {
                     let status = match last_seen(id) {
                         None => "new",
-                        Some(prev) if prev.sha256 == fp.sha256 && prev.path == fp.path => "unchanged",
+                        Some(prev) if prev.sha256.as_deref() == Some(fp.sha256.as_str()) && prev.path == fp.path => {
+                            "unchanged"
+                        }
                         Some(_) => "changed",
                     };
                     SourceStatus { id: id.clone(), status: status.into(), file: Some(fp), error: None }

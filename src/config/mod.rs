@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub use pipeline::Pipeline;
 pub use sources::{Source, SourcesFile};
 
+/// The pipeline folder inside a run's config snapshot.
+pub const SNAPSHOT_PIPELINES: &str = "pipelines";
+
 /// One parsed pipeline file with its text, kept for locating later diagnostics.
 #[derive(Debug, Clone)]
 pub struct PipelineFile {
@@ -28,6 +31,8 @@ pub struct Project {
     pub sources_text: SourceText,
     pub sources: SourcesFile,
     pub pipelines: Vec<PipelineFile>,
+    /// The pipeline files as written (before `for_each` expansion).
+    pub pipeline_texts: Vec<SourceText>,
     /// `--var key=value` settings for templates.
     pub vars: BTreeMap<String, String>,
 }
@@ -42,6 +47,7 @@ impl Project {
             read_text(&sources_path, &mut diags).and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
         let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
         let mut files = Vec::new();
+        let mut texts = Vec::new();
         match pipeline_paths(&pipelines_dir) {
             Ok(paths) if paths.is_empty() => {
                 diags.push(Diagnostic::new(&pipelines_dir, (1, 1), "no pipeline files (*.yml) found"))
@@ -49,6 +55,7 @@ impl Project {
             Ok(paths) => {
                 for path in paths {
                     if let Some(text) = read_text(&path, &mut diags) {
+                        texts.push(text.clone());
                         for text in expand_for_each(text, &vars, &mut diags) {
                             if let Some(spec) = parse::<Pipeline>(&text, &mut diags) {
                                 files.push(PipelineFile { text, spec });
@@ -60,9 +67,14 @@ impl Project {
             Err(e) => diags.push(Diagnostic::new(&pipelines_dir, (1, 1), format!("cannot read pipeline folder: {e}"))),
         }
         match sources {
-            Some((sources_text, sources)) if diags.is_empty() => {
-                Ok(Project { dir: dir.to_path_buf(), sources_text, sources, pipelines: files, vars })
-            }
+            Some((sources_text, sources)) if diags.is_empty() => Ok(Project {
+                dir: dir.to_path_buf(),
+                sources_text,
+                sources,
+                pipelines: files,
+                pipeline_texts: texts,
+                vars,
+            }),
             _ => Err(diags),
         }
     }
@@ -73,16 +85,32 @@ impl Project {
         let sources_text = read_text(&dir.join("sources.yml"), &mut diags);
         let sources = sources_text.as_ref().and_then(|t| parse::<SourcesFile>(t, &mut diags));
         match (sources_text, sources) {
-            (Some(sources_text), Some(sources)) => {
-                Ok(Project { dir: dir.to_path_buf(), sources_text, sources, pipelines: vec![], vars })
-            }
+            (Some(sources_text), Some(sources)) => Ok(Project {
+                dir: dir.to_path_buf(),
+                sources_text,
+                sources,
+                pipelines: vec![],
+                pipeline_texts: vec![],
+                vars,
+            }),
             _ => Err(diags),
         }
     }
 
-    /// Where the layers, quarantine and catalog live.
+    /// The data folder (owned by `store`).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// The files as written, for a run's record of what it compiled: `sources.yml` and
+    /// `pipelines/<file name>`.
+    pub fn config_snapshot(&self) -> Vec<(String, String)> {
+        let mut out = vec![("sources.yml".to_string(), self.sources_text.text.clone())];
+        for t in &self.pipeline_texts {
+            let name = t.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            out.push((format!("{SNAPSHOT_PIPELINES}/{name}"), t.text.clone()));
+        }
+        out
     }
 }
 

@@ -1,27 +1,47 @@
 //! Building one layer of one table: staged (read the source as published), bronze (names and
-//! types), silver and gold (steps); then provenance, the atomic parquet write, the transition
-//! log and the table metadata.
+//! types), silver and gold (steps); then provenance, the parquet write into the run's folder,
+//! the transition log and the table metadata.
 
 use super::{metadata, rules, steps};
-use crate::atomic;
-use crate::catalog::{Catalog, StepRecord, TransitionLog};
 use crate::config::Project;
 use crate::plan::check::PROVENANCE;
-use crate::plan::render::{layer_file, step_label};
+use crate::plan::render::step_label;
 use crate::plan::{parse_ref, Layer, Plan};
+use crate::records::{StepRecord, TableMetadata, TransitionLog};
+use crate::store::{FileEntry, RunWriter};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 /// What every layer of a run shares.
 pub struct RunContext<'a> {
     pub project: &'a Project,
     pub plan: &'a Plan,
-    pub data: &'a Path,
-    pub catalog: &'a Catalog,
-    pub batch_id: &'a str,
+    pub writer: &'a RunWriter,
+    /// The tables this run builds.
+    pub selected: &'a BTreeSet<usize>,
     pub ingested_at: DateTime<Utc>,
     pub progress: Option<&'a indicatif::ProgressBar>,
+    pub records: Mutex<Records>,
+}
+
+/// The records every layer adds to, committed with the run.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub metadata: Vec<TableMetadata>,
+    pub transitions: Vec<TransitionLog>,
+}
+
+impl RunContext<'_> {
+    pub fn batch_id(&self) -> &str {
+        self.writer.run_id()
+    }
+
+    /// The stable path of `layer.table`, as records name it.
+    pub fn stable_file(&self, layer: Layer, table: &str) -> String {
+        self.writer.store().stable_file(layer.name(), table).display().to_string()
+    }
 }
 
 /// A layer's frame before provenance and writing, with what happened to the rows.
@@ -36,9 +56,10 @@ struct Built {
     warnings: Vec<String>,
 }
 
-/// What a written layer hands on: its frame, its quarantined rows and its warnings.
+/// What a written layer hands on: its frame, its file, its quarantined rows and its warnings.
 pub struct LayerOutput {
     pub df: DataFrame,
+    pub file: FileEntry,
     pub quarantined: Vec<DataFrame>,
     pub warnings: Vec<String>,
 }
@@ -47,8 +68,8 @@ pub struct LayerOutput {
 pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataFrame>) -> Result<LayerOutput, String> {
     let table = &ctx.plan.tables[t];
     let started_at = Utc::now();
-    let target = layer_file(ctx.data, layer, &table.name);
-    let previous_file = |l: Layer| layer_file(ctx.data, l, &table.name).display().to_string();
+    let target = ctx.stable_file(layer, &table.name);
+    let previous_file = |l: Layer| ctx.stable_file(l, &table.name);
     let result = match layer {
         Layer::Staged => staged(ctx, t),
         Layer::Bronze => input.ok_or("no staged frame".to_string()).and_then(|df| bronze(ctx, t, df)),
@@ -64,12 +85,12 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
     };
     let mut log = TransitionLog {
         transition_id: uuid::Uuid::new_v4().to_string(),
-        batch_id: ctx.batch_id.to_string(),
+        batch_id: ctx.batch_id().to_string(),
         table: table.name.clone(),
         source_layer: source_layer.clone(),
         target_layer: layer.name().into(),
         source_files: vec![],
-        target_file: target.display().to_string(),
+        target_file: target,
         rows_in: 0,
         rows_out: 0,
         rows_filtered: 0,
@@ -94,7 +115,7 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
             .map(|q| with_provenance(ctx, t, layer, q))
             .collect::<PolarsResult<Vec<_>>>()
             .map_err(|e| e.to_string())?;
-        write_parquet(&target, &df).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        let file = write_parquet(ctx, layer.name(), &table.name, &df)?;
         log.source_files = built.source_files;
         log.rows_in = built.rows_in;
         log.rows_out = df.height() as u64;
@@ -103,18 +124,22 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
         log.rows_reshaped = built.reshaped;
         log.steps_applied = built.steps;
         log.warnings = built.warnings.clone();
-        Ok(LayerOutput { df, quarantined, warnings: built.warnings })
+        Ok(LayerOutput { df, file, quarantined, warnings: built.warnings })
     });
     log.ended_at = Utc::now();
-    match &written {
+    let meta = match &written {
         Ok(out) => {
             log.status = "success".into();
-            let meta = metadata::table_metadata(ctx, t, layer, &out.df, &target);
-            ctx.catalog.write_table(&meta).map_err(|e| format!("cannot write table metadata: {e}"))?;
+            Some(metadata::table_metadata(ctx, t, layer, &out.df, &out.file))
         }
-        Err(e) => log.errors.push(e.clone()),
-    }
-    ctx.catalog.write_transition(&log).map_err(|e| format!("cannot write transition log: {e}"))?;
+        Err(e) => {
+            log.errors.push(e.clone());
+            None
+        }
+    };
+    let mut records = ctx.records.lock().map_err(|_| "the run's records are poisoned".to_string())?;
+    records.metadata.extend(meta);
+    records.transitions.push(log);
     written
 }
 
@@ -138,7 +163,7 @@ fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
 /// Source columns that appeared or disappeared since the last staged write of this table.
 fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
     let table = &ctx.plan.tables[t];
-    let Some(previous) = ctx.catalog.read_table(Layer::Staged.name(), &table.name) else {
+    let Some(previous) = ctx.writer.previous_metadata(Layer::Staged.name(), &table.name) else {
         return vec![];
     };
     let before: Vec<&str> = previous.columns.iter().map(|c| c.name.as_str()).collect();
@@ -231,7 +256,7 @@ fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<
     }
     for reference in crate::plan::step_references(table.steps(layer)) {
         if let Ok((l, name)) = parse_ref(&reference) {
-            built.source_files.push(layer_file(ctx.data, l, name).display().to_string());
+            built.source_files.push(ctx.stable_file(l, name));
         }
     }
     Ok(built)
@@ -242,12 +267,20 @@ fn first_line(e: &PolarsError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
-/// Reads `layer.table` from disk (it was written earlier in this run or by an earlier one).
+/// Reads `layer.table`: this run's file when the run builds that table (the plan's edges make
+/// the layer wait for it), else the committed snapshot's.
 fn read_reference(ctx: &RunContext, reference: &str) -> PolarsResult<DataFrame> {
     let (layer, name) = parse_ref(reference).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-    let path = layer_file(ctx.data, layer, name);
+    let this_run = ctx.plan.table(name).is_some_and(|t| ctx.selected.contains(&t));
+    let path = if this_run {
+        ctx.writer.file(layer.name(), name).map_err(|e| polars_err!(ComputeError: "{e}"))?
+    } else {
+        ctx.writer.committed_file(layer.name(), name).ok_or_else(
+            || polars_err!(ComputeError: "`{reference}` has not been built; run it first or select it with `+`"),
+        )?
+    };
     let file = std::fs::File::open(&path)
-        .map_err(|e| polars_err!(ComputeError: "`{reference}` has not been built ({}: {e}); run it first or select it with `+`", path.display()))?;
+        .map_err(|e| polars_err!(ComputeError: "cannot read `{reference}` ({}): {e}", path.display()))?;
     ParquetReader::new(file).finish()
 }
 
@@ -264,27 +297,27 @@ fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> P
         exprs.push(lit(micros).cast(DataType::Datetime(TimeUnit::Microseconds, None)).alias("_ingested_at"));
     }
     if !has("_batch_id") {
-        exprs.push(lit(ctx.batch_id.to_string()).alias("_batch_id"));
+        exprs.push(lit(ctx.batch_id().to_string()).alias("_batch_id"));
     }
     df.lazy().with_columns(exprs).collect()
 }
 
-/// Writes a frame to parquet atomically.
-pub fn write_parquet(path: &Path, df: &DataFrame) -> std::io::Result<()> {
+/// Writes a frame as `layer.table` of this run.
+fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let mut df = df.clone();
-    atomic::replace_with(path, |file| {
-        // Buffered: the parquet writer issues many small writes.
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        ParquetWriter::new(&mut out)
+    let schema: Vec<(String, String)> =
+        df.get_columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect();
+    ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
+        ParquetWriter::new(out)
             .with_compression(ParquetCompression::Zstd(None))
             .finish(&mut df)
-            .map_err(std::io::Error::other)?;
-        std::io::Write::flush(&mut out)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
     })
 }
 
-/// Writes the table's quarantined rows of this run (all columns as text), replacing the last.
-pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<(), String> {
+/// Writes the table's quarantined rows of this run (all columns as text).
+pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<FileEntry, String> {
     let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> { Ok(df.lazy().select([all().cast(DataType::String)])) };
     let frames = frames.into_iter().map(as_text).collect::<PolarsResult<Vec<_>>>().map_err(|e| e.to_string())?;
     let df = if frames.is_empty() {
@@ -298,6 +331,5 @@ pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -
         concat_lf_diagonal(frames, UnionArgs::default()).and_then(|lf| lf.collect())
     }
     .map_err(|e| e.to_string())?;
-    let path = ctx.data.join("quarantine").join(format!("{table}.parquet"));
-    write_parquet(&path, &df).map_err(|e| format!("{}: {e}", path.display()))
+    write_parquet(ctx, "quarantine", table, &df)
 }

@@ -2,14 +2,14 @@
 //! the governance fields of the pipeline and the table's neighbours in the plan.
 
 use super::layers::RunContext;
-use crate::catalog::{ColumnMetadata, TableMetadata};
 use crate::plan::Layer;
+use crate::records::{ColumnMetadata, TableMetadata};
+use crate::store::FileEntry;
 use polars::prelude::*;
 use std::collections::BTreeSet;
-use std::path::Path;
 
-/// Metadata of table `t` at `layer`, whose frame `df` was written to `path`.
-pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, path: &Path) -> TableMetadata {
+/// Metadata of table `t` at `layer`, whose frame `df` was written as `file`.
+pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, file: &FileEntry) -> TableMetadata {
     let plan = ctx.plan;
     let table = &plan.tables[t];
     let (upstream, downstream) = neighbours(ctx, t);
@@ -34,19 +34,19 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
             }
         })
         .collect();
-    let previous = ctx.catalog.read_table(layer.name(), &table.name);
+    let previous = ctx.writer.previous_metadata(layer.name(), &table.name);
     TableMetadata {
         name: table.name.clone(),
         layer: layer.name().into(),
         domain: table.spec.domain.clone(),
-        path: path.display().to_string(),
+        path: ctx.stable_file(layer, &table.name),
         row_count: df.height() as u64,
         column_count: df.width() as u64,
-        file_size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        file_size: std::fs::metadata(ctx.writer.store().path(&file.path)).map(|m| m.len()).unwrap_or(0),
         schema_version: schema_version(df),
         created_at: previous.map_or_else(chrono::Utc::now, |p| p.created_at),
         updated_at: chrono::Utc::now(),
-        batch_id: ctx.batch_id.to_string(),
+        batch_id: ctx.batch_id().to_string(),
         description: table.spec.description.clone(),
         owner: table.spec.owner.clone(),
         steward: table.spec.steward.clone(),

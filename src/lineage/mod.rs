@@ -7,17 +7,19 @@ pub mod columns;
 pub mod openlineage;
 pub mod question;
 
-use crate::catalog::{Catalog, TransitionLog};
-use crate::config::Project;
+use crate::plan::render::layer_file;
 use crate::plan::{Layer, Node, Plan};
+use crate::records::TransitionLog;
+use crate::store::{Manifest, Store};
 use petgraph::Direction;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-/// The plan with what the last runs recorded.
+/// The plan with what the snapshot's runs recorded.
 pub struct Lineage<'a> {
-    pub project: &'a Project,
     pub plan: &'a Plan,
+    pub store: &'a Store,
+    pub snapshot: Option<&'a Manifest>,
     /// The latest transition log of each (table, layer).
     latest: HashMap<(String, String), TransitionLog>,
 }
@@ -45,14 +47,18 @@ pub struct SourceFact {
 }
 
 impl<'a> Lineage<'a> {
-    pub fn new(project: &'a Project, plan: &'a Plan) -> Self {
+    /// The plan of `snapshot` (or of today's config, when nothing has run) with its records.
+    pub fn new(plan: &'a Plan, store: &'a Store, snapshot: Option<&'a Manifest>) -> Self {
         let mut latest = HashMap::new();
-        for log in Catalog::new(&project.data_dir()).transitions() {
-            if log.status == "success" {
-                latest.insert((log.table.clone(), log.target_layer.clone()), log);
+        if let Some(m) = snapshot {
+            for log in store.transitions(m) {
+                let built_by = m.tables.get(&log.table).and_then(|t| t.built_by.as_deref());
+                if log.status == "success" && built_by == Some(log.batch_id.as_str()) {
+                    latest.insert((log.table.clone(), log.target_layer.clone()), log);
+                }
             }
         }
-        Lineage { project, plan, latest }
+        Lineage { plan, store, snapshot, latest }
     }
 
     /// The table a loosely written name means ("DIM NOC", "Dim-Noc" -> `dim_noc`), or the
@@ -85,7 +91,7 @@ impl<'a> Lineage<'a> {
     /// Each layer of a table with its inputs, steps and last-run facts.
     pub fn layers(&self, t: usize) -> Vec<LayerFact> {
         let table = &self.plan.tables[t];
-        let data = self.project.data_dir();
+        let data = self.store.data();
         Layer::ALL
             .iter()
             .map(|&layer| {
@@ -100,7 +106,7 @@ impl<'a> Lineage<'a> {
                         .iter()
                         .map(|d| format!("{}.{}", d.layer, self.plan.tables[d.table].name)),
                 );
-                let steps = crate::plan::render::planned_nodes(self.plan, &data, &[t].into_iter().collect())
+                let steps = crate::plan::render::planned_nodes(self.plan, data, &[t].into_iter().collect())
                     .into_iter()
                     .find(|n| n.layer == layer)
                     .map(|n| n.steps)
@@ -108,7 +114,7 @@ impl<'a> Lineage<'a> {
                 let log = self.latest.get(&(table.name.clone(), layer.name().to_string()));
                 LayerFact {
                     layer,
-                    file: crate::plan::render::layer_file(&data, layer, &table.name).display().to_string(),
+                    file: layer_file(data, layer, &table.name).display().to_string(),
                     inputs,
                     steps,
                     rows_in: log.map(|l| l.rows_in),
@@ -209,6 +215,23 @@ impl<'a> Lineage<'a> {
         }
         (nodes.into_iter().collect(), edges.into_iter().collect())
     }
+}
+
+/// The plan the snapshot's run compiled, from the config it recorded and the source files it
+/// recorded: no source file is read, so this works where the raw files are absent.
+pub fn recorded_plan(store: &Store, m: &Manifest) -> Result<Plan, crate::diag::Diagnostics> {
+    let dir = store.config_dir(m);
+    let project =
+        crate::config::Project::load(&dir, std::path::Path::new(crate::config::SNAPSHOT_PIPELINES), m.vars.clone())?;
+    let recorded = m
+        .sources
+        .iter()
+        .map(|(id, s)| {
+            let r = crate::plan::RecordedSource { path: s.path.clone().into(), size: s.size, header: s.header.clone() };
+            (id.clone(), r)
+        })
+        .collect();
+    crate::plan::compile_recorded(&project, &recorded)
 }
 
 /// A table name as people write it, reduced for matching: lower case, runs of spaces, dashes

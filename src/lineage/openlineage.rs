@@ -3,8 +3,9 @@
 //! output-statistics facets, written as NDJSON for Marquez, DataHub or OpenMetadata.
 
 use super::columns;
-use crate::catalog::{Catalog, TransitionLog};
 use crate::plan::{Layer, Plan};
+use crate::records::{TableMetadata, TransitionLog};
+use crate::store::{Manifest, Store};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
@@ -17,14 +18,15 @@ fn facet(name: &str, version: &str) -> String {
     format!("https://openlineage.io/spec/facets/{version}/{name}.json#/$defs/{name}")
 }
 
-/// A dataset name: the absolute path of the file.
+/// A dataset name: the absolute stable path of the file (not resolved through the store's
+/// links, so a dataset keeps its name from run to run).
 fn dataset(path: &str) -> Value {
-    let abs = std::fs::canonicalize(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
+    let abs = std::path::absolute(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string());
     json!({ "namespace": "file", "name": abs })
 }
 
 /// The events of one transition.
-fn events(plan: &Plan, catalog: &Catalog, log: &TransitionLog) -> Vec<Value> {
+fn events(plan: &Plan, metadata: &[TableMetadata], log: &TransitionLog) -> Vec<Value> {
     let job = json!({
         "namespace": NAMESPACE,
         "name": format!("{}.{}", log.table, log.target_layer),
@@ -40,7 +42,9 @@ fn events(plan: &Plan, catalog: &Catalog, log: &TransitionLog) -> Vec<Value> {
     let mut output = dataset(&log.target_file);
     let layer: Option<Layer> = log.target_layer.parse().ok();
     let table = plan.table(&log.table);
-    if let (Some(meta), Some(layer), Some(t)) = (catalog.read_table(&log.target_layer, &log.table), layer, table) {
+    if let (Some(meta), Some(layer), Some(t)) =
+        (metadata.iter().find(|m| m.layer == log.target_layer && m.name == log.table), layer, table)
+    {
         let fields: Vec<Value> = meta.columns.iter().map(|c| json!({ "name": c.name, "type": c.data_type })).collect();
         let mut lineage = serde_json::Map::new();
         for c in &meta.columns {
@@ -107,13 +111,14 @@ fn events(plan: &Plan, catalog: &Catalog, log: &TransitionLog) -> Vec<Value> {
     vec![start, end]
 }
 
-/// Appends the events of run `batch_id` to `file` as NDJSON; returns how many were written.
-pub fn write_run(plan: &Plan, data: &Path, batch_id: &str, file: &Path) -> std::io::Result<usize> {
-    let catalog = Catalog::new(data);
+/// Appends the events of the snapshot's own run to `file` as NDJSON; returns how many were
+/// written.
+pub fn write_run(plan: &Plan, store: &Store, run: &Manifest, file: &Path) -> std::io::Result<usize> {
+    let metadata = store.table_metadata(run);
     let mut lines = String::new();
     let mut count = 0;
-    for log in catalog.transitions().iter().filter(|l| l.batch_id == batch_id) {
-        for e in events(plan, &catalog, log) {
+    for log in store.transitions(run).iter().filter(|l| l.batch_id == run.run_id) {
+        for e in events(plan, &metadata, log) {
             lines.push_str(&e.to_string());
             lines.push('\n');
             count += 1;

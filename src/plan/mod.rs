@@ -171,21 +171,50 @@ impl Plan {
     }
 }
 
+/// A source file as a run recorded it, so that its plan compiles again without the file.
+#[derive(Debug, Clone)]
+pub struct RecordedSource {
+    pub path: std::path::PathBuf,
+    pub size: u64,
+    pub header: Vec<String>,
+}
+
+/// Where compile finds each source's file and header.
+enum SourceFiles<'a> {
+    /// On disk, under the source root.
+    Live(Option<std::path::PathBuf>),
+    /// As a run recorded them, by source id.
+    Recorded(&'a HashMap<String, RecordedSource>),
+}
+
 /// Compiles the project into a plan, collecting every problem before failing.
 pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let sources_text = &project.sources_text;
     let root = match resolve::source_root(project) {
         Ok(r) => Some(r),
         Err(m) => {
-            diags.push(sources_text.diag(Some("defaults:"), "root", m));
+            diags.push(project.sources_text.diag(Some("defaults:"), "root", m));
             None
         }
     };
+    compile_with(project, SourceFiles::Live(root), diags)
+}
+
+/// Compiles a run's recorded config against the source files it recorded (no file is read).
+pub fn compile_recorded(project: &Project, recorded: &HashMap<String, RecordedSource>) -> Result<Plan, Diagnostics> {
+    compile_with(project, SourceFiles::Recorded(recorded), Diagnostics::default())
+}
+
+fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -> Result<Plan, Diagnostics> {
     let mut names = HashMap::new();
     let mut tables = Vec::new();
     for file in &project.pipelines {
         let spec = &file.spec;
+        if let Err(m) = crate::store::names::check_table_name(&spec.table) {
+            let at = file.text.locate(None, "table:");
+            diags.push(Diagnostic::new(&file.text.path, at, m));
+            continue;
+        }
         if let Some(first) = names.insert(spec.table.clone(), file.text.path.clone()) {
             diags.push(file.text.diag(
                 None,
@@ -194,7 +223,7 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
             ));
             continue;
         }
-        if let Some(t) = plan_table(project, root.as_deref(), file, &mut diags) {
+        if let Some(t) = plan_table(project, &files, file, &mut diags) {
             tables.push(t);
         }
     }
@@ -281,7 +310,7 @@ pub fn step_references(steps: &[Step]) -> Vec<String> {
 /// Resolves the source, reads its header and checks bronze for one pipeline.
 fn plan_table(
     project: &Project,
-    root: Option<&std::path::Path>,
+    files: &SourceFiles,
     file: &PipelineFile,
     diags: &mut Diagnostics,
 ) -> Option<TablePlan> {
@@ -295,22 +324,35 @@ fn plan_table(
     };
     let defaults = &project.sources.defaults;
     let read = source.read.over(&defaults.read);
-    let resolved = match resolve::resolve(project, root?, &spec.source, source) {
-        Ok(f) => f,
-        Err(m) => {
-            let at = project.sources_text.locate(Some("sources:"), &spec.source);
-            diags.push(Diagnostic::new(&project.sources_text.path, at, m));
-            return None;
+    let at = || project.sources_text.locate(Some("sources:"), &spec.source);
+    let (resolved, header) = match files {
+        SourceFiles::Live(root) => {
+            let resolved = match resolve::resolve(project, root.as_deref()?, &spec.source, source) {
+                Ok(f) => f,
+                Err(m) => {
+                    diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
+                    return None;
+                }
+            };
+            let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
+            match crate::reader::read_header(&resolved.path, format, &read) {
+                Ok(h) => (resolved, h),
+                Err(e) => {
+                    diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
+                    return None;
+                }
+            }
         }
+        SourceFiles::Recorded(recorded) => match recorded.get(&spec.source) {
+            Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
+            None => {
+                let m = format!("source `{}` is not in the run's record", spec.source);
+                diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
+                return None;
+            }
+        },
     };
     let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
-    let header = match crate::reader::read_header(&resolved.path, format, &read) {
-        Ok(h) => h,
-        Err(e) => {
-            diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
-            return None;
-        }
-    };
     let (bronze_columns, problems) = check::check_bronze(&header, &spec.bronze);
     for p in problems {
         let message = format!("{} (source `{}`, file {})", p.message, spec.source, resolved.path.display());

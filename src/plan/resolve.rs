@@ -17,6 +17,11 @@ pub struct ResolvedFile {
 }
 
 impl ResolvedFile {
+    /// A file as a run recorded it (not looked at on disk).
+    pub fn recorded(path: PathBuf, size: u64) -> Self {
+        ResolvedFile { path, size, modified: SystemTime::UNIX_EPOCH }
+    }
+
     fn stat(path: PathBuf) -> std::io::Result<Self> {
         let meta = std::fs::metadata(&path)?;
         Ok(ResolvedFile { size: meta.len(), modified: meta.modified()?, path })
@@ -34,7 +39,11 @@ pub fn source_root(project: &Project) -> Result<PathBuf, String> {
 
 /// The single file `source` reads, or a message saying why there is none.
 pub fn resolve(project: &Project, root: &Path, id: &str, source: &Source) -> Result<ResolvedFile, String> {
-    let render = |t: &str| template::render(t, &project.vars, None).map_err(|e| format!("source `{id}`: {e}"));
+    let render = |t: &str| {
+        let text = template::render(t, &project.vars, None).map_err(|e| format!("source `{id}`: {e}"))?;
+        stays_under_root(&text).map_err(|m| format!("source `{id}`: `{text}` {m} {}; put the file under the root, or set `defaults.root` (or JOBFORGE_SOURCE_DIR) to a folder that holds it", root.display()))?;
+        Ok::<String, String>(text)
+    };
     if let Some(path) = &source.path {
         if !source.pattern.is_empty() {
             return Err(format!("source `{id}`: give either `path` or `pattern`, not both"));
@@ -73,6 +82,26 @@ pub fn resolve(project: &Project, root: &Path, id: &str, source: &Source) -> Res
         .map_err(|m| format!("source `{id}`: {m} (pattern {:?} under {})", source.pattern, root.display()))
 }
 
+/// Whether a relative path or pattern stays inside the folder it is relative to.
+fn stays_under_root(path: &str) -> Result<(), &'static str> {
+    let p = Path::new(path);
+    if p.is_absolute() || p.has_root() {
+        return Err("is absolute; source paths are relative to the source root");
+    }
+    let mut depth: i64 = 0;
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err("climbs out of the source root");
+        }
+    }
+    Ok(())
+}
+
 /// Picks one file by the version rule.
 fn choose(mut files: Vec<ResolvedFile>, rule: VersionRule) -> Result<ResolvedFile, String> {
     match (files.len(), rule) {
@@ -103,6 +132,15 @@ fn version_numbers(path: &Path) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_that_leave_the_root_are_refused() {
+        assert!(stays_under_root("a/b.csv").is_ok());
+        assert!(stays_under_root("a/../b.csv").is_ok());
+        assert!(stays_under_root("../b.csv").is_err());
+        assert!(stays_under_root("a/../../b.csv").is_err());
+        assert!(stays_under_root("/etc/passwd").is_err());
+    }
 
     #[test]
     fn highest_version_compares_numbers_not_text() {

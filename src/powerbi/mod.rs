@@ -6,8 +6,9 @@
 
 pub mod tmdl;
 
-use crate::catalog::Catalog;
 use crate::plan::check::PROVENANCE;
+use crate::records::TableMetadata;
+use crate::semantic::check::GoldFiles;
 use crate::semantic::model::{Cardinality, CrossFilter, Model};
 use minijinja::{context, Environment};
 use polars::prelude::*;
@@ -32,11 +33,14 @@ pub struct Summary {
     pub relationships: usize,
 }
 
-/// Everything generation reads: the model, the gold folder, the catalog and source publishers.
+/// Everything generation reads: the model, the stable gold folder Power BI reads, the current
+/// snapshot's gold files and table metadata, and source publishers.
 pub struct Inputs<'a> {
     pub model: &'a Model,
     pub gold: &'a Path,
-    pub catalog: &'a Catalog,
+    pub gold_files: &'a GoldFiles,
+    /// Gold-layer table metadata of the snapshot.
+    pub metadata: &'a [TableMetadata],
     /// Publisher of each source id.
     pub publishers: BTreeMap<String, String>,
 }
@@ -85,7 +89,8 @@ pub fn generate(inputs: &Inputs, name: &str) -> Result<(BTreeMap<PathBuf, String
     let mut summary = Summary::default();
     let semantic = PathBuf::from(format!("{name}.SemanticModel"));
     let definition = semantic.join("definition");
-    let gold_abs = std::fs::canonicalize(inputs.gold).unwrap_or_else(|_| inputs.gold.to_path_buf());
+    // Absolute, but not through the stable path's links: Power BI must follow `current`.
+    let gold_abs = std::path::absolute(inputs.gold).unwrap_or_else(|_| inputs.gold.to_path_buf());
     let gold_text = gold_abs.display().to_string();
     let separator = if gold_text.contains('\\') { "\\" } else { "/" };
     let keys: BTreeSet<String> = model
@@ -95,11 +100,14 @@ pub fn generate(inputs: &Inputs, name: &str) -> Result<(BTreeMap<PathBuf, String
         .chain(model.relationships.iter().flat_map(|r| [r.from.clone(), r.to.clone()]))
         .collect();
     for (table, spec) in &model.tables {
-        let path = inputs.gold.join(format!("{table}.parquet"));
-        let schema = LazyFrame::scan_parquet(&path, ScanArgsParquet::default())
+        let path = inputs
+            .gold_files
+            .get(table)
+            .ok_or_else(|| format!("gold table `{table}` is not in the current run; run it first"))?;
+        let schema = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
             .and_then(|mut lf| lf.collect_schema())
             .map_err(|e| format!("gold table `{table}` ({}): {e}", path.display()))?;
-        let meta = inputs.catalog.read_table("gold", table);
+        let meta = inputs.metadata.iter().find(|m| &m.name == table);
         let columns: Vec<minijinja::Value> = schema
             .iter()
             .map(|(column, dtype)| {
@@ -259,7 +267,7 @@ pub fn read_back(dir: &Path, name: &str) -> Result<tmdl::ReadBack, String> {
 
 /// Every relationship, partition or column of the project at `dir` that no longer matches the
 /// model or the gold files.
-pub fn check(dir: &Path, name: &str, model: &Model, gold: &Path) -> Result<Vec<String>, String> {
+pub fn check(dir: &Path, name: &str, model: &Model, gold: &GoldFiles) -> Result<Vec<String>, String> {
     let read = read_back(dir, name)?;
     let mut problems = Vec::new();
     for r in &model.relationships {
@@ -292,15 +300,14 @@ pub fn check(dir: &Path, name: &str, model: &Model, gold: &Path) -> Result<Vec<S
         match read.partitions.get(table) {
             None => problems.push(format!("table `{table}` of the model has no partition in the project")),
             Some(file) => {
-                let path = gold.join(file);
-                if !path.exists() {
+                let stem = file.strip_suffix(".parquet").unwrap_or(file);
+                let Some(path) = gold.get(stem).filter(|p| p.exists()) else {
                     problems.push(format!(
-                        "partition of `{table}` reads `{file}`, which is not in the gold folder {}",
-                        gold.display()
+                        "partition of `{table}` reads `{file}`, which is not in the current run's gold layer"
                     ));
                     continue;
-                }
-                let schema = LazyFrame::scan_parquet(&path, ScanArgsParquet::default())
+                };
+                let schema = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
                     .and_then(|mut lf| lf.collect_schema())
                     .map_err(|e| e.to_string())?;
                 let tmdl_columns = read.columns.get(table).cloned().unwrap_or_default();

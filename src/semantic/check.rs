@@ -10,7 +10,7 @@ use crate::plan::check::PROVENANCE;
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::PathBuf;
 
 /// One model problem: a located diagnostic with its severity and the check that found it.
 #[derive(Debug, Clone, Serialize)]
@@ -52,18 +52,18 @@ fn type_name(t: Option<ColumnType>) -> String {
     t.map_or("an unsupported type".into(), |t| format!("{t:?}").to_lowercase())
 }
 
-/// Reads every gold table the model or the folder names.
-fn read_gold(gold: &Path) -> BTreeMap<String, DataFrame> {
+/// The gold files of a snapshot, by table name.
+pub type GoldFiles = BTreeMap<String, PathBuf>;
+
+/// Reads every gold table of the snapshot.
+fn read_gold(gold: &GoldFiles) -> BTreeMap<String, DataFrame> {
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(gold).into_iter().flatten().flatten() {
-        let path = entry.path();
-        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        if path.extension().is_some_and(|x| x == "parquet") && !name.starts_with('.') {
-            if let Ok(df) =
-                std::fs::File::open(&path).map_err(PolarsError::from).and_then(|f| ParquetReader::new(f).finish())
-            {
-                out.insert(name, df);
+    for (name, path) in gold {
+        match std::fs::File::open(path).map_err(PolarsError::from).and_then(|f| ParquetReader::new(f).finish()) {
+            Ok(df) => {
+                out.insert(name.clone(), df);
             }
+            Err(e) => tracing::warn!("cannot read gold table `{name}` ({}): {e}", path.display()),
         }
     }
     out
@@ -108,7 +108,7 @@ fn first_text(c: &Column) -> PolarsResult<Option<String>> {
 
 /// Runs every model check against the gold folder (only the model's own consistency while
 /// the gold folder is empty).
-pub fn check(text: &SourceText, model: &Model, gold: &Path) -> Vec<Finding> {
+pub fn check(text: &SourceText, model: &Model, gold: &GoldFiles) -> Vec<Finding> {
     let data = read_gold(gold);
     let mut c = Checker { text, findings: Vec::new() };
     check_star(&mut c, model);
@@ -137,7 +137,7 @@ pub fn check(text: &SourceText, model: &Model, gold: &Path) -> Vec<Finding> {
                 "table_exists",
                 Some("tables:"),
                 name,
-                format!("table `{name}` is not in the gold layer ({}/{name}.parquet)", gold.display()),
+                format!("table `{name}` is not in the gold layer of the current run"),
             );
             continue;
         };
@@ -363,7 +363,7 @@ fn find_path(adjacency: &HashMap<String, Vec<String>>, from: &str, to: &str) -> 
 }
 
 /// The model with the gold data's column types and row counts, for other tools.
-pub fn export(model: &Model, gold: &Path) -> serde_json::Value {
+pub fn export(model: &Model, gold: &GoldFiles) -> serde_json::Value {
     let data = read_gold(gold);
     let tables: Vec<serde_json::Value> = model
         .tables

@@ -65,7 +65,7 @@ impl Project {
         read_parquet(&self.file(rel))
     }
 
-    /// Every file under data/ except the bundled sources, relative, sorted.
+    /// Every file under data/ except the bundled sources, sorted.
     pub fn data_files(&self) -> Vec<String> {
         let mut out = Vec::new();
         walk(&self.file("data"), &mut out);
@@ -75,10 +75,11 @@ impl Project {
     }
 }
 
+/// Files under `dir`, not following links (the data folder's stable paths are links).
 fn walk(dir: &Path, out: &mut Vec<String>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&p, out);
         } else {
             out.push(p.display().to_string());
@@ -120,4 +121,36 @@ pub fn ok(o: &Output) {
 pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
     let c = df.column(column).unwrap_or_else(|e| panic!("{column}: {e}")).cast(&DataType::String).unwrap();
     c.str().unwrap().into_iter().map(|v| v.map(str::to_string)).collect()
+}
+
+impl Project {
+    /// The current snapshot's records: `tables.json` or `transitions.json`.
+    pub fn records(&self, file: &str) -> Vec<serde_json::Value> {
+        let path = self.file("data/current").join(file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// The committed manifests, oldest first.
+    pub fn manifests(&self) -> Vec<serde_json::Value> {
+        let mut paths: Vec<_> = std::fs::read_dir(self.file("data/manifests"))
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+    }
+
+    /// Names of the tables in the published gold layer, sorted.
+    pub fn gold_tables(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(self.file("data/gold"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter_map(|n| n.strip_suffix(".parquet").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
 }

@@ -10,3 +10,4 @@ mod powerbi;
 mod real_data;
 mod run;
 mod sources;
+mod store;

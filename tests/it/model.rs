@@ -7,17 +7,19 @@ use jobforge::semantic::check::{check, Finding};
 use jobforge::semantic::Model;
 use polars::prelude::*;
 
-/// A gold folder holding `tables`, and a model; returns the findings' texts.
+/// Gold files holding `tables`, and a model; returns the findings.
 fn findings(model: &str, tables: Vec<(&str, DataFrame)>) -> Vec<Finding> {
     let dir = tempfile::tempdir().unwrap();
+    let mut gold = std::collections::BTreeMap::new();
     for (name, mut df) in tables {
-        let file = std::fs::File::create(dir.path().join(format!("{name}.parquet"))).unwrap();
-        ParquetWriter::new(file).finish(&mut df).unwrap();
+        let path = dir.path().join(format!("{name}.parquet"));
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+        gold.insert(name.to_string(), path);
     }
     let text = SourceText { path: "wiq_schema.yml".into(), text: model.to_string() };
     let mut diags = Diagnostics::default();
     let model: Model = jobforge::config::parse(&text, &mut diags).unwrap_or_else(|| panic!("{diags}"));
-    check(&text, &model, dir.path())
+    check(&text, &model, &gold)
 }
 
 fn messages(f: &[Finding]) -> Vec<String> {

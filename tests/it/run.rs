@@ -8,13 +8,7 @@ const TABLES: [&str; 4] = ["cops_employment", "dim_noc", "noc_hierarchy", "oasis
 const LAYERS: [&str; 4] = ["staged", "bronze", "silver", "gold"];
 
 fn transitions(p: &Project) -> Vec<Value> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(p.file("data/catalog/lineage")).unwrap().flatten() {
-        if e.path().extension().is_some_and(|x| x == "json") {
-            out.push(serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap());
-        }
-    }
-    out
+    p.records("transitions.json")
 }
 
 #[test]
@@ -24,6 +18,7 @@ fn sample_run_writes_all_four_layers_with_provenance() {
     ok(&out);
     assert!(stdout(&out).contains("39 succeeded, 0 failed, 0 skipped"), "{}", stdout(&out));
     let mut batches = std::collections::BTreeSet::new();
+    let metadata = p.records("tables.json");
     for table in TABLES {
         for layer in LAYERS {
             let df = p.read(&format!("data/{layer}/{table}.parquet"));
@@ -34,10 +29,7 @@ fn sample_run_writes_all_four_layers_with_provenance() {
             assert!(strings(&df, "_layer").iter().all(|l| l.as_deref() == Some(layer)));
             assert!(strings(&df, "_source_file")[0].as_deref().unwrap().ends_with(".csv"));
             batches.extend(strings(&df, "_batch_id").into_iter().flatten());
-            let meta: Value = serde_json::from_slice(
-                &std::fs::read(p.file(&format!("data/catalog/tables/{layer}.{table}.json"))).unwrap(),
-            )
-            .unwrap();
+            let meta = metadata.iter().find(|m| m["name"] == table && m["layer"] == layer).unwrap();
             assert_eq!(meta["row_count"].as_u64(), Some(df.height() as u64));
         }
     }
@@ -46,8 +38,14 @@ fn sample_run_writes_all_four_layers_with_provenance() {
     assert_eq!(strings(&dim, "unit_group_id")[0].as_deref(), Some("00010"));
     assert_eq!(strings(&dim, "major_group_title")[0].as_deref(), Some("Legislative and senior managers"));
     assert_eq!(dim.height(), 7);
-    let run_records = std::fs::read_dir(p.file("data/catalog/runs")).unwrap().count();
-    assert_eq!(run_records, 1);
+    let manifests = p.manifests();
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(
+        manifests[0]["run_id"].as_str(),
+        batches.iter().next().map(String::as_str),
+        "the run id is the batch id"
+    );
+    assert_eq!(manifests[0]["tables"]["dim_noc"]["files"]["gold"]["rows"], 7);
 }
 
 #[test]
@@ -125,17 +123,14 @@ fn a_run_killed_mid_write_leaves_the_previous_gold_intact() {
     let gold = p.file("data/gold/dim_noc.parquet");
     let before = std::fs::read(&gold).unwrap();
     p.edit("pipelines/dim_noc.yml", "  - sort: [unit_group_id]", "  - sort: [\"unit_group_id desc\"]");
-    let out = p.jobforge_env(
-        &["run", "pipelines", "--select", "dim_noc"],
-        &[("JOBFORGE_FAULT_ABORT_BEFORE_RENAME", "gold/dim_noc")],
-    );
+    let out = p.jobforge_env(&["run", "pipelines", "--select", "dim_noc"], &[("JOBFORGE_FAULT", "write:gold/dim_noc")]);
     assert!(!out.status.success(), "the injected fault must kill the run");
     assert_eq!(std::fs::read(&gold).unwrap(), before, "gold changed under a killed write");
     assert_eq!(strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].as_deref(), Some("00010"));
     ok(&p.jobforge(&["run", "pipelines", "--select", "dim_noc"]));
     assert_eq!(strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].as_deref(), Some("21232"));
-    let leftovers: Vec<_> = p.data_files().into_iter().filter(|f| f.contains(".tmp-")).collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let runs = std::fs::read_dir(p.file("data/runs")).unwrap().count();
+    assert_eq!(runs, p.manifests().len(), "an uncommitted run folder was left");
 }
 
 #[test]
@@ -166,13 +161,7 @@ fn plan_dry_run_writes_nothing_and_lists_files() {
 #[test]
 fn select_runs_exactly_the_selected_tables() {
     let p = Project::sample();
-    let built = |p: &Project| -> Vec<String> {
-        p.data_files()
-            .into_iter()
-            .filter(|f| f.contains("/gold/") && f.ends_with(".parquet"))
-            .map(|f| f.rsplit('/').next().unwrap().trim_end_matches(".parquet").to_string())
-            .collect()
-    };
+    let built = |p: &Project| p.gold_tables();
     ok(&p.jobforge(&["run", "pipelines", "--select", "noc_hierarchy"]));
     assert_eq!(built(&p), ["noc_hierarchy"]);
     let p = Project::sample();
@@ -219,5 +208,9 @@ fn a_failing_table_skips_its_dependents_and_the_others_run() {
     assert!(text.contains("success  noc_hierarchy"), "{text}");
     assert!(text.contains("success  dim_occupations"), "{text}");
     assert!(!p.file("data/gold/cops_employment.parquet").exists());
-    assert!(p.file("data/bronze/cops_employment.parquet").exists(), "layers before the missing input still build");
+    assert!(!p.file("data/bronze/cops_employment.parquet").exists(), "a table commits whole or not at all");
+    let m = p.manifests().pop().unwrap();
+    assert_eq!(m["tables"]["cops_employment"]["status"], "skipped");
+    assert_eq!(m["tables"]["dim_noc"]["status"], "failed");
+    assert_eq!(m["status"], "failed");
 }

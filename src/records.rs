@@ -1,11 +1,9 @@
-//! Catalog records written by every run and read by `query`, `validate` and the governance
-//! commands: a transition log per layer transition, a metadata record per table and layer,
-//! and a record per run. All JSON, all written atomically.
+//! The records a run keeps beside its data: a transition log per layer transition, a metadata
+//! record per table and layer, each table's outcome and the fingerprints of the source files it
+//! read. Plain types; the store writes them into the run's folder and commits them with it.
 
-use crate::atomic;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 
 /// One layer transition of one table in one run.
 ///
@@ -105,76 +103,4 @@ pub struct Fingerprint {
     pub size: u64,
     pub modified: DateTime<Utc>,
     pub sha256: String,
-}
-
-/// One `jobforge run`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub batch_id: String,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: DateTime<Utc>,
-    pub selected: Vec<String>,
-    pub tables: Vec<TableOutcome>,
-    pub status: String,
-    /// The source files this run read, by source id.
-    #[serde(default)]
-    pub sources: std::collections::BTreeMap<String, Fingerprint>,
-}
-
-/// The catalog folder of a project's data folder.
-#[derive(Debug, Clone)]
-pub struct Catalog {
-    pub dir: PathBuf,
-}
-
-impl Catalog {
-    pub fn new(data: &Path) -> Self {
-        Catalog { dir: data.join("catalog") }
-    }
-
-    pub fn write_transition(&self, log: &TransitionLog) -> std::io::Result<()> {
-        let name = format!(
-            "{}_{}_{}_{}.json",
-            log.started_at.format("%Y%m%dT%H%M%S%.6fZ"),
-            log.table,
-            log.target_layer,
-            log.transition_id
-        );
-        atomic::write_json(&self.dir.join("lineage").join(name), log)
-    }
-
-    pub fn write_table(&self, meta: &TableMetadata) -> std::io::Result<()> {
-        atomic::write_json(&self.dir.join("tables").join(format!("{}.{}.json", meta.layer, meta.name)), meta)
-    }
-
-    pub fn read_table(&self, layer: &str, name: &str) -> Option<TableMetadata> {
-        let bytes = std::fs::read(self.dir.join("tables").join(format!("{layer}.{name}.json"))).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    pub fn write_run(&self, run: &RunRecord) -> std::io::Result<()> {
-        let name = format!("{}_{}.json", run.started_at.format("%Y%m%dT%H%M%S%.6fZ"), run.batch_id);
-        atomic::write_json(&self.dir.join("runs").join(name), run)
-    }
-
-    /// Every run record on disk, oldest first.
-    pub fn runs(&self) -> Vec<RunRecord> {
-        read_all(&self.dir.join("runs"))
-    }
-
-    /// Every transition log on disk, oldest first.
-    pub fn transitions(&self) -> Vec<TransitionLog> {
-        read_all(&self.dir.join("lineage"))
-    }
-}
-
-/// Every JSON record in `dir` that parses as `T`, in file name order (names start with the time).
-fn read_all<T: serde::de::DeserializeOwned>(dir: &Path) -> Vec<T> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect()
-        })
-        .unwrap_or_default();
-    paths.sort();
-    paths.iter().filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok()).collect()
 }

@@ -1,0 +1,113 @@
+//! The run manifest: the one file whose atomic appearance commits a run. It names every file of
+//! the snapshot (table -> layer -> file, rows, schema hash), each table's status and the run
+//! that built it, the source files read with their fingerprints, the vars and the tool version.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the manifest format.
+pub const FORMAT: u32 = 1;
+
+/// One committed run (or rollback) of the data folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// Position in the history, counting from 1; the highest is the current run.
+    pub seq: u64,
+    /// The run's id, also its `_batch_id`.
+    pub run_id: String,
+    /// `run`, or `rollback` (a republished older snapshot).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
+    /// The folder holding the snapshot's files, relative to the data folder.
+    pub folder: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub committed_at: DateTime<Utc>,
+    /// `success` when every selected table built, else `failed`.
+    pub status: String,
+    pub selected: Vec<String>,
+    pub tool_version: String,
+    pub vars: BTreeMap<String, String>,
+    /// Every source the run's plan resolved, by source id; fingerprinted when the run read it.
+    pub sources: BTreeMap<String, SourceFile>,
+    pub tables: BTreeMap<String, TableEntry>,
+}
+
+/// A source file as the run's plan resolved it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: String,
+    pub size: u64,
+    /// The published header, as the plan read it.
+    pub header: Vec<String>,
+    /// Set when this run read the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// One table of a snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// What happened to it in this run: `success`, `failed`, `skipped`, or `kept` (not
+    /// selected). Failed and skipped tables keep their previous version.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The run that built the files this snapshot holds (none when it never built).
+    pub built_by: Option<String>,
+    pub built_at: Option<DateTime<Utc>>,
+    /// The source id, and the SHA-256 of the file the held version was built from.
+    pub source: String,
+    pub source_sha256: Option<String>,
+    /// Other tables' layers this table reads (`layer.table`).
+    pub reads: Vec<String>,
+    /// Layer name (and `quarantine`) -> file.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// One file of the snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative to the data folder.
+    pub path: String,
+    pub rows: u64,
+    /// SHA-256 of the column names and types.
+    pub schema_hash: String,
+}
+
+impl Manifest {
+    /// The file of `table` at `layer` (`staged` .. `gold`, or `quarantine`), if the snapshot has it.
+    pub fn file(&self, table: &str, layer: &str) -> Option<&FileEntry> {
+        self.tables.get(table)?.files.get(layer)
+    }
+
+    /// Tables that hold a file at `layer`, with it, by name.
+    pub fn layer<'a>(&'a self, layer: &'a str) -> impl Iterator<Item = (&'a String, &'a FileEntry)> {
+        self.tables.iter().filter_map(move |(name, t)| t.files.get(layer).map(|f| (name, f)))
+    }
+
+    /// A one-line description for listings.
+    pub fn summary(&self) -> String {
+        let count = |s: &str| self.tables.values().filter(|t| t.status == s).count();
+        format!(
+            "{:>4}  {}  {}  {:<8} {:<7} {} built, {} failed, {} skipped, {} kept{}",
+            self.seq,
+            self.run_id,
+            self.committed_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            self.kind,
+            self.status,
+            count("success"),
+            count("failed"),
+            count("skipped"),
+            count("kept"),
+            self.rollback_of.as_ref().map(|r| format!(" (rollback to {r})")).unwrap_or_default()
+        )
+    }
+}

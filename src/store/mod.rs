@@ -1,0 +1,365 @@
+//! The data folder, owned by this module alone: where each (layer, table) lives, how a run
+//! commits, what readers see.
+//!
+//! ```text
+//! data/.lock                     writer lock (one writer; readers never take it to read)
+//! data/runs/<run id>/            a complete snapshot, never changed once committed:
+//!     <layer>/<table>.parquet    staged, bronze, silver, gold; quarantine/<table>.parquet
+//!     tables.json                table metadata of every (layer, table) in the snapshot
+//!     transitions.json           the transition logs that built them
+//!     config/                    the YAML the run compiled (sources.yml, pipelines/)
+//! data/manifests/<seq>.json      the commits, one per run or rollback; the highest is current
+//! data/current -> runs/<id>      the published snapshot
+//! data/<layer> -> current/<layer>   the stable paths users and Power BI read
+//! ```
+//!
+//! A run writes its files into a new folder without syncing each, makes them durable with one
+//! barrier, then commits by writing its manifest atomically; only then is `current` switched
+//! (one atomic rename publishes every layer at once). Tables a run did not rebuild (not
+//! selected, failed, skipped) are carried into the new folder as hard links of their previous
+//! version, so every snapshot is whole. A command that finds a committed but unpublished run
+//! publishes it; one that finds an uncommitted folder removes it. Readers go through the
+//! manifest and never block.
+
+pub mod fault;
+pub mod lock;
+pub mod manifest;
+pub mod names;
+mod writer;
+
+use crate::records::{TableMetadata, TransitionLog};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub use lock::{Lock, Wait};
+pub use manifest::{FileEntry, Manifest, SourceFile, TableEntry};
+pub use writer::{RunResult, RunWriter};
+
+/// Runs kept (their manifests and files) unless told otherwise.
+pub const DEFAULT_KEEP: usize = 5;
+/// The folders of a snapshot with a stable path `data/<name>`.
+pub const STABLE: [&str; 5] = ["staged", "bronze", "silver", "gold", "quarantine"];
+
+const RUNS: &str = "runs";
+const MANIFESTS: &str = "manifests";
+const CURRENT: &str = "current";
+
+/// A project's data folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    data: PathBuf,
+}
+
+impl Store {
+    /// The store at `data`, as it is on disk (no recovery).
+    pub fn at(data: &Path) -> Store {
+        Store { data: data.to_path_buf() }
+    }
+
+    /// Opens the data folder for reading. When no writer holds it and a run was committed but not
+    /// published, or left files it never committed, this finishes or removes them first.
+    pub fn open(data: &Path) -> Store {
+        let store = Store::at(data);
+        if store.needs_recovery() {
+            if let Ok(Some(_lock)) = Lock::try_acquire(data, "recovering the data folder") {
+                if let Err(e) = store.recover() {
+                    tracing::warn!("cannot recover the data folder {}: {e}", data.display());
+                }
+            }
+        }
+        store
+    }
+
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// Every committed manifest, oldest first.
+    pub fn manifests(&self) -> Vec<Manifest> {
+        let mut out: Vec<Manifest> = manifest_paths(&self.data)
+            .into_iter()
+            .filter_map(|p| match std::fs::read(&p).map(|b| serde_json::from_slice::<Manifest>(&b)) {
+                Ok(Ok(m)) => Some(m),
+                Ok(Err(e)) => {
+                    tracing::warn!("ignoring the unreadable manifest {}: {e}", p.display());
+                    None
+                }
+                Err(_) => None,
+            })
+            .collect();
+        out.sort_by_key(|m| m.seq);
+        out
+    }
+
+    /// The current (latest committed) snapshot.
+    pub fn latest(&self) -> Option<Manifest> {
+        let last = manifest_paths(&self.data).into_iter().max()?;
+        serde_json::from_slice(&std::fs::read(last).ok()?).ok()
+    }
+
+    /// The snapshot `id` names: `latest`, a sequence number, a run id or a unique prefix of one.
+    pub fn find(&self, id: &str) -> Result<Manifest, String> {
+        let all = self.manifests();
+        if all.is_empty() {
+            return Err(format!("no committed run in {}; run `jobforge run` first", self.data.display()));
+        }
+        if id == "latest" {
+            return Ok(all[all.len() - 1].clone());
+        }
+        if let Ok(seq) = id.parse::<u64>() {
+            if let Some(m) = all.iter().find(|m| m.seq == seq) {
+                return Ok(m.clone());
+            }
+        }
+        let matches: Vec<&Manifest> = all.iter().filter(|m| m.run_id.starts_with(id) && !id.is_empty()).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(format!(
+                "no kept run `{id}`; kept: {}",
+                all.iter()
+                    .map(|m| format!("{} ({})", m.seq, &m.run_id[..8.min(m.run_id.len())]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            many => Err(format!("`{id}` names {} runs; give more of the id", many.len())),
+        }
+    }
+
+    /// The latest snapshot, or `id`'s when given.
+    pub fn snapshot(&self, id: Option<&str>) -> Result<Manifest, String> {
+        match id {
+            Some(id) => self.find(id),
+            None => self
+                .latest()
+                .ok_or_else(|| format!("no committed run in {}; run `jobforge run` first", self.data.display())),
+        }
+    }
+
+    /// A path relative to the data folder, made absolute.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.data.join(rel)
+    }
+
+    /// The stable path of a table's layer file, `data/<layer>/<table>.parquet`.
+    pub fn stable_file(&self, layer: &str, table: &str) -> PathBuf {
+        self.data.join(layer).join(format!("{table}.parquet"))
+    }
+
+    /// Table name -> file of every table the snapshot holds at `layer`.
+    pub fn layer_files(&self, m: &Manifest, layer: &str) -> BTreeMap<String, PathBuf> {
+        m.layer(layer).map(|(name, f)| (name.clone(), self.path(&f.path))).collect()
+    }
+
+    /// The table metadata the snapshot recorded.
+    pub fn table_metadata(&self, m: &Manifest) -> Vec<TableMetadata> {
+        read_json_or_default(&self.path(&m.folder).join(writer::TABLES_FILE))
+    }
+
+    /// The transition logs that built the snapshot's tables.
+    pub fn transitions(&self, m: &Manifest) -> Vec<TransitionLog> {
+        read_json_or_default(&self.path(&m.folder).join(writer::TRANSITIONS_FILE))
+    }
+
+    /// The JSON file of the snapshot's table metadata or transition logs, for DuckDB views.
+    pub fn record_file(&self, m: &Manifest, which: RecordFile) -> PathBuf {
+        let name = match which {
+            RecordFile::Tables => writer::TABLES_FILE,
+            RecordFile::Transitions => writer::TRANSITIONS_FILE,
+        };
+        self.path(&m.folder).join(name)
+    }
+
+    /// The folder holding the YAML the snapshot's run compiled.
+    pub fn config_dir(&self, m: &Manifest) -> PathBuf {
+        self.path(&m.folder).join(writer::CONFIG_DIR)
+    }
+
+    /// Starts a run: takes the writer lock, recovers, and opens a new run folder.
+    pub fn begin_run(&self, wait: Wait) -> Result<RunWriter, String> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let lock = Lock::acquire(&self.data, &format!("run {run_id}"), wait)?;
+        self.recover()?;
+        RunWriter::new(self.clone(), lock, run_id)
+    }
+
+    /// Republishes the snapshot `id` names as a new commit, atomically.
+    pub fn rollback(&self, id: &str, wait: Wait, keep: usize) -> Result<Manifest, String> {
+        let _lock = Lock::acquire(&self.data, &format!("rollback to {id}"), wait)?;
+        self.recover()?;
+        let target = self.find(id)?;
+        let latest = self.latest();
+        let now = chrono::Utc::now();
+        let mut m = target.clone();
+        m.seq = latest.as_ref().map_or(1, |l| l.seq + 1);
+        m.kind = "rollback".into();
+        m.rollback_of = Some(target.run_id.clone());
+        m.committed_at = now;
+        self.commit(&m).map_err(|e| format!("cannot commit the rollback: {e}"))?;
+        self.publish(&m).map_err(|e| format!("cannot publish the rollback: {e}"))?;
+        self.prune(keep);
+        Ok(m)
+    }
+
+    /// Writes `m` as the next manifest: temporary file, fsync, rename, fsync of the folder.
+    fn commit(&self, m: &Manifest) -> std::io::Result<()> {
+        let dir = self.data.join(MANIFESTS);
+        std::fs::create_dir_all(&dir)?;
+        let name = format!("{:06}.json", m.seq);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let bytes = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        fault::point("commit");
+        std::fs::rename(&tmp, dir.join(name))?;
+        sync_dir(&dir)?;
+        fault::point("committed");
+        Ok(())
+    }
+
+    /// Points `current` at the snapshot's folder (one atomic rename) and makes sure every stable
+    /// path leads through it.
+    fn publish(&self, m: &Manifest) -> std::io::Result<()> {
+        let tmp = self.data.join(format!(".{CURRENT}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        symlink(Path::new(&m.folder), &tmp)?;
+        fault::point("publish");
+        std::fs::rename(&tmp, self.data.join(CURRENT))?;
+        for layer in STABLE {
+            self.ensure_stable_link(layer)?;
+        }
+        sync_dir(&self.data)?;
+        fault::point("published");
+        Ok(())
+    }
+
+    /// `data/<layer>` as a link to `current/<layer>`; a folder left by an older jobforge is
+    /// replaced (its files are in no snapshot).
+    fn ensure_stable_link(&self, layer: &str) -> std::io::Result<()> {
+        let path = self.data.join(layer);
+        let target = Path::new(CURRENT).join(layer);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if std::fs::read_link(&path)? == target {
+                    return Ok(());
+                }
+                std::fs::remove_file(&path)?;
+            }
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path)?,
+            Ok(_) => std::fs::remove_file(&path)?,
+            Err(_) => {}
+        }
+        symlink(&target, &path)
+    }
+
+    /// The folder `current` points at, relative to the data folder.
+    fn published_folder(&self) -> Option<String> {
+        std::fs::read_link(self.data.join(CURRENT)).ok().map(|p| p.to_string_lossy().to_string())
+    }
+
+    /// True when a run was left committed but unpublished, or left uncommitted files.
+    fn needs_recovery(&self) -> bool {
+        let manifests = self.manifests();
+        let referenced: BTreeSet<&str> = manifests.iter().map(|m| m.folder.as_str()).collect();
+        let unpublished = manifests.last().is_some_and(|m| self.published_folder().as_deref() != Some(&m.folder));
+        unpublished
+            || run_folders(&self.data).iter().any(|f| !referenced.contains(f.as_str()))
+            || temporaries(&self.data).next().is_some()
+    }
+
+    /// With the lock held: removes what no manifest commits, and publishes the latest manifest.
+    fn recover(&self) -> Result<(), String> {
+        for tmp in temporaries(&self.data).collect::<Vec<_>>() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        let manifests = self.manifests();
+        let referenced: BTreeSet<&str> = manifests.iter().map(|m| m.folder.as_str()).collect();
+        for folder in run_folders(&self.data) {
+            if !referenced.contains(folder.as_str()) {
+                tracing::info!("removing {folder}: a run that never committed");
+                std::fs::remove_dir_all(self.data.join(&folder))
+                    .map_err(|e| format!("cannot remove the uncommitted {folder}: {e}"))?;
+            }
+        }
+        if let Some(m) = manifests.last() {
+            if self.published_folder().as_deref() != Some(&m.folder) {
+                tracing::info!("publishing run {} (committed, not yet published)", m.run_id);
+                self.publish(m).map_err(|e| format!("cannot publish run {}: {e}", m.run_id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the last `keep` manifests (at least one) and the folders they name.
+    fn prune(&self, keep: usize) {
+        let manifests = self.manifests();
+        let cut = manifests.len().saturating_sub(keep.max(1));
+        for m in &manifests[..cut] {
+            let _ = std::fs::remove_file(self.data.join(MANIFESTS).join(format!("{:06}.json", m.seq)));
+        }
+        fault::point("retention");
+        let kept: BTreeSet<&str> = manifests[cut..].iter().map(|m| m.folder.as_str()).collect();
+        for folder in run_folders(&self.data) {
+            if !kept.contains(folder.as_str()) {
+                let _ = std::fs::remove_dir_all(self.data.join(folder));
+            }
+        }
+    }
+}
+
+/// The two JSON records of a snapshot.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordFile {
+    Tables,
+    Transitions,
+}
+
+fn manifest_paths(data: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(data.join(MANIFESTS))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "json")
+                        && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `runs/<id>` of every run folder on disk.
+fn run_folders(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join(RUNS))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| format!("{RUNS}/{}", e.file_name().to_string_lossy())).collect())
+        .unwrap_or_default()
+}
+
+/// Temporary files an interrupted commit or publish left.
+fn temporaries(data: &Path) -> impl Iterator<Item = PathBuf> {
+    [data.to_path_buf(), data.join(MANIFESTS)].into_iter().flat_map(|dir| {
+        std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.') && n.to_string_lossy().ends_with(".tmp"))
+        })
+    })
+}
+
+fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &Path, link: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other(format!("cannot publish {}: the store needs symbolic links (Unix)", link.display())))
+}

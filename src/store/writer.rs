@@ -1,0 +1,272 @@
+//! Writing one run: files go into the run's own folder unsynced; `commit` carries the tables the
+//! run did not rebuild, writes the records and the config snapshot, makes everything durable
+//! with one barrier, commits the manifest, publishes it and prunes old runs.
+
+use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT};
+use super::{fault, names, Lock, Store, RUNS};
+use crate::records::{TableMetadata, TransitionLog};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub(super) const TABLES_FILE: &str = "tables.json";
+pub(super) const TRANSITIONS_FILE: &str = "transitions.json";
+pub(super) const CONFIG_DIR: &str = "config";
+
+/// A run in progress: holds the writer lock until it commits or is dropped.
+pub struct RunWriter {
+    store: Store,
+    _lock: Lock,
+    run_id: String,
+    started_at: DateTime<Utc>,
+    /// `runs/<id>`, relative to the data folder.
+    folder: String,
+    previous: Option<Manifest>,
+    previous_metadata: HashMap<(String, String), TableMetadata>,
+}
+
+/// What a run hands to `commit`.
+pub struct RunResult {
+    pub status: String,
+    pub selected: Vec<String>,
+    pub vars: BTreeMap<String, String>,
+    pub sources: BTreeMap<String, SourceFile>,
+    /// The selected tables; `files` filled for those that succeeded.
+    pub tables: BTreeMap<String, TableEntry>,
+    /// Metadata of every layer this run wrote.
+    pub metadata: Vec<TableMetadata>,
+    pub transitions: Vec<TransitionLog>,
+    /// The YAML the run compiled: path under `config/` -> text.
+    pub config: Vec<(String, String)>,
+    /// Runs to keep.
+    pub keep: usize,
+}
+
+impl RunWriter {
+    pub(super) fn new(store: Store, lock: Lock, run_id: String) -> Result<RunWriter, String> {
+        let folder = format!("{RUNS}/{run_id}");
+        let path = store.path(&folder);
+        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let previous = store.latest();
+        let previous_metadata = previous
+            .as_ref()
+            .map(|m| store.table_metadata(m).into_iter().map(|t| ((t.layer.clone(), t.name.clone()), t)).collect())
+            .unwrap_or_default();
+        Ok(RunWriter { store, _lock: lock, run_id, started_at: Utc::now(), folder, previous, previous_metadata })
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The snapshot this run starts from.
+    pub fn previous(&self) -> Option<&Manifest> {
+        self.previous.as_ref()
+    }
+
+    /// The metadata the previous snapshot holds for `layer.table`.
+    pub fn previous_metadata(&self, layer: &str, table: &str) -> Option<&TableMetadata> {
+        self.previous_metadata.get(&(layer.to_string(), table.to_string()))
+    }
+
+    /// The committed file of `layer.table` in the previous snapshot.
+    pub fn committed_file(&self, layer: &str, table: &str) -> Option<PathBuf> {
+        self.previous.as_ref()?.file(table, layer).map(|f| self.store.path(&f.path))
+    }
+
+    /// `runs/<id>/<layer>/<table>.parquet`, relative to the data folder.
+    fn rel(&self, layer: &str, table: &str) -> Result<String, String> {
+        names::check_table_name(table)?;
+        Ok(format!("{}/{layer}/{table}.parquet", self.folder))
+    }
+
+    /// This run's file of `layer.table` (written or not yet).
+    pub fn file(&self, layer: &str, table: &str) -> Result<PathBuf, String> {
+        Ok(self.store.path(&self.rel(layer, table)?))
+    }
+
+    /// Writes this run's file of `layer.table` (`layer` may be `quarantine`) through `write`,
+    /// unsynced: the commit's barrier makes it durable. Returns its manifest entry.
+    pub fn write_file(
+        &self,
+        layer: &str,
+        table: &str,
+        rows: u64,
+        schema: &[(String, String)],
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<FileEntry, String> {
+        let rel = self.rel(layer, table)?;
+        let path = self.store.path(&rel);
+        let result = (|| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+            write(&mut out)?;
+            out.flush()
+        })();
+        result.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        fault::point(&format!("write:{layer}/{table}"));
+        Ok(FileEntry { path: rel, rows, schema_hash: schema_hash(schema) })
+    }
+
+    /// Carries what the run did not rebuild, writes the records, syncs once, commits, publishes
+    /// and prunes. Returns the committed manifest.
+    pub fn commit(self, mut result: RunResult) -> Result<Manifest, String> {
+        let mut metadata = result.metadata;
+        let mut transitions = result.transitions;
+        let previous = self.previous.clone();
+        let previous_transitions = previous.as_ref().map(|m| self.store.transitions(m)).unwrap_or_default();
+        let previous_metadata: Vec<TableMetadata> = self.previous_metadata.values().cloned().collect();
+        // Tables of the previous snapshot this run did not select are kept as they were.
+        if let Some(prev) = &previous {
+            for (name, entry) in &prev.tables {
+                if !result.tables.contains_key(name) {
+                    let mut kept = entry.clone();
+                    kept.status = "kept".into();
+                    kept.error = None;
+                    kept.warnings.clear();
+                    result.tables.insert(name.clone(), kept);
+                }
+            }
+        }
+        for (name, entry) in result.tables.iter_mut() {
+            if entry.status == "success" {
+                continue;
+            }
+            // Not rebuilt: drop what this run wrote of it and carry the previous version.
+            self.remove_table_files(name);
+            metadata.retain(|m| &m.name != name);
+            let held = previous.as_ref().and_then(|p| p.tables.get(name));
+            entry.files.clear();
+            entry.built_by = held.and_then(|h| h.built_by.clone());
+            entry.built_at = held.and_then(|h| h.built_at);
+            entry.source_sha256 = held.and_then(|h| h.source_sha256.clone());
+            let Some(held) = held else { continue };
+            for (layer, file) in &held.files {
+                let rel = self.rel(layer, name)?;
+                link_or_copy(&self.store.path(&file.path), &self.store.path(&rel))
+                    .map_err(|e| format!("cannot carry {} into the new run: {e}", file.path))?;
+                entry.files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
+            }
+            metadata.extend(previous_metadata.iter().filter(|m| &m.name == name).cloned());
+            transitions.extend(
+                previous_transitions
+                    .iter()
+                    .filter(|t| &t.table == name && Some(&t.batch_id) == entry.built_by.as_ref())
+                    .cloned(),
+            );
+        }
+        metadata.sort_by(|a, b| (&a.name, &a.layer).cmp(&(&b.name, &b.layer)));
+        transitions.sort_by(|a, b| (a.started_at, &a.table).cmp(&(b.started_at, &b.table)));
+        let folder = self.store.path(&self.folder);
+        write_json(&folder.join(TABLES_FILE), &metadata)?;
+        fault::point("write:tables.json");
+        write_json(&folder.join(TRANSITIONS_FILE), &transitions)?;
+        fault::point("write:transitions.json");
+        for (rel, text) in &result.config {
+            let path = folder.join(CONFIG_DIR).join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        fault::point("barrier");
+        barrier(&folder).map_err(|e| format!("cannot make the run durable: {e}"))?;
+        let now = Utc::now();
+        let manifest = Manifest {
+            format: FORMAT,
+            seq: self.store.latest().map_or(1, |m| m.seq + 1),
+            run_id: self.run_id.clone(),
+            kind: "run".into(),
+            rollback_of: None,
+            folder: self.folder.clone(),
+            started_at: self.started_at,
+            ended_at: now,
+            committed_at: now,
+            status: result.status,
+            selected: result.selected,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            vars: result.vars,
+            sources: result.sources,
+            tables: result.tables,
+        };
+        self.store.commit(&manifest).map_err(|e| format!("cannot commit the run: {e}"))?;
+        self.store.publish(&manifest).map_err(|e| format!("cannot publish the run: {e}"))?;
+        self.store.prune(result.keep);
+        Ok(manifest)
+    }
+
+    fn remove_table_files(&self, table: &str) {
+        for layer in super::STABLE {
+            if let Ok(path) = self.file(layer, table) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// SHA-256 of `name type` lines.
+pub fn schema_hash(schema: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, dtype) in schema {
+        h.update(name.as_bytes());
+        h.update(b" ");
+        h.update(dtype.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(to);
+    std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
+}
+
+/// Makes every file written so far durable: one `syncfs` of the data folder's file system on
+/// Linux; elsewhere an fsync of each file and folder of the run.
+#[cfg(target_os = "linux")]
+fn barrier(folder: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(folder)?;
+    // SAFETY: `syncfs` only reads the descriptor, which `dir` keeps open for the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn barrier(folder: &Path) -> std::io::Result<()> {
+    fn walk(dir: &Path) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                walk(&p)?;
+            } else {
+                std::fs::File::open(&p)?.sync_all()?;
+            }
+        }
+        std::fs::File::open(dir)?.sync_all()
+    }
+    walk(folder)
+}

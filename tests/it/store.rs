@@ -1,0 +1,335 @@
+//! The store: a run is one atomic snapshot. Faults injected at every write, barrier, commit,
+//! publish and retention boundary, and real kills of a running child, each followed by commands
+//! that must see the gold layer of one run; one writer; names that would leave the data folder;
+//! readers without the raw files; history, `--run` and rollback; read-only queries.
+
+use crate::common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The `_batch_id`s of every published gold table, read through the stable paths.
+fn published_batches(p: &Project) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for table in p.gold_tables() {
+        let df = p.read(&format!("data/gold/{table}.parquet"));
+        out.extend(strings(&df, "_batch_id").into_iter().flatten());
+    }
+    out
+}
+
+/// The `_batch_id`s the gold layer shows to `jobforge query`, across four tables.
+fn queried_batches(p: &Project) -> BTreeSet<String> {
+    let sql = "select distinct _batch_id from (select _batch_id from dim_noc union all select _batch_id from \
+               noc_hierarchy union all select _batch_id from cops_employment union all select _batch_id from oasis_skills)";
+    let out = p.jobforge(&["query", sql, "--format", "csv"]);
+    ok(&out);
+    stdout(&out).lines().skip(1).map(str::to_string).collect()
+}
+
+/// Every run folder is named by a committed manifest, and no temporary file is left.
+fn assert_no_leftovers(p: &Project) {
+    let committed: BTreeSet<String> =
+        p.manifests().iter().map(|m| m["folder"].as_str().unwrap().trim_start_matches("runs/").to_string()).collect();
+    let folders: BTreeSet<String> = std::fs::read_dir(p.file("data/runs"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    assert!(folders.is_subset(&committed), "uncommitted run folders: {:?}", folders.difference(&committed));
+    let temporaries: Vec<String> = p.data_files().into_iter().filter(|f| f.ends_with(".tmp")).collect();
+    assert!(temporaries.is_empty(), "temporary files: {temporaries:?}");
+}
+
+fn latest_run_id(p: &Project) -> String {
+    p.manifests().last().unwrap()["run_id"].as_str().unwrap().to_string()
+}
+
+/// A project with one committed run, edited so that the next run changes dim_noc.
+fn built_and_edited() -> (Project, String) {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let first = latest_run_id(&p);
+    p.edit("pipelines/dim_noc.yml", "  - sort: [unit_group_id]", "  - sort: [\"unit_group_id desc\"]");
+    (p, first)
+}
+
+#[test]
+fn a_fault_at_any_boundary_leaves_one_consistent_run() {
+    // (point, whether the new run is committed when the process dies there)
+    let points = [
+        ("write:staged/dim_noc", false),
+        ("write:gold/dim_noc", false),
+        ("write:quarantine/cops_employment", false),
+        ("write:tables.json", false),
+        ("write:transitions.json", false),
+        ("barrier", false),
+        ("commit", false),
+        ("committed", true),
+        ("publish", true),
+        ("published", true),
+        ("retention", true),
+    ];
+    for (point, committed) in points {
+        let (p, first) = built_and_edited();
+        let out = p.jobforge_env(&["run", "pipelines", "--keep", "1"], &[("JOBFORGE_FAULT", point)]);
+        assert!(!out.status.success(), "{point}: the injected fault must kill the run\n{}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("fault injected at `{point}`")), "{point}: {}", stderr(&out));
+        let seen = queried_batches(&p);
+        assert_eq!(seen.len(), 1, "{point}: the gold layer mixes runs: {seen:?}");
+        let batch = seen.into_iter().next().unwrap();
+        assert_eq!(batch == first, !committed, "{point}: saw run {batch}, the first was {first}");
+        assert_eq!(published_batches(&p), BTreeSet::from([batch.clone()]), "{point}: stable paths");
+        let first_id = strings(&p.read("data/gold/dim_noc.parquet"), "unit_group_id")[0].clone().unwrap();
+        assert_eq!(first_id == "00010", !committed, "{point}: dim_noc is from the other run");
+        assert_no_leftovers(&p);
+        // The next run starts clean and commits.
+        ok(&p.jobforge(&["run", "pipelines", "--keep", "1"]));
+        assert_eq!(queried_batches(&p), BTreeSet::from([latest_run_id(&p)]), "{point}: after the next run");
+        assert_no_leftovers(&p);
+    }
+}
+
+#[test]
+fn a_run_killed_at_any_moment_leaves_one_consistent_run() {
+    let (p, first) = built_and_edited();
+    let mut runs = BTreeSet::from([first]);
+    for delay_ms in [5, 40, 120, 250, 500] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jobforge"))
+            .arg("--project")
+            .arg(p.path())
+            .args(["run", "pipelines"])
+            .env_remove("JOBFORGE_SOURCE_DIR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        runs.extend(p.manifests().iter().map(|m| m["run_id"].as_str().unwrap().to_string()));
+        let seen = queried_batches(&p);
+        assert_eq!(seen.len(), 1, "killed after {delay_ms} ms: the gold layer mixes runs: {seen:?}");
+        assert!(runs.contains(seen.iter().next().unwrap()), "killed after {delay_ms} ms: gold of an uncommitted run");
+        assert_eq!(published_batches(&p), seen, "killed after {delay_ms} ms: stable paths");
+        assert_no_leftovers(&p);
+    }
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let p = Project::sample();
+    let data = p.file("data");
+    let lock = jobforge::store::Lock::acquire(&data, "a test holding the lock", jobforge::store::Wait::No).unwrap();
+    let out = p.jobforge(&["run", "pipelines"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains(&format!("pid {}", std::process::id())) && e.contains("a test holding the lock"), "{e}");
+    assert!(e.contains("--wait"), "{e}");
+    assert!(p.manifests().is_empty());
+    // Readers do not block on a writer.
+    let out = p.jobforge(&["runs"]);
+    ok(&out);
+    let mut waiting = std::process::Command::new(env!("CARGO_BIN_EXE_jobforge"))
+        .arg("--project")
+        .arg(p.path())
+        .args(["run", "pipelines", "--wait"])
+        .env_remove("JOBFORGE_SOURCE_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(waiting.try_wait().unwrap().is_none(), "--wait must wait for the lock");
+    drop(lock);
+    ok(&waiting.wait_with_output().unwrap());
+    assert_eq!(p.manifests().len(), 1);
+}
+
+#[test]
+fn two_runs_at_once_commit_one_after_the_other() {
+    let p = Project::sample();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jobforge"))
+            .arg("--project")
+            .arg(p.path())
+            .args(["run", "pipelines", "--wait"])
+            .env_remove("JOBFORGE_SOURCE_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    ok(&a.wait_with_output().unwrap());
+    ok(&b.wait_with_output().unwrap());
+    let manifests = p.manifests();
+    assert_eq!(manifests.iter().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(queried_batches(&p), BTreeSet::from([latest_run_id(&p)]));
+    assert_no_leftovers(&p);
+}
+
+#[test]
+fn names_that_leave_the_data_folder_are_refused_at_compile() {
+    let long = "x".repeat(5000);
+    for (name, expected) in [
+        ("../../x", "must start with a letter"),
+        ("noc/../../x", "contains `/`"),
+        ("/tmp/jobforge_escape", "must start with a letter"),
+        ("\"\"", "cannot be empty"),
+        (long.as_str(), "5000 bytes long"),
+        ("\"2021\"", "must start with a letter"),
+    ] {
+        let p = Project::sample();
+        p.edit("pipelines/noc_hierarchy.yml", "table: noc_hierarchy", &format!("table: {name}"));
+        let out = p.jobforge(&["run", "pipelines"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let e = stderr(&out);
+        assert!(e.contains("noc_hierarchy.yml:2:1:"), "{name}: {e}");
+        assert!(e.contains(expected), "{name}: {e}");
+        assert!(!p.file("data/manifests").exists(), "{name}: nothing may run");
+    }
+    assert!(!std::path::Path::new("/tmp/jobforge_escape.parquet").exists());
+    // A source that climbs out of its root is refused, naming the source.
+    let p = Project::sample();
+    p.edit("sources.yml", "pattern: [\"noc_structure_en", "pattern: [\"../../noc_structure_en");
+    let out = p.jobforge(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(e.contains("sources.yml:") && e.contains("climbs out of the source root"), "{e}");
+}
+
+#[test]
+fn readers_work_from_the_record_without_the_source_files() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    std::fs::remove_dir_all(p.file("data/source")).unwrap();
+    // Today's config no longer matches the run; readers describe what the run recorded.
+    p.edit("pipelines/dim_noc.yml", "table: dim_noc", "table: dim_noc_renamed");
+    let out = p.jobforge(&["lineage", "Where does dim_noc come from?"]);
+    ok(&out);
+    assert!(stdout(&out).contains("noc_structure_en.sample.csv"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("7 -> 7 rows"), "{}", stdout(&out));
+    let out = p.jobforge(&["catalogue", "--out", "cat", "--format", "json"]);
+    ok(&out);
+    let cat: Value = serde_json::from_str(&std::fs::read_to_string(p.file("cat/catalogue.json")).unwrap()).unwrap();
+    let dim = cat["tables"].as_array().unwrap().iter().find(|t| t["name"] == "dim_noc").unwrap();
+    assert_eq!(dim["row_count"], 7);
+    let out = p.jobforge(&["query", "select count(*) from dim_noc", "--format", "csv"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "count_star()\n7\n");
+    let out = p.jobforge(&["status"]);
+    ok(&out);
+    assert!(stdout(&out).contains("source `noc_structure` is missing"), "{}", stdout(&out));
+    ok(&p.jobforge(&["model", "export", "--format", "json"]));
+}
+
+#[test]
+fn history_run_and_rollback() {
+    let (p, first) = built_and_edited();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let second = latest_run_id(&p);
+    let top = |args: &[&str]| {
+        let out = p.jobforge(args);
+        ok(&out);
+        stdout(&out).lines().nth(1).unwrap().to_string()
+    };
+    let sql = "select unit_group_id from dim_noc limit 1";
+    assert_eq!(top(&["query", sql, "--format", "csv"]), "21232");
+    assert_eq!(top(&["query", sql, "--format", "csv", "--run", "1"]), "00010");
+    assert_eq!(top(&["query", sql, "--format", "csv", "--run", &first[..8]]), "00010");
+    let out = p.jobforge(&["rollback", "1"]);
+    ok(&out);
+    assert!(stdout(&out).contains(&first), "{}", stdout(&out));
+    assert_eq!(top(&["query", sql, "--format", "csv"]), "00010");
+    assert_eq!(published_batches(&p), BTreeSet::from([first.clone()]));
+    let out = p.jobforge(&["runs"]);
+    ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("rollback") && text.contains(&second), "{text}");
+    let manifests = p.manifests();
+    assert_eq!(manifests.len(), 3);
+    assert_eq!(manifests[2]["rollback_of"].as_str(), Some(first.as_str()));
+    let out = p.jobforge(&["query", sql, "--run", "99"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no kept run `99`"), "{}", stderr(&out));
+}
+
+#[test]
+fn retention_keeps_the_last_runs_and_their_files() {
+    let p = Project::sample();
+    for _ in 0..3 {
+        ok(&p.jobforge(&["run", "pipelines", "--select", "noc_hierarchy", "--keep", "2"]));
+    }
+    let manifests = p.manifests();
+    assert_eq!(manifests.iter().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(std::fs::read_dir(p.file("data/runs")).unwrap().count(), 2);
+    assert_no_leftovers(&p);
+}
+
+#[test]
+fn a_failed_table_keeps_its_previous_version_and_status_says_so() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let first = latest_run_id(&p);
+    p.edit("pipelines/noc_hierarchy.yml", "  - sort: [level, code]", "  - sql: \"select * from input where nope = 1\"");
+    let out = p.jobforge(&["run", "pipelines"]);
+    assert_eq!(out.status.code(), Some(1));
+    let m = p.manifests().pop().unwrap();
+    assert_eq!(m["tables"]["noc_hierarchy"]["status"], "failed");
+    assert_eq!(m["tables"]["noc_hierarchy"]["built_by"].as_str(), Some(first.as_str()));
+    assert_eq!(m["tables"]["dim_noc"]["built_by"], m["run_id"]);
+    let hierarchy = p.read("data/gold/noc_hierarchy.parquet");
+    assert_eq!(strings(&hierarchy, "_batch_id")[0].as_deref(), Some(first.as_str()));
+    let out = p.jobforge(&["status", "--format", "json"]);
+    ok(&out);
+    let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let row = |t: &str| rows.as_array().unwrap().iter().find(|r| r["table"] == t).unwrap().clone();
+    assert_eq!(row("noc_hierarchy")["last_run"], "failed");
+    assert!(row("noc_hierarchy")["error"].as_str().unwrap().contains("sql"));
+    assert_eq!(row("oasis_skills")["stale"], serde_json::json!([]));
+    // A changed source makes the tables built from it stale.
+    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
+    let rows: Value = serde_json::from_str(&stdout(&p.jobforge(&["status", "--format", "json"]))).unwrap();
+    let dim = rows.as_array().unwrap().iter().find(|r| r["table"] == "dim_noc").unwrap();
+    assert!(dim["stale"][0].as_str().unwrap().contains("source `noc_structure` changed"), "{dim}");
+}
+
+#[test]
+fn query_only_reads_and_prints_iso_times() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    for sql in [
+        "copy (select 1) to 'written.csv'",
+        "attach 'other.duckdb'",
+        "create table t as select 1",
+        "select 1; select 2",
+    ] {
+        let out = p.jobforge(&["query", sql]);
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        assert!(stderr(&out).contains("query:"), "{sql}: {}", stderr(&out));
+    }
+    assert!(!p.file("written.csv").exists() && !p.file("other.duckdb").exists());
+    let out =
+        p.jobforge(&["query", "select _ingested_at, date '2024-03-15' as d from dim_noc limit 1", "--format", "csv"]);
+    ok(&out);
+    let row = stdout(&out).lines().nth(1).unwrap().to_string();
+    let (ts, d) = row.split_once(',').unwrap();
+    assert_eq!(d, "2024-03-15");
+    assert!(chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.f").is_ok(), "{row}");
+}
+
+#[test]
+fn a_table_is_stale_when_what_it_reads_was_rebuilt_after_it() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let stale_of = |p: &Project, table: &str| -> Value {
+        let out = p.jobforge(&["status", "--format", "json"]);
+        ok(&out);
+        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        rows.as_array().unwrap().iter().find(|r| r["table"] == table).unwrap()["stale"].clone()
+    };
+    assert_eq!(stale_of(&p, "dim_noc"), serde_json::json!([]), "one run builds consistent tables");
+    ok(&p.jobforge(&["run", "pipelines", "--select", "noc_hierarchy"]));
+    assert_eq!(stale_of(&p, "dim_noc"), serde_json::json!(["reads silver.noc_hierarchy, rebuilt after it"]));
+    assert_eq!(stale_of(&p, "noc_hierarchy"), serde_json::json!([]));
+}
