@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod exec;
+pub mod fault;
 pub mod lineage;
 pub mod plan;
 pub mod powerbi;

@@ -1,9 +1,12 @@
 //! Reading raw source files (CSV in UTF-8, Latin-1 or Windows-1252; Excel; Parquet; JSON and
 //! NDJSON) into data frames with their header names as published, and reading headers alone
 //! for compile-time checks. CSV and Excel cells are always read as text so codes keep their
-//! leading zeros; bronze casts explicitly.
+//! leading zeros; bronze casts explicitly. The same data reads the same from either format:
+//! empty cells (and the source's `null_values`) are null, Excel dates are ISO text
+//! (`2024-03-15`, `2025-01-02T13:45:00`), durations ISO 8601 (`PT36H5M0S`), booleans
+//! `true`/`false`.
 
-use crate::config::sources::{Encoding, Format, ReadOptions, SheetRef};
+use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;
 use std::io::{Cursor, Read};
 use std::path::Path;
@@ -39,8 +42,10 @@ pub fn format_of(path: &Path, declared: Option<Format>) -> Format {
 /// removed, blanks named `column_N`, repeats suffixed `_2`, `_3`).
 pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
     let mut df = match format {
-        Format::Csv => read_csv(path, opts, None)?,
-        Format::Xlsx => read_excel(path, opts, None)?,
+        Format::Csv => with_nulls(read_csv(path, opts, None)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?,
+        Format::Xlsx => {
+            with_nulls(read_excel(path, opts, None)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?
+        }
         Format::Parquet => {
             let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
             ParquetReader::new(file).finish().map_err(|e| err(path, e.to_string()))?
@@ -93,16 +98,166 @@ fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<
     }
     let skip = opts.skip_rows.unwrap_or(0);
     let has_header = opts.header.unwrap_or(true);
+    if text.trim().is_empty() {
+        return Err(err(path, "the file is empty: no header row"));
+    }
+    let truncate = opts.ragged_rows == Some(RaggedRows::Truncate);
+    if !truncate {
+        if let Some(problem) = csv_problem(&text, delimiter, skip) {
+            let mut e = err(path, problem.message);
+            e.at = Some(problem.at);
+            return Err(e);
+        }
+    }
     let df = CsvReadOptions::default()
         .with_has_header(false)
         .with_skip_rows(skip)
         .with_infer_schema_length(Some(0))
         .with_n_rows(max_rows.map(|n| n + usize::from(has_header)))
-        .with_parse_options(CsvParseOptions::default().with_separator(delimiter as u8).with_missing_is_null(false))
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_separator(delimiter as u8)
+                .with_missing_is_null(false)
+                .with_truncate_ragged_lines(truncate),
+        )
         .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
         .finish()
-        .map_err(|e| err(path, format!("not readable as CSV: {e}")))?;
+        .map_err(|e| err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default())))?;
     with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
+}
+
+/// A structural CSV problem found by a quote-aware scan: where and what, with the fix.
+struct CsvProblem {
+    at: (usize, usize),
+    message: String,
+}
+
+/// Finds an unclosed quote (at the line and column where it opens) or the first record with
+/// more fields than the first one (the header), after `skip` lines.
+fn csv_problem(text: &str, delimiter: char, skip: usize) -> Option<CsvProblem> {
+    let delimiter = delimiter as u8;
+    let bytes = text.as_bytes();
+    let ragged = |line: usize, fields: usize, n: usize| CsvProblem {
+        at: (line, 1),
+        message: format!(
+            "line {line} has {fields} fields, the header has {n}; fix the row (a delimiter inside a value \
+             needs quotes), or set `read: {{ ragged_rows: truncate }}` for this source to drop the extra fields"
+        ),
+    };
+    let (mut line, mut column, mut fields) = (1, 0, 1);
+    let mut expected: Option<usize> = None;
+    let mut in_quotes = false;
+    let mut quote_at = (0, 0);
+    let mut at_field_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b & 0xC0 != 0x80 {
+            column += 1;
+        }
+        if in_quotes {
+            if b == b'"' {
+                if bytes.get(i) == Some(&b'"') {
+                    i += 1;
+                    column += 1;
+                } else {
+                    in_quotes = false;
+                }
+            } else if b == b'\n' {
+                line += 1;
+                column = 0;
+            }
+            continue;
+        }
+        if b == b'"' && at_field_start {
+            in_quotes = true;
+            quote_at = (line, column);
+        } else if b == delimiter {
+            fields += 1;
+            at_field_start = true;
+            continue;
+        } else if b == b'\n' {
+            let blank = fields == 1 && column == 1;
+            if line > skip && !blank {
+                match expected {
+                    None => expected = Some(fields),
+                    Some(n) if fields > n => return Some(ragged(line, fields, n)),
+                    Some(_) => {}
+                }
+            }
+            line += 1;
+            column = 0;
+            fields = 1;
+            at_field_start = true;
+            continue;
+        }
+        at_field_start = false;
+    }
+    if in_quotes {
+        return Some(CsvProblem {
+            at: quote_at,
+            message: "a quoted value opened here is never closed; close it with `\"` (a quote inside a value is \
+                      written `\"\"`)"
+                .into(),
+        });
+    }
+    match expected {
+        Some(n) if fields > n && column > 0 => Some(ragged(line, fields, n)),
+        _ => None,
+    }
+}
+
+/// Text cells equal to one of `nulls` become null.
+fn with_nulls(df: DataFrame, nulls: &[String]) -> PolarsResult<DataFrame> {
+    if nulls.is_empty() {
+        return Ok(df);
+    }
+    let set = Series::new("nulls".into(), nulls);
+    let exprs: Vec<Expr> = df
+        .get_columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .map(|c| {
+            let name = c.name().as_str();
+            when(col(name).is_in(lit(set.clone())))
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(col(name))
+                .alias(name)
+        })
+        .collect();
+    df.lazy().with_columns(exprs).collect()
+}
+
+/// An Excel date or time as ISO text: `2024-03-15` for a whole day, else
+/// `2025-01-02T13:45:00` (with milliseconds when it has them); a duration as `PT36H5M0S`.
+fn excel_datetime(d: &calamine::ExcelDateTime) -> String {
+    if d.is_duration() {
+        let ms = (d.as_f64() * 86_400_000.0).round() as i64;
+        let (sign, ms) = if ms < 0 { ("-", -ms) } else { ("", ms) };
+        let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        let frac = if milli > 0 { format!(".{milli:03}") } else { String::new() };
+        return format!("{sign}PT{h}H{m}M{s}{frac}S");
+    }
+    // The day from calamine (it knows the workbook's epoch); the time rounded to the
+    // millisecond here, as Excel stores it.
+    let (y, mo, day, ..) = d.to_ymd_hms_milli();
+    let Some(mut date) = chrono::NaiveDate::from_ymd_opt(y.into(), mo.into(), day.into()) else {
+        return d.as_f64().to_string();
+    };
+    let v = d.as_f64();
+    let mut ms = ((v - v.floor()) * 86_400_000.0).round() as i64;
+    if ms >= 86_400_000 {
+        date = date.succ_opt().unwrap_or(date);
+        ms = 0;
+    }
+    let (h, mi, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let date = date.format("%Y-%m-%d");
+    match (ms, milli) {
+        (0, _) => date.to_string(),
+        (_, 0) => format!("{date}T{h:02}:{mi:02}:{s:02}"),
+        _ => format!("{date}T{h:02}:{mi:02}:{s:02}.{milli:03}"),
+    }
 }
 
 /// Turns the first row into column names (or names columns `column_N` when there is none).
@@ -207,6 +362,8 @@ fn read_excel(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Resul
                 Data::Float(f) => Some(f.to_string()),
                 Data::Int(i) => Some(i.to_string()),
                 Data::Bool(b) => Some(b.to_string()),
+                Data::DateTime(d) => Some(excel_datetime(d)),
+                Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
                 other => Some(other.to_string()),
             };
             columns[i].push(text);
@@ -229,6 +386,27 @@ mod tests {
     fn names_blank_and_repeated_headers() {
         let names = unique_names(vec!["a".into(), "a".into(), "column_3".into()]);
         assert_eq!(names, ["a", "a_2", "column_3"]);
+    }
+
+    #[test]
+    fn finds_ragged_rows_and_unclosed_quotes() {
+        let p = csv_problem("a,b\n1,2\n3,4,5\n", ',', 0).unwrap();
+        assert_eq!(p.at, (3, 1));
+        assert!(p.message.contains("line 3 has 3 fields, the header has 2") && p.message.contains("ragged_rows"));
+        let p = csv_problem("a,b,c\n1,\"x\n\ny\",2\n3,\"open\n4,5\n", ',', 0).unwrap();
+        assert_eq!(p.at, (5, 3));
+        assert!(p.message.contains("never closed"));
+        assert!(csv_problem("a,b\n\"x,\"\"y\"\"\",2\n3,4", ',', 0).is_none());
+        assert!(csv_problem("junk line, with, commas\na,b\n1,2\n", ',', 1).is_none());
+        assert!(csv_problem("a;b\n1;2;3", ';', 0).is_some());
+    }
+
+    #[test]
+    fn excel_dates_are_iso_text() {
+        use calamine::{ExcelDateTime, ExcelDateTimeType::*};
+        assert_eq!(excel_datetime(&ExcelDateTime::new(45366.0, DateTime, false)), "2024-03-15");
+        assert_eq!(excel_datetime(&ExcelDateTime::new(45659.572916666664, DateTime, false)), "2025-01-02T13:45:00");
+        assert_eq!(excel_datetime(&ExcelDateTime::new(1.5034722222222223, TimeDelta, false)), "PT36H5M0S");
     }
 
     #[test]

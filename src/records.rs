@@ -5,11 +5,70 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// One layer transition of one table in one run.
-///
-/// Balance: `rows_in + rows_reshaped = rows_out + rows_filtered + rows_quarantined`, where
-/// `rows_reshaped` is the net change made by steps that change the row grain (unpivot,
-/// aggregate, joins that add rows, `sql`).
+/// What happened to the rows of a step or a transition, counted gross: every row removed and
+/// every row added, by its cause, each measured on its own (not derived from the others), so
+/// that `balances` can catch a step that loses rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCounts {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    /// Removed by `filter` and `dedupe`.
+    pub rows_filtered: u64,
+    /// Rows an inner join found no match for.
+    #[serde(default)]
+    pub rows_join_dropped: u64,
+    /// Rows a join added because the other side repeats a key.
+    #[serde(default)]
+    pub rows_fanout_added: u64,
+    /// Sent to quarantine by a rule or a cast.
+    pub rows_quarantined: u64,
+    /// Rows consumed by a change of grain (`unpivot`, `aggregate`, `sql`) ...
+    #[serde(default)]
+    pub rows_reshaped_in: u64,
+    /// ... and the rows it produced.
+    #[serde(default)]
+    pub rows_reshaped_out: u64,
+}
+
+impl RowCounts {
+    /// in + added + produced = out + filtered + dropped + quarantined + consumed.
+    pub fn balances(&self) -> bool {
+        self.rows_in + self.rows_fanout_added + self.rows_reshaped_out
+            == self.rows_out
+                + self.rows_filtered
+                + self.rows_join_dropped
+                + self.rows_quarantined
+                + self.rows_reshaped_in
+    }
+
+    /// Adds the causes of `other` (not its rows in and out).
+    pub fn add_causes(&mut self, other: &RowCounts) {
+        self.rows_filtered += other.rows_filtered;
+        self.rows_join_dropped += other.rows_join_dropped;
+        self.rows_fanout_added += other.rows_fanout_added;
+        self.rows_quarantined += other.rows_quarantined;
+        self.rows_reshaped_in += other.rows_reshaped_in;
+        self.rows_reshaped_out += other.rows_reshaped_out;
+    }
+
+    /// The counts as one line, for errors.
+    pub fn describe(&self) -> String {
+        format!(
+            "in {} + join fan-out {} + reshaped out {} != out {} + filtered {} + join dropped {} + quarantined {} + \
+             reshaped in {}",
+            self.rows_in,
+            self.rows_fanout_added,
+            self.rows_reshaped_out,
+            self.rows_out,
+            self.rows_filtered,
+            self.rows_join_dropped,
+            self.rows_quarantined,
+            self.rows_reshaped_in
+        )
+    }
+}
+
+/// One layer transition of one table in one run. Its counts balance (see `RowCounts`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransitionLog {
     pub transition_id: String,
@@ -19,11 +78,8 @@ pub struct TransitionLog {
     pub target_layer: String,
     pub source_files: Vec<String>,
     pub target_file: String,
-    pub rows_in: u64,
-    pub rows_out: u64,
-    pub rows_filtered: u64,
-    pub rows_quarantined: u64,
-    pub rows_reshaped: i64,
+    #[serde(flatten)]
+    pub counts: RowCounts,
     pub steps_applied: Vec<StepRecord>,
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
@@ -34,14 +90,12 @@ pub struct TransitionLog {
     pub warnings: Vec<String>,
 }
 
-/// What one step did to the row count.
+/// What one step did to the rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: String,
-    pub rows_in: u64,
-    pub rows_out: u64,
-    pub rows_filtered: u64,
-    pub rows_quarantined: u64,
+    #[serde(flatten)]
+    pub counts: RowCounts,
 }
 
 /// Metadata of one table at one layer after a run.

@@ -120,6 +120,20 @@ pub struct ReadOptions {
     /// for Parquet and JSON these columns are cast to text.
     #[serde(default)]
     pub text_columns: Vec<String>,
+    /// Cell texts read as null (CSV and Excel), compared exactly; default `[""]`, so an empty
+    /// field is null. `[]` keeps empty fields as empty text.
+    pub null_values: Option<Vec<String>>,
+    /// CSV rows with more fields than the header: `error` (default, naming the line) or
+    /// `truncate` (the extra fields are dropped). Rows with fewer fields get nulls.
+    pub ragged_rows: Option<RaggedRows>,
+}
+
+/// What to do with CSV rows that have more fields than the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RaggedRows {
+    Error,
+    Truncate,
 }
 
 /// An Excel sheet by name or index.
@@ -144,6 +158,13 @@ impl ReadOptions {
             } else {
                 self.text_columns.clone()
             },
+            null_values: self.null_values.clone().or_else(|| defaults.null_values.clone()),
+            ragged_rows: self.ragged_rows.or(defaults.ragged_rows),
         }
+    }
+
+    /// The cell texts read as null: `null_values`, by default the empty text.
+    pub fn nulls(&self) -> Vec<String> {
+        self.null_values.clone().unwrap_or_else(|| vec![String::new()])
     }
 }

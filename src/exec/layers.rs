@@ -2,12 +2,12 @@
 //! types), silver and gold (steps); then provenance, the parquet write into the run's folder,
 //! the transition log and the table metadata.
 
-use super::{metadata, rules, steps};
+use super::{metadata, steps};
 use crate::config::Project;
 use crate::plan::check::PROVENANCE;
 use crate::plan::render::step_label;
 use crate::plan::{parse_ref, Layer, Plan};
-use crate::records::{StepRecord, TableMetadata, TransitionLog};
+use crate::records::{RowCounts, StepRecord, TableMetadata, TransitionLog};
 use crate::store::{FileEntry, RunWriter};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
@@ -44,16 +44,42 @@ impl RunContext<'_> {
     }
 }
 
-/// A layer's frame before provenance and writing, with what happened to the rows.
+/// A layer's frame before provenance and writing, with what happened to the rows (`counts`
+/// holds rows in and the causes; rows out is the frame's height).
 struct Built {
     df: DataFrame,
-    rows_in: u64,
-    filtered: u64,
+    counts: RowCounts,
     quarantined: Vec<DataFrame>,
-    reshaped: i64,
     steps: Vec<StepRecord>,
     source_files: Vec<String>,
     warnings: Vec<String>,
+}
+
+impl Built {
+    fn new(df: DataFrame, source_files: Vec<String>, warnings: Vec<String>) -> Built {
+        let counts = RowCounts { rows_in: df.height() as u64, ..Default::default() };
+        Built { df, counts, quarantined: vec![], steps: vec![], source_files, warnings }
+    }
+
+    /// Applies `step` to the frame and records its result, checking that its rows balance.
+    fn step(
+        &mut self,
+        label: String,
+        step: impl FnOnce(DataFrame) -> Result<steps::StepResult, String>,
+    ) -> Result<(), String> {
+        let df = std::mem::take(&mut self.df);
+        let rows_in = df.height() as u64;
+        let r = step(df)?;
+        let counts = RowCounts { rows_in, rows_out: r.df.height() as u64, ..r.counts };
+        if !counts.balances() {
+            return Err(format!("`{label}`: rows are unaccounted for: {}", counts.describe()));
+        }
+        self.counts.add_causes(&counts);
+        self.quarantined.extend(r.quarantined);
+        self.steps.push(StepRecord { step: label, counts });
+        self.df = r.df;
+        Ok(())
+    }
 }
 
 /// What a written layer hands on: its frame, its file, its quarantined rows and its warnings.
@@ -91,11 +117,7 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
         target_layer: layer.name().into(),
         source_files: vec![],
         target_file: target,
-        rows_in: 0,
-        rows_out: 0,
-        rows_filtered: 0,
-        rows_quarantined: 0,
-        rows_reshaped: 0,
+        counts: RowCounts::default(),
         steps_applied: vec![],
         started_at,
         ended_at: started_at,
@@ -115,13 +137,14 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
             .map(|q| with_provenance(ctx, t, layer, q))
             .collect::<PolarsResult<Vec<_>>>()
             .map_err(|e| e.to_string())?;
+        let counts = RowCounts { rows_out: df.height() as u64, ..built.counts };
+        let quarantined_rows: u64 = quarantined.iter().map(|q| q.height() as u64).sum();
+        if !counts.balances() || quarantined_rows != counts.rows_quarantined {
+            return Err(format!("rows are unaccounted for: {}", counts.describe()));
+        }
         let file = write_parquet(ctx, layer.name(), &table.name, &df)?;
         log.source_files = built.source_files;
-        log.rows_in = built.rows_in;
-        log.rows_out = df.height() as u64;
-        log.rows_filtered = built.filtered;
-        log.rows_quarantined = quarantined.iter().map(|q| q.height() as u64).sum();
-        log.rows_reshaped = built.reshaped;
+        log.counts = counts;
         log.steps_applied = built.steps;
         log.warnings = built.warnings.clone();
         Ok(LayerOutput { df, file, quarantined, warnings: built.warnings })
@@ -146,18 +169,8 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
 fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
     let df = crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?;
-    let rows = df.height() as u64;
     let warnings = schema_drift(ctx, t, &df);
-    Ok(Built {
-        df,
-        rows_in: rows,
-        filtered: 0,
-        quarantined: vec![],
-        reshaped: 0,
-        steps: vec![],
-        source_files: vec![table.file.path.display().to_string()],
-        warnings,
-    })
+    Ok(Built::new(df, vec![table.file.path.display().to_string()], warnings))
 }
 
 /// Source columns that appeared or disappeared since the last staged write of this table.
@@ -182,7 +195,6 @@ fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
 
 fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let rows_in = df.height() as u64;
     let published: Vec<String> = df
         .get_column_names()
         .iter()
@@ -200,59 +212,23 @@ fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
         table.header.iter().map(String::as_str).zip(&table.bronze_names).collect();
     let df = steps::renamed(df, |c| names.get(c).map(|n| n.to_string())).map_err(|e| e.to_string())?;
     let casts: Vec<_> = table.spec.bronze.cast.iter().map(|(c, d)| (c.clone(), *d)).collect();
-    let (df, failed) = rules::cast_columns(df, &casts).map_err(|e| first_line(&e))?;
-    let quarantined = failed.height() as u64;
-    let steps = vec![StepRecord {
-        step: "bronze".into(),
-        rows_in,
-        rows_out: df.height() as u64,
-        rows_filtered: 0,
-        rows_quarantined: quarantined,
-    }];
-    Ok(Built {
-        df,
-        rows_in,
-        filtered: 0,
-        quarantined: vec![failed],
-        reshaped: 0,
-        steps,
-        source_files: vec![],
-        warnings: vec![],
-    })
+    let mut built = Built::new(df, vec![], vec![]);
+    built.step("bronze".into(), |df| steps::cast(df, &casts).map_err(|e| first_line(&e)))?;
+    Ok(built)
 }
 
 fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let rows_in = df.height() as u64;
-    let mut built = Built {
-        df,
-        rows_in,
-        filtered: 0,
-        quarantined: vec![],
-        reshaped: 0,
-        steps: vec![],
-        source_files: vec![],
-        warnings: vec![],
-    };
+    let mut built = Built::new(df, vec![], vec![]);
     let reader = |reference: &str| -> PolarsResult<DataFrame> { read_reference(ctx, reference) };
     for (i, step) in table.steps(layer).iter().enumerate() {
-        let before = built.df.height() as u64;
-        let df = std::mem::take(&mut built.df);
         let label = step_label(step);
-        let r = steps::apply(step, df, &reader, &ctx.project.vars)
-            .map_err(|e| format!("step {} `{label}`: {}", i + 1, first_line(&e)))?;
-        let quarantined = r.quarantined.as_ref().map_or(0, |q| q.height() as u64);
-        built.steps.push(StepRecord {
-            step: label,
-            rows_in: before,
-            rows_out: r.df.height() as u64,
-            rows_filtered: r.filtered,
-            rows_quarantined: quarantined,
-        });
-        built.filtered += r.filtered;
-        built.reshaped += r.reshaped;
-        built.quarantined.extend(r.quarantined);
-        built.df = r.df;
+        crate::fault::panic_point(&format!("panic:{layer}/{}", table.name));
+        built
+            .step(label.clone(), |df| {
+                steps::apply(step, df, &reader, &ctx.project.vars).map_err(|e| format!("`{label}`: {}", first_line(&e)))
+            })
+            .map_err(|e| format!("step {} {e}", i + 1))?;
     }
     for reference in crate::plan::step_references(table.steps(layer)) {
         if let Ok((l, name)) = parse_ref(&reference) {

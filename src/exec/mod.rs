@@ -1,8 +1,8 @@
 //! Execution of a plan over Polars: each selected table runs its layers in order on its own
 //! thread, waiting for the other tables' layers it reads; every layer writes parquet with
 //! provenance into the run's folder, logs its transition and records table metadata; the run
-//! then commits as one snapshot (see `store`). A failing table does not stop the others; its
-//! dependents are skipped and it keeps its previous version.
+//! then commits as one snapshot (see `store`). A failing table (an error or a panic) does not
+//! stop the others; its dependents are skipped and it keeps its previous version.
 
 pub mod layers;
 pub mod metadata;
@@ -264,7 +264,11 @@ fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> TableRun {
             break;
         }
         tracing::info!(table = %name, layer = %layer, "building");
-        match layers::build_layer(ctx, t, layer, frame.take()) {
+        let input = frame.take();
+        let built =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| layers::build_layer(ctx, t, layer, input)))
+                .unwrap_or_else(|panic| Err(format!("internal error (a panic): {}", panic_message(&*panic))));
+        match built {
             Ok(out) => {
                 if layer == Layer::Staged {
                     fingerprint = crate::registry::fingerprint(&plan.tables[t].file.path).ok();
@@ -300,6 +304,15 @@ fn run_table(ctx: &layers::RunContext, board: &Board, t: usize) -> TableRun {
     }
     outcome.warnings = warnings;
     TableRun { outcome, fingerprint, files }
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".into())
 }
 
 fn mark_rest(board: &Board, plan: &Plan, t: usize, from: usize, state: NodeState) {

@@ -1,6 +1,7 @@
-//! Row checks that send failing rows to quarantine: bronze casts that cannot convert a value,
+//! Row checks that send failing rows to quarantine: casts that cannot convert a value exactly,
 //! and the `expect` rules. A failing row carries `_rule` and `_reason`; the first failed check
-//! in declaration order names it.
+//! in declaration order names it. Row rules run first; `unique` then looks at the rows that
+//! passed them, keeps the first of each key and fails a key with a null in it.
 
 use crate::config::pipeline::{DType, Expect};
 use polars::prelude::*;
@@ -64,7 +65,8 @@ pub fn polars_type(t: DType) -> DataType {
 }
 
 /// The expression casting `column` to `t`: text is trimmed first; booleans accept
-/// true/false/yes/no/1/0 in any case; dates are ISO `YYYY-MM-DD`. Unconvertible values are null.
+/// true/false/yes/no/1/0 in any case; dates are ISO `YYYY-MM-DD`. Unconvertible values are null
+/// (and `cast_columns` quarantines them; it also refuses casts that would change a value).
 pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
     let c = col(column);
     if current != &DataType::String {
@@ -90,7 +92,9 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
     }
 }
 
-/// Casts `casts` columns, quarantining rows where a non-null value does not convert.
+/// Casts `casts` columns strictly: a row goes to quarantine when a non-null value does not
+/// convert, or would convert to something else (a truncated fraction, an overflow, a lost time
+/// of day, a rounded large integer). Rounding is an explicit step (`derive`).
 pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut exprs = Vec::new();
     let mut checks = Vec::new();
@@ -98,8 +102,14 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
         let current = df.column(name)?.dtype().clone();
         let cast = cast_expr(name, *t, &current);
         let type_name = format!("{t:?}").to_lowercase();
+        let changed = if current == DataType::String || *t == DType::Text || current == polars_type(*t) {
+            lit(false)
+        } else {
+            // Typed to typed: the value must come back unchanged.
+            cast.clone().cast(current.clone()).neq(col(name.as_str()))
+        };
         checks.push(Check {
-            fails: col(name).is_not_null().and(cast.clone().is_null()),
+            fails: col(name).is_not_null().and(cast.clone().is_null().or(changed)),
             rule: format!("cast({name}: {type_name})"),
             reason: concat_str(
                 [lit(format!("{name}: cannot cast ")), quoted_value(name), lit(format!(" to {type_name}"))],
@@ -114,32 +124,51 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
     Ok((passed, failed))
 }
 
-/// The checks of an `expect` step, in declaration order; `refs` reads other tables.
-pub fn expect_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult<Vec<Check>> {
+/// Splits `df` by the `unique` key: a row whose key has a null fails, and so does every row
+/// but the first of each key.
+pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFrame)> {
+    if key.is_empty() {
+        let empty = df.clear();
+        return Ok((df, empty));
+    }
+    const ROW: &str = "__jf_row";
+    let names = key.join(", ");
+    let shown = concat_str(
+        key.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(),
+        ", ",
+        false,
+    );
+    let any_null = key.iter().map(|c| col(c).is_null()).reduce(|a, b| a.or(b)).unwrap_or(lit(false));
+    let keys: Vec<Expr> = key.iter().map(col).collect();
+    let checks = vec![
+        Check {
+            fails: any_null,
+            rule: format!("unique({names})"),
+            reason: concat_str(
+                [lit(format!("({names}) = (")), shown.clone(), lit(") has a null; a key must be whole")],
+                "",
+                false,
+            ),
+        },
+        Check {
+            fails: col(ROW).neq(col(ROW).min().over(keys)),
+            rule: format!("unique({names})"),
+            reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
+        },
+    ];
+    let (passed, failed) = split(df.with_row_index(ROW.into(), None)?, checks)?;
+    Ok((passed.drop(ROW)?, failed.drop(ROW)?))
+}
+
+/// The row rules of an `expect` step (all but `unique`), in declaration order; `refs` reads
+/// other tables.
+pub fn row_checks(e: &Expect, refs: &super::steps::RefReader) -> PolarsResult<Vec<Check>> {
     let mut checks = Vec::new();
     for c in &e.not_null {
         checks.push(Check {
             fails: col(c).is_null(),
             rule: format!("not_null({c})"),
             reason: lit(format!("{c} is null")),
-        });
-    }
-    if !e.unique.is_empty() {
-        let key = if e.unique.len() == 1 {
-            col(&e.unique[0])
-        } else {
-            concat_str(e.unique.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>(), "\u{1f}", false)
-        };
-        let names = e.unique.join(", ");
-        let shown = concat_str(
-            e.unique.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(),
-            ", ",
-            false,
-        );
-        checks.push(Check {
-            fails: key.is_first_distinct().not(),
-            rule: format!("unique({names})"),
-            reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
         });
     }
     for (c, values) in &e.accepted_values {

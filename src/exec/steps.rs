@@ -4,37 +4,41 @@
 use super::rules;
 use crate::config::pipeline::{Case, Clean, JoinHow, Keep, Step};
 use crate::plan::check::{sort_key, PROVENANCE};
+use crate::records::RowCounts;
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use std::collections::BTreeMap;
 
-/// The result of one step.
+/// The result of one step: the new frame, the rows quarantined, and the causes of every row
+/// change, each measured on its own (the caller checks the balance against rows in and out).
 pub struct StepResult {
     pub df: DataFrame,
-    pub filtered: u64,
     pub quarantined: Option<DataFrame>,
-    /// Net rows added (positive) or removed (negative) by a change of grain.
-    pub reshaped: i64,
+    /// Causes only; `rows_in` and `rows_out` are set by the caller.
+    pub counts: RowCounts,
 }
 
 impl StepResult {
     fn same_grain(df: DataFrame) -> Self {
-        StepResult { df, filtered: 0, quarantined: None, reshaped: 0 }
+        StepResult { df, quarantined: None, counts: RowCounts::default() }
     }
-    /// For steps whose row change is a change of grain.
+    /// A change of grain: every input row consumed, every output row produced.
     fn reshaped(rows_in: usize, df: DataFrame) -> Self {
-        let reshaped = df.height() as i64 - rows_in as i64;
-        StepResult { df, filtered: 0, quarantined: None, reshaped }
+        let counts =
+            RowCounts { rows_reshaped_in: rows_in as u64, rows_reshaped_out: df.height() as u64, ..Default::default() };
+        StepResult { df, quarantined: None, counts }
     }
-    /// For steps that can only remove rows (filters, dedupes, inner joins).
-    fn filtered(rows_in: usize, df: DataFrame) -> Self {
-        let out = df.height();
-        if out > rows_in {
-            return Self::reshaped(rows_in, df);
-        }
-        StepResult { filtered: (rows_in - out) as u64, df, quarantined: None, reshaped: 0 }
+    fn filtered(df: DataFrame, filtered: u64) -> Self {
+        StepResult { df, quarantined: None, counts: RowCounts { rows_filtered: filtered, ..Default::default() } }
+    }
+    fn quarantined(df: DataFrame, failed: DataFrame) -> Self {
+        let counts = RowCounts { rows_quarantined: failed.height() as u64, ..Default::default() };
+        StepResult { df, quarantined: Some(failed), counts }
     }
 }
+
+/// A temporary column holding a filter's mask.
+const MASK: &str = "__jf_keep";
 
 /// Reads another table's output for joins and `ref()`.
 pub type RefReader<'a> = dyn Fn(&str) -> PolarsResult<DataFrame> + 'a;
@@ -49,8 +53,12 @@ pub fn apply(
     let rows_in = df.height();
     Ok(match step {
         Step::Filter(sql) => {
-            let predicate = polars::sql::sql_expr(sql)?;
-            StepResult::filtered(rows_in, df.lazy().filter(predicate).collect()?)
+            // The rows the predicate does not keep (false or null) are counted from the mask.
+            let keep = polars::sql::sql_expr(sql)?.fill_null(false);
+            let marked = df.lazy().with_column(keep.alias(MASK)).collect()?;
+            let mask = marked.column(MASK)?.bool()?.clone();
+            let filtered = (mask.len() - mask.sum().unwrap_or(0) as usize) as u64;
+            StepResult::filtered(marked.filter(&mask)?.drop(MASK)?, filtered)
         }
         Step::Derive(map) => {
             let exprs = map
@@ -61,8 +69,7 @@ pub fn apply(
         }
         Step::Cast(map) => {
             let casts: Vec<_> = map.iter().map(|(c, t)| (c.clone(), *t)).collect();
-            let (passed, failed) = rules::cast_columns(df, &casts)?;
-            StepResult { df: passed, filtered: 0, quarantined: Some(failed), reshaped: 0 }
+            cast(df, &casts)?
         }
         Step::Clean(c) => {
             let columns = clean_columns(c, &df);
@@ -73,7 +80,9 @@ pub fn apply(
                 Keep::First => UniqueKeepStrategy::First,
                 Keep::Last => UniqueKeepStrategy::Last,
             };
-            StepResult::filtered(rows_in, df.unique_stable(Some(d.keys.as_slice()), keep, None)?)
+            let distinct = df.unique_stable(Some(d.keys.as_slice()), UniqueKeepStrategy::Any, None)?.height();
+            let out = df.unique_stable(Some(d.keys.as_slice()), keep, None)?;
+            StepResult::filtered(out, (rows_in - distinct) as u64)
         }
         Step::Unpivot(u) => {
             let mut index: Vec<String> = u.index.clone();
@@ -145,15 +154,39 @@ pub fn apply(
                 JoinHow::Left => JoinType::Left,
                 JoinHow::Inner => JoinType::Inner,
             };
+            // Counted on their own: left rows with no match, and the extra rows repeated right
+            // keys add (a left row matching n right rows becomes n rows: n - 1 added).
+            let matches = right.clone().group_by(right_keys.clone()).agg([len().alias("__matches")]).collect()?;
+            let per_row = df
+                .clone()
+                .lazy()
+                .select(left_keys.clone())
+                .join(
+                    matches.lazy(),
+                    left_keys.clone(),
+                    right_keys.clone(),
+                    JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::CoalesceColumns),
+                )
+                .select([
+                    col("__matches").is_null().sum().cast(DataType::UInt64).alias("unmatched"),
+                    (col("__matches").cast(DataType::UInt64) - lit(1u64)).sum().alias("added"),
+                ])
+                .collect()?;
+            let first = |c: &str| -> PolarsResult<u64> {
+                Ok(per_row.column(c)?.cast(&DataType::UInt64)?.u64()?.get(0).unwrap_or(0))
+            };
+            let (unmatched, added) = (first("unmatched")?, first("added")?);
             let joined = df
                 .lazy()
                 .join(right, left_keys, right_keys, JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns))
                 .collect()?;
             let joined = joined.drop_many((0..right_on.len()).map(|i| format!("__key_{i}")));
-            match j.how {
-                JoinHow::Left => StepResult::reshaped(rows_in, joined),
-                JoinHow::Inner => StepResult::filtered(rows_in, joined),
-            }
+            let counts = RowCounts {
+                rows_join_dropped: if j.how == JoinHow::Inner { unmatched } else { 0 },
+                rows_fanout_added: added,
+                ..Default::default()
+            };
+            StepResult { df: joined, quarantined: None, counts }
         }
         Step::Aggregate(a) => {
             let measures = a
@@ -166,8 +199,17 @@ pub fn apply(
             StepResult::reshaped(rows_in, out)
         }
         Step::Expect(e) => {
-            let (passed, failed) = rules::split(df, rules::expect_checks(e, refs)?)?;
-            StepResult { df: passed, filtered: 0, quarantined: Some(failed), reshaped: 0 }
+            // Row rules first; `unique` among the rows that pass them.
+            let (passed, failed) = rules::split(df, rules::row_checks(e, refs)?)?;
+            let (passed, repeated) = rules::unique(passed, &e.unique)?;
+            let failed = if repeated.height() == 0 {
+                failed
+            } else if failed.height() == 0 {
+                repeated
+            } else {
+                failed.vstack(&repeated)?
+            };
+            StepResult::quarantined(passed, failed)
         }
         Step::Sql(sql) => {
             let mut ctx = SQLContext::new();
@@ -180,6 +222,12 @@ pub fn apply(
             StepResult::reshaped(rows_in, ctx.execute(&rendered)?.collect()?)
         }
     })
+}
+
+/// Strict casts (see `rules::cast_columns`): rows that do not convert exactly are quarantined.
+pub fn cast(df: DataFrame, casts: &[(String, crate::config::pipeline::DType)]) -> PolarsResult<StepResult> {
+    let (passed, failed) = rules::cast_columns(df, casts)?;
+    Ok(StepResult::quarantined(passed, failed))
 }
 
 /// `df` with columns renamed where `new_name` gives a name. (Builds a new frame: renaming in

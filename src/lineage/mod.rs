@@ -117,8 +117,8 @@ impl<'a> Lineage<'a> {
                     file: layer_file(data, layer, &table.name).display().to_string(),
                     inputs,
                     steps,
-                    rows_in: log.map(|l| l.rows_in),
-                    rows_out: log.map(|l| l.rows_out),
+                    rows_in: log.map(|l| l.counts.rows_in),
+                    rows_out: log.map(|l| l.counts.rows_out),
                     batch_id: log.map(|l| l.batch_id.clone()),
                     ended_at: log.map(|l| l.ended_at.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
                 }

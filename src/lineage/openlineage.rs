@@ -72,7 +72,7 @@ fn events(plan: &Plan, metadata: &[TableMetadata], log: &TransitionLog) -> Vec<V
             "outputStatistics": {
                 "_producer": PRODUCER,
                 "_schemaURL": facet("OutputStatisticsOutputDatasetFacet", "1-0-2"),
-                "rowCount": log.rows_out,
+                "rowCount": log.counts.rows_out,
                 "size": meta.file_size
             }
         });

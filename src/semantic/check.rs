@@ -55,18 +55,19 @@ fn type_name(t: Option<ColumnType>) -> String {
 /// The gold files of a snapshot, by table name.
 pub type GoldFiles = BTreeMap<String, PathBuf>;
 
-/// Reads every gold table of the snapshot.
-fn read_gold(gold: &GoldFiles) -> BTreeMap<String, DataFrame> {
+/// Reads every gold table of the snapshot; the second list names the files it could not read.
+fn read_gold(gold: &GoldFiles) -> (BTreeMap<String, DataFrame>, Vec<(String, String)>) {
     let mut out = BTreeMap::new();
+    let mut unreadable = Vec::new();
     for (name, path) in gold {
         match std::fs::File::open(path).map_err(PolarsError::from).and_then(|f| ParquetReader::new(f).finish()) {
             Ok(df) => {
                 out.insert(name.clone(), df);
             }
-            Err(e) => tracing::warn!("cannot read gold table `{name}` ({}): {e}", path.display()),
+            Err(e) => unreadable.push((name.clone(), format!("{}: {e}", path.display()))),
         }
     }
-    out
+    (out, unreadable)
 }
 
 struct Checker<'a> {
@@ -106,11 +107,32 @@ fn first_text(c: &Column) -> PolarsResult<Option<String>> {
     Ok(c.cast(&DataType::String)?.str()?.get(0).map(str::to_string))
 }
 
-/// Runs every model check against the gold folder (only the model's own consistency while
-/// the gold folder is empty).
-pub fn check(text: &SourceText, model: &Model, gold: &GoldFiles) -> Vec<Finding> {
-    let data = read_gold(gold);
+/// Runs every model check against the gold files of the current run; with `None`, the model's
+/// own consistency alone (`validate --config-only`). Checks fail closed: no gold at all, or a
+/// gold file that cannot be read, is an error.
+pub fn check(text: &SourceText, model: &Model, gold: Option<&GoldFiles>) -> Vec<Finding> {
+    let (data, unreadable) = gold.map(read_gold).unwrap_or_default();
     let mut c = Checker { text, findings: Vec::new() };
+    if gold.is_some_and(|g| g.is_empty()) && !model.tables.is_empty() {
+        c.push(
+            Severity::Error,
+            "gold_built",
+            None,
+            "tables:",
+            "the gold layer has not been built, so the model cannot be checked against data; run `jobforge run` \
+             first, or pass `--config-only` to check the config and the model alone"
+                .into(),
+        );
+    }
+    for (name, e) in &unreadable {
+        c.push(
+            Severity::Error,
+            "table_readable",
+            Some("tables:"),
+            name,
+            format!("cannot read gold table `{name}`: {e}"),
+        );
+    }
     check_star(&mut c, model);
     for m in &model.measures {
         if !model.tables.contains_key(&m.table) {
@@ -127,7 +149,7 @@ pub fn check(text: &SourceText, model: &Model, gold: &GoldFiles) -> Vec<Finding>
         }
     }
     if data.is_empty() {
-        // Nothing built yet: only the model's own consistency can be checked.
+        // Config only, or nothing readable: the model's own consistency is all there is to check.
         return c.findings;
     }
     for (name, table) in &model.tables {
@@ -364,7 +386,7 @@ fn find_path(adjacency: &HashMap<String, Vec<String>>, from: &str, to: &str) -> 
 
 /// The model with the gold data's column types and row counts, for other tools.
 pub fn export(model: &Model, gold: &GoldFiles) -> serde_json::Value {
-    let data = read_gold(gold);
+    let (data, _) = read_gold(gold);
     let tables: Vec<serde_json::Value> = model
         .tables
         .iter()

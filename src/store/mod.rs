@@ -21,12 +21,12 @@
 //! publishes it; one that finds an uncommitted folder removes it. Readers go through the
 //! manifest and never block.
 
-pub mod fault;
 pub mod lock;
 pub mod manifest;
 pub mod names;
 mod writer;
 
+use crate::fault;
 use crate::records::{TableMetadata, TransitionLog};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,8 @@
 //! with one barrier, commits the manifest, publishes it and prunes old runs.
 
 use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT};
-use super::{fault, names, Lock, Store, RUNS};
+use super::{names, Lock, Store, RUNS};
+use crate::fault;
 use crate::records::{TableMetadata, TransitionLog};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};

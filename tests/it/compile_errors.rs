@@ -15,12 +15,20 @@ fn validate_error(p: &Project) -> String {
 #[test]
 fn the_sample_project_validates() {
     let p = Project::sample();
-    let out = p.jobforge(&["validate"]);
+    let out = p.jobforge(&["validate", "--config-only"]);
     ok(&out);
     assert!(
         stdout(&out).contains("39 table(s), 156 node(s); model WiQ with 39 table(s) and 38 relationship(s), no errors"),
         "{}",
         stdout(&out)
+    );
+    // Without --config-only the model is checked against the gold data, which does not exist yet.
+    let out = p.jobforge(&["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("wiq_schema.yml:") && stderr(&out).contains("run `jobforge run` first"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -103,7 +111,7 @@ fn all_problems_are_reported_together_as_json() {
     let p = Project::sample();
     p.edit("pipelines/dim_noc.yml", "  - filter: \"level = 5\"", "  - filter: \"levl = 5\"");
     p.edit("pipelines/oasis_interests.yml", "source: oasis_interests", "source: oasis_intrests");
-    let out = p.jobforge(&["validate", "--format", "json"]);
+    let out = p.jobforge(&["validate", "--config-only", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let errors = v["errors"].as_array().unwrap();

@@ -57,8 +57,8 @@ fn every_transition_balances_and_aggregates_are_filtered() {
     for log in &logs {
         let n = |k: &str| log[k].as_i64().unwrap();
         assert_eq!(
-            n("rows_in") + n("rows_reshaped"),
-            n("rows_out") + n("rows_filtered") + n("rows_quarantined"),
+            n("rows_in") + n("rows_fanout_added") + n("rows_reshaped_out"),
+            n("rows_out") + n("rows_filtered") + n("rows_join_dropped") + n("rows_quarantined") + n("rows_reshaped_in"),
             "unbalanced: {log}"
         );
         assert_eq!(log["status"], "success");
