@@ -91,7 +91,8 @@ fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<
         }
     }
     .map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let text = decode(path, bytes, opts.encoding.unwrap_or(Encoding::Utf8), max_rows.is_some())?;
+    let whole = max_rows.is_none() || bytes.len() < 256 * 1024;
+    let text = decode(path, bytes, opts.encoding.unwrap_or(Encoding::Utf8), !whole)?;
     let delimiter = opts.delimiter.unwrap_or(',');
     if !delimiter.is_ascii() {
         return Err(err(path, format!("delimiter `{delimiter}` must be a single ASCII character")));
@@ -103,27 +104,66 @@ fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<
     }
     let truncate = opts.ragged_rows == Some(RaggedRows::Truncate);
     if !truncate {
-        if let Some(problem) = csv_problem(&text, delimiter, skip) {
+        if let Some(problem) = csv_problem(&text, delimiter, skip, whole) {
             let mut e = err(path, problem.message);
             e.at = Some(problem.at);
             return Err(e);
         }
     }
-    let df = CsvReadOptions::default()
-        .with_has_header(false)
-        .with_skip_rows(skip)
-        .with_infer_schema_length(Some(0))
-        .with_n_rows(max_rows.map(|n| n + usize::from(has_header)))
-        .with_parse_options(
-            CsvParseOptions::default()
-                .with_separator(delimiter as u8)
-                .with_missing_is_null(false)
-                .with_truncate_ragged_lines(truncate),
-        )
-        .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
-        .finish()
-        .map_err(|e| err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default())))?;
+    let bytes = text.into_bytes();
+    let read = |header: bool, n_rows: Option<usize>| {
+        CsvReadOptions::default()
+            .with_has_header(header)
+            .with_skip_rows(skip)
+            .with_infer_schema_length(Some(0))
+            .with_n_rows(n_rows)
+            .with_parse_options(
+                CsvParseOptions::default()
+                    .with_separator(delimiter as u8)
+                    .with_missing_is_null(false)
+                    .with_truncate_ragged_lines(truncate),
+            )
+            .into_reader_with_file_handle(Cursor::new(&bytes))
+            .finish()
+            .map_err(|e| {
+                err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default()))
+            })
+    };
+    let df = read(false, max_rows.map(|n| n + usize::from(has_header)))?;
+    if has_header && df.height() == 0 {
+        // A header and no rows: an empty table with the header's columns.
+        let text = String::from_utf8_lossy(&bytes);
+        let names = first_record(text.lines().skip(skip).find(|l| !l.trim().is_empty()).unwrap_or_default(), delimiter);
+        let names = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| if n.trim().is_empty() { format!("column_{}", i + 1) } else { n })
+            .collect();
+        let columns = unique_names(names).into_iter().map(|n| Column::new(n.into(), Vec::<String>::new())).collect();
+        return DataFrame::new(columns).map_err(|e| err(path, e.to_string()));
+    }
     with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
+}
+
+/// The fields of one CSV line (quotes removed, `""` read as `"`).
+fn first_record(line: &str, delimiter: char) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if in_quotes && chars.peek() == Some(&'"') => {
+                chars.next();
+                current.push('"');
+            }
+            '"' => in_quotes = !in_quotes,
+            c if c == delimiter && !in_quotes => fields.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    fields.push(current);
+    fields
 }
 
 /// A structural CSV problem found by a quote-aware scan: where and what, with the fix.
@@ -132,9 +172,9 @@ struct CsvProblem {
     message: String,
 }
 
-/// Finds an unclosed quote (at the line and column where it opens) or the first record with
-/// more fields than the first one (the header), after `skip` lines.
-fn csv_problem(text: &str, delimiter: char, skip: usize) -> Option<CsvProblem> {
+/// Finds the first record with more fields than the first one (the header), after `skip`
+/// lines, or, when `text` is the whole file, an unclosed quote (where it opens).
+fn csv_problem(text: &str, delimiter: char, skip: usize, whole: bool) -> Option<CsvProblem> {
     let delimiter = delimiter as u8;
     let bytes = text.as_bytes();
     let ragged = |line: usize, fields: usize, n: usize| CsvProblem {
@@ -194,7 +234,7 @@ fn csv_problem(text: &str, delimiter: char, skip: usize) -> Option<CsvProblem> {
         }
         at_field_start = false;
     }
-    if in_quotes {
+    if in_quotes && whole {
         return Some(CsvProblem {
             at: quote_at,
             message: "a quoted value opened here is never closed; close it with `\"` (a quote inside a value is \
@@ -267,7 +307,7 @@ fn with_header_row(df: DataFrame, has_header: bool) -> PolarsResult<DataFrame> {
     let mut df = df;
     if has_header && df.height() > 0 {
         for (i, col) in df.get_columns().iter().enumerate() {
-            if let Ok(AnyValue::String(s)) = col.get(0) {
+            if let Some(s) = col.get(0).ok().as_ref().and_then(AnyValue::get_str) {
                 let s = s.trim_start_matches('\u{feff}');
                 if !s.trim().is_empty() {
                     names[i] = s.to_string();
@@ -390,15 +430,15 @@ mod tests {
 
     #[test]
     fn finds_ragged_rows_and_unclosed_quotes() {
-        let p = csv_problem("a,b\n1,2\n3,4,5\n", ',', 0).unwrap();
+        let p = csv_problem("a,b\n1,2\n3,4,5\n", ',', 0, true).unwrap();
         assert_eq!(p.at, (3, 1));
         assert!(p.message.contains("line 3 has 3 fields, the header has 2") && p.message.contains("ragged_rows"));
-        let p = csv_problem("a,b,c\n1,\"x\n\ny\",2\n3,\"open\n4,5\n", ',', 0).unwrap();
+        let p = csv_problem("a,b,c\n1,\"x\n\ny\",2\n3,\"open\n4,5\n", ',', 0, true).unwrap();
         assert_eq!(p.at, (5, 3));
         assert!(p.message.contains("never closed"));
-        assert!(csv_problem("a,b\n\"x,\"\"y\"\"\",2\n3,4", ',', 0).is_none());
-        assert!(csv_problem("junk line, with, commas\na,b\n1,2\n", ',', 1).is_none());
-        assert!(csv_problem("a;b\n1;2;3", ';', 0).is_some());
+        assert!(csv_problem("a,b\n\"x,\"\"y\"\"\",2\n3,4", ',', 0, true).is_none());
+        assert!(csv_problem("junk line, with, commas\na,b\n1,2\n", ',', 1, true).is_none());
+        assert!(csv_problem("a;b\n1;2;3", ';', 0, true).is_some());
     }
 
     #[test]

@@ -26,6 +26,16 @@ impl Project {
         Project { dir }
     }
 
+    /// A project of its own: `sources.yml`, pipeline files and source files (under
+    /// `data/source`, the default root), by relative path.
+    pub fn with_files(files: &[(&str, &str)]) -> Project {
+        let p = Project { dir: tempfile::tempdir().expect("temp dir") };
+        for (rel, text) in files {
+            p.write(rel, text);
+        }
+        p
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -8,6 +8,7 @@ mod governance;
 mod model;
 mod powerbi;
 mod real_data;
+mod rows;
 mod run;
 mod sources;
 mod store;
