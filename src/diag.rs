@@ -41,8 +41,12 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Adds `d` unless the same problem is already listed (a `for_each` file is checked once
+    /// per item).
     pub fn push(&mut self, d: Diagnostic) {
-        self.0.push(d);
+        if !self.0.contains(&d) {
+            self.0.push(d);
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -82,8 +86,71 @@ pub struct SourceText {
 }
 
 impl SourceText {
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        Ok(SourceText { path: path.to_path_buf(), text: std::fs::read_to_string(path)? })
+    /// Reads a UTF-8 file; a file that is not UTF-8 is a diagnostic at the first bad byte.
+    pub fn read(path: &Path) -> Result<Self, Diagnostic> {
+        let bytes = std::fs::read(path).map_err(|e| Diagnostic::new(path, (1, 1), format!("cannot read file: {e}")))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceText { path: path.to_path_buf(), text }),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let bytes = e.as_bytes();
+                let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+                let column = at - bytes[..at].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+                let message = format!("byte 0x{:02X} is not valid UTF-8; YAML files must be UTF-8", bytes[at]);
+                Err(Diagnostic::new(path, (line, column), message).with_hint(Some("save the file as UTF-8".into())))
+            }
+        }
+    }
+
+    /// Keys that appear twice in the same block mapping, at their second appearance (serde
+    /// keeps the last silently, and YAML libraries point at the mapping, not the key).
+    pub fn duplicate_keys(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        // Open mappings: (indent of their keys, keys seen with their line).
+        let mut open: Vec<(usize, std::collections::HashMap<String, usize>)> = Vec::new();
+        let mut block_scalar: Option<usize> = None;
+        for (i, raw) in self.text.lines().enumerate() {
+            let indent = raw.len() - raw.trim_start().len();
+            let line = raw.trim_end();
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            if let Some(parent) = block_scalar {
+                if indent > parent {
+                    continue;
+                }
+                block_scalar = None;
+            }
+            let mut rest = line.trim_start();
+            let mut key_indent = indent;
+            let mut new_item = false;
+            while let Some(r) = rest.strip_prefix("- ") {
+                rest = r.trim_start();
+                key_indent = line.len() - rest.len();
+                new_item = true;
+            }
+            let Some(key) = mapping_key(rest) else { continue };
+            while open.last().is_some_and(|(k, _)| *k > key_indent || (new_item && *k == key_indent)) {
+                open.pop();
+            }
+            if open.last().is_none_or(|(k, _)| *k < key_indent) {
+                open.push((key_indent, Default::default()));
+            }
+            if let Some((_, keys)) = open.last_mut() {
+                if let Some(first) = keys.insert(key.clone(), i + 1) {
+                    out.push(Diagnostic::new(
+                        &self.path,
+                        (i + 1, key_indent + 1),
+                        format!("`{key}` is given twice in the same mapping (first at line {first})"),
+                    ));
+                }
+            }
+            let value = rest[rest.find(':').map_or(rest.len(), |c| c + 1)..].trim();
+            if value.starts_with('|') || value.starts_with('>') {
+                block_scalar = Some(indent);
+            }
+        }
+        out
     }
 
     /// Line and column (1-based) of the first `token` at or after the first line mentioning
@@ -105,6 +172,22 @@ impl SourceText {
     pub fn diag(&self, section: Option<&str>, token: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(&self.path, self.locate(section, token), message)
     }
+}
+
+/// The key of a `key: value` (or `key:`) line: plain or quoted, not a flow mapping.
+fn mapping_key(rest: &str) -> Option<String> {
+    let (key, after) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let end = rest[1..].find(q)? + 1;
+        (rest[1..end].to_string(), &rest[end + 1..])
+    } else {
+        let colon = rest.find(": ").or_else(|| rest.strip_suffix(':').map(|r| r.len()))?;
+        let key = &rest[..colon];
+        if key.is_empty() || key.starts_with(['{', '[', '&', '*', '!', '|', '>']) || key.contains(" #") {
+            return None;
+        }
+        (key.to_string(), &rest[colon..])
+    };
+    (after.starts_with(": ") || after == ":").then_some(key)
 }
 
 /// Byte offset of `token` in `line` as a whole word (not inside a longer identifier).
@@ -133,6 +216,23 @@ mod tests {
             SourceText { path: "p.yml".into(), text: "a: code\nsilver:\n  - derive: { x: code_x + code }\n".into() };
         assert_eq!(t.locate(Some("silver:"), "code"), (3, 27));
         assert_eq!(t.locate(None, "code"), (1, 4));
+    }
+
+    #[test]
+    fn finds_duplicate_keys_where_they_repeat() {
+        let text = "version: 1\nsources:\n  a:\n    path: x\n  b: { path: y }\n  a:\n    path: z\n    path: w\n\
+                    gold:\n  - derive: { x: y }\n  - derive: { x: z }\n  - sql: |\n      a: 1\n      a: 2\nversion: 2\n";
+        let t = SourceText { path: "s.yml".into(), text: text.into() };
+        let found: Vec<(usize, usize, String)> =
+            t.duplicate_keys().into_iter().map(|d| (d.line, d.column, d.message)).collect();
+        assert_eq!(
+            found,
+            [
+                (6, 3, "`a` is given twice in the same mapping (first at line 3)".to_string()),
+                (8, 5, "`path` is given twice in the same mapping (first at line 7)".to_string()),
+                (15, 1, "`version` is given twice in the same mapping (first at line 1)".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -66,6 +66,9 @@ impl Project {
             }
             Err(e) => diags.push(Diagnostic::new(&pipelines_dir, (1, 1), format!("cannot read pipeline folder: {e}"))),
         }
+        if let Some((text, s)) = &sources {
+            check_version(text, s, &mut diags);
+        }
         match sources {
             Some((sources_text, sources)) if diags.is_empty() => Ok(Project {
                 dir: dir.to_path_buf(),
@@ -84,8 +87,11 @@ impl Project {
         let mut diags = Diagnostics::default();
         let sources_text = read_text(&dir.join("sources.yml"), &mut diags);
         let sources = sources_text.as_ref().and_then(|t| parse::<SourcesFile>(t, &mut diags));
+        if let (Some(text), Some(s)) = (&sources_text, &sources) {
+            check_version(text, s, &mut diags);
+        }
         match (sources_text, sources) {
-            (Some(sources_text), Some(sources)) => Ok(Project {
+            (Some(sources_text), Some(sources)) if diags.is_empty() => Ok(Project {
                 dir: dir.to_path_buf(),
                 sources_text,
                 sources,
@@ -118,15 +124,42 @@ impl Project {
 /// is rendered with minijinja once per item (`{{ item }}`), keeping its lines, so errors still
 /// point into the file as written. `ref()` calls are kept for the `sql` step to resolve.
 fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mut Diagnostics) -> Vec<SourceText> {
-    let items: Vec<String> = match serde_yaml::from_str::<serde_yaml::Value>(&text.text) {
-        Ok(v) => match v.get("for_each").and_then(|f| f.as_sequence()) {
-            Some(seq) => seq.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+    let items = match serde_yaml::from_str::<serde_yaml::Value>(&text.text) {
+        Ok(v) => match v.get("for_each") {
             None => return vec![text],
+            Some(serde_yaml::Value::Sequence(seq)) => seq.clone(),
+            Some(_) => {
+                let at = text.locate(None, "for_each");
+                diags.push(Diagnostic::new(&text.path, at, "`for_each` must be a list of items, e.g. [a, b]"));
+                return vec![];
+            }
         },
         Err(_) => return vec![text],
     };
+    let at = text.locate(None, "for_each");
+    if items.is_empty() {
+        diags.push(Diagnostic::new(&text.path, at, "`for_each` is empty: list at least one item, or remove it"));
+        return vec![];
+    }
+    let mut names = Vec::new();
+    for item in &items {
+        match item {
+            serde_yaml::Value::String(s) => names.push(s.clone()),
+            serde_yaml::Value::Number(n) => names.push(n.to_string()),
+            serde_yaml::Value::Bool(b) => names.push(b.to_string()),
+            other => {
+                let shown = serde_yaml::to_string(other).unwrap_or_default().trim().replace('\n', " ");
+                diags.push(Diagnostic::new(
+                    &text.path,
+                    at,
+                    format!("`for_each` item `{shown}` is not a single value (text, number or boolean)"),
+                ));
+                return vec![];
+            }
+        }
+    }
     let keep_ref = |r: &str| Ok(format!("{{{{ ref('{r}') }}}}"));
-    items
+    names
         .iter()
         .filter_map(|item| {
             let mut vars = vars.clone();
@@ -134,12 +167,25 @@ fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mu
             match template::render_with_item(&text.text, &vars, item, &keep_ref) {
                 Ok(rendered) => Some(SourceText { path: text.path.clone(), text: rendered }),
                 Err(e) => {
-                    diags.push(Diagnostic::new(&text.path, (1, 1), format!("for_each item `{item}`: {e}")));
+                    let at = e.line.map_or(at, |l| (l, 1));
+                    diags.push(Diagnostic::new(&text.path, at, format!("for_each item `{item}`: {e}")));
                     None
                 }
             }
         })
         .collect()
+}
+
+/// The file format version this jobforge reads.
+fn check_version(text: &SourceText, sources: &SourcesFile, diags: &mut Diagnostics) {
+    if sources.version != 1 {
+        let at = text.locate(None, "version");
+        diags.push(Diagnostic::new(
+            &text.path,
+            at,
+            format!("`version: {}` is not supported; this jobforge reads `version: 1`", sources.version),
+        ));
+    }
 }
 
 /// The pipeline files of a folder (or the one file named), sorted by name.
@@ -156,17 +202,19 @@ fn pipeline_paths(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn read_text(path: &Path, diags: &mut Diagnostics) -> Option<SourceText> {
-    match SourceText::read(path) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            diags.push(Diagnostic::new(path, (1, 1), format!("cannot read file: {e}")));
-            None
-        }
-    }
+    SourceText::read(path).map_err(|d| diags.push(d)).ok()
 }
 
-/// Parses YAML into `T`, turning serde's error into a located diagnostic with a hint.
+/// Parses YAML into `T`, turning serde's error into a located diagnostic with a hint. A key
+/// given twice in one mapping is an error at the repeat.
 pub fn parse<T: DeserializeOwned>(text: &SourceText, diags: &mut Diagnostics) -> Option<T> {
+    let duplicates = text.duplicate_keys();
+    if !duplicates.is_empty() {
+        for d in duplicates {
+            diags.push(d);
+        }
+        return None;
+    }
     match serde_yaml::from_str::<T>(&text.text) {
         Ok(v) => Some(v),
         Err(e) => {

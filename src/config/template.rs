@@ -8,19 +8,42 @@ use std::sync::Arc;
 /// Maps a `ref('layer.table')` argument to the name it renders as.
 pub type RefNamer<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 
-/// Renders `template` with `env()` and `var()`; `refs` maps `ref()` arguments to names.
-pub fn render(template: &str, vars: &BTreeMap<String, String>, refs: Option<RefNamer>) -> Result<String, String> {
-    render_inner(template, vars, refs, None)
+/// A template that did not render: what failed, naming the undefined name, and the line of the
+/// template it is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+    pub message: String,
+    pub line: Option<usize>,
 }
 
-/// Like [`render`], with `{{ item }}` bound (pipeline `for_each`).
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Renders `template` with `env()` and `var()`; `refs` maps `ref()` arguments to names.
+pub fn render(template: &str, vars: &BTreeMap<String, String>, refs: Option<RefNamer>) -> Result<String, String> {
+    render_inner(template, vars, refs, None).map_err(|e| e.message)
+}
+
+/// Like [`render`], with `{{ item }}` bound (pipeline `for_each`), and the error located.
 pub fn render_with_item(
     template: &str,
     vars: &BTreeMap<String, String>,
     item: &str,
     refs: RefNamer,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     render_inner(template, vars, Some(refs), Some(item))
+}
+
+/// Renders like [`render`], keeping where in the template an error is.
+pub fn render_located(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    refs: Option<RefNamer>,
+) -> Result<String, TemplateError> {
+    render_inner(template, vars, refs, None)
 }
 
 fn render_inner(
@@ -28,7 +51,7 @@ fn render_inner(
     vars: &BTreeMap<String, String>,
     refs: Option<RefNamer>,
     item: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -49,7 +72,7 @@ fn render_inner(
     let mut table = BTreeMap::new();
     if let Some(refs) = refs {
         for arg in ref_arguments(template) {
-            let name = refs(&arg)?;
+            let name = refs(&arg).map_err(|message| TemplateError { message, line: None })?;
             table.insert(arg, name);
         }
     }
@@ -63,7 +86,18 @@ fn render_inner(
         Some(item) => env.render_str(template, minijinja::context! { item => item }),
         None => env.render_str(template, ()),
     };
-    rendered.map_err(|e| e.to_string())
+    rendered.map_err(|e| {
+        let span = e.range().and_then(|r| template.get(r)).map(str::trim).filter(|s| !s.is_empty());
+        let message = match (e.kind(), span) {
+            (ErrorKind::UndefinedError, Some(span)) if e.detail().is_none() => format!(
+                "`{span}` is not defined; a template knows `item` (in for_each files), `env('NAME', 'default')`, \
+                 `var('name', 'default')` and `ref('layer.table')`"
+            ),
+            (_, Some(span)) => format!("{} in `{span}`", e.detail().unwrap_or(&e.kind().to_string())),
+            _ => e.detail().map_or_else(|| e.to_string(), str::to_string),
+        };
+        TemplateError { message, line: e.line() }
+    })
 }
 
 /// The string arguments of every `ref('...')` call in a template, in order of appearance.

@@ -255,6 +255,62 @@ pub fn sort_key(entry: &str) -> (&str, bool) {
     }
 }
 
+/// What can be decided about a step without its columns: expressions parse, regexes compile,
+/// an aggregate has a group.
+pub fn step_static(step: &Step) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut expression = |sql: &str| {
+        if let Err(message) = expression_columns(sql) {
+            problems.push(Problem {
+                token: sql.split_whitespace().next().unwrap_or(sql).to_string(),
+                message,
+                hint: None,
+            });
+        }
+    };
+    let mut patterns: Vec<&String> = Vec::new();
+    match step {
+        Step::Filter(sql) => expression(sql),
+        Step::Derive(map) => map.values().for_each(|s| expression(s)),
+        Step::Aggregate(a) => {
+            a.measures.values().for_each(|s| expression(s));
+            if a.group_by.is_empty() {
+                problems.push(Problem {
+                    token: "aggregate".into(),
+                    message: "`aggregate` needs at least one `group_by` column".into(),
+                    hint: Some("to aggregate the whole table, use `sql: \"select sum(x) as x from input\"`".into()),
+                });
+            }
+        }
+        Step::Expect(e) => {
+            e.predicate.values().for_each(|s| expression(s));
+            patterns.extend(e.regex.values());
+        }
+        Step::Clean(c) => {
+            patterns.extend(c.replace.keys());
+            patterns.extend(&c.extract);
+        }
+        _ => {}
+    }
+    for pattern in patterns {
+        if let Some(message) = regex_error(pattern) {
+            problems.push(Problem { token: pattern.clone(), message, hint: None });
+        }
+    }
+    problems
+}
+
+/// Why `pattern` does not compile as a regex, by the engine the run uses.
+fn regex_error(pattern: &str) -> Option<String> {
+    use polars::prelude::*;
+    let df = DataFrame::new(vec![Column::new("x".into(), [""])]).ok()?;
+    let result = df.lazy().select([col("x").str().contains(lit(pattern), true)]).collect();
+    let e = result.err()?.to_string();
+    // The regex engine's message spans lines (the pattern with a caret); its last line says why.
+    let why = e.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("invalid").to_string();
+    Some(format!("regex `{pattern}` does not compile: {}", why.trim_start_matches("error: ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -358,6 +358,18 @@ fn plan_table(
         let message = format!("{} (source `{}`, file {})", p.message, spec.source, resolved.path.display());
         diags.push(file.text.diag(Some("bronze:"), &p.token, message).with_hint(p.hint));
     }
+    for layer in [Layer::Silver, Layer::Gold] {
+        let section = format!("{layer}:");
+        let steps = if layer == Layer::Silver { &spec.silver } else { &spec.gold };
+        for step in steps {
+            for p in check::step_static(step) {
+                diags.push(file.text.diag(Some(&section), &p.token, p.message).with_hint(p.hint));
+            }
+            if let Step::Sql(sql) = step {
+                diags.0.extend(check_sql(&file.text, &section, sql, &project.vars));
+            }
+        }
+    }
     let mut columns = HashMap::new();
     let mut staged: Vec<String> = header.clone();
     staged.extend(check::PROVENANCE.iter().map(|s| s.to_string()));
@@ -376,6 +388,41 @@ fn plan_table(
         header,
         columns,
     })
+}
+
+/// An `sql` step checked at compile: its template renders with the project's vars, and the
+/// run's SQL parser accepts it. Errors are located in the pipeline file, down to the line of
+/// the query.
+fn check_sql(
+    text: &SourceText,
+    section: &str,
+    sql: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Option<Diagnostic> {
+    let first = sql.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    let token: String = first.chars().take(40).collect();
+    let (line, column) = text.locate(Some(section), token.trim());
+    let at = |offset: usize, col: Option<usize>| (line + offset.saturating_sub(1), col.unwrap_or(column));
+    let namer = |r: &str| Ok(crate::exec::steps::sql_table_name(r));
+    let rendered = match template::render_located(sql, vars, Some(&namer)) {
+        Ok(r) => r,
+        Err(e) => return Some(Diagnostic::new(&text.path, at(e.line.unwrap_or(1), None), format!("sql: {e}"))),
+    };
+    let mut ctx = polars::sql::SQLContext::new();
+    let empty = || polars::prelude::IntoLazy::lazy(polars::prelude::DataFrame::empty());
+    ctx.register("input", empty());
+    for r in template::ref_arguments(sql) {
+        ctx.register(&crate::exec::steps::sql_table_name(&r), empty());
+    }
+    let message = ctx.execute(&rendered).err()?.to_string();
+    let parse = message.split("sql parser error: ").nth(1)?;
+    let number = |key: &str| -> Option<usize> {
+        parse.split(key).nth(1)?.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    let (l, c) = (number("Line:"), number("Column:"));
+    let why = parse.split(" at Line:").next().unwrap_or(parse).trim();
+    let col = if l == Some(1) { c.map(|c| column + c.saturating_sub(1)) } else { c };
+    Some(Diagnostic::new(&text.path, at(l.unwrap_or(1), col), format!("sql does not parse: {why}")))
 }
 
 /// Traces columns through silver and gold in execution order.

@@ -347,6 +347,20 @@ fn cardinality_name(c: Cardinality) -> &'static str {
 /// Power BI allows one active path between two tables: an active relationship that joins two
 /// tables already connected by active relationships makes the model ambiguous.
 fn check_star(c: &mut Checker, model: &Model) {
+    for r in &model.relationships {
+        for end in [&r.from, &r.to] {
+            let table = split_column(end).map(|(t, _)| t);
+            if !table.is_some_and(|t| model.tables.contains_key(t)) {
+                let name = table.unwrap_or(end);
+                let hint = did_you_mean(name, model.tables.keys().map(String::as_str))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                let message =
+                    format!("relationship {} -> {}: table `{name}` is not declared under `tables`{hint}", r.from, r.to);
+                c.push(Severity::Error, "relationship", Some("relationships:"), end, message);
+            }
+        }
+    }
     let mut adjacency: HashMap<String, Vec<String>> = HashMap::new();
     for r in model.relationships.iter().filter(|r| r.active) {
         let (Some((a, _)), Some((b, _))) = (split_column(&r.from), split_column(&r.to)) else { continue };

@@ -22,8 +22,8 @@ pub fn load(project_dir: &Path) -> Result<Option<(SourceText, Model)>, Diagnosti
     let mut diags = Diagnostics::default();
     let text = match SourceText::read(&path) {
         Ok(t) => t,
-        Err(e) => {
-            diags.push(crate::diag::Diagnostic::new(&path, (1, 1), format!("cannot read file: {e}")));
+        Err(d) => {
+            diags.push(d);
             return Err(diags);
         }
     };

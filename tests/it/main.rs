@@ -2,6 +2,7 @@
 
 mod common;
 mod compile_errors;
+mod corpus;
 mod docs;
 mod formats;
 mod governance;
