@@ -138,8 +138,11 @@ pub fn pull(project: &Project, only: &[String]) -> Result<Vec<PullOutcome>, Stri
         }
         let name = match &source.path {
             Some(p) => crate::config::template::render(p, &project.vars, None)?,
-            None => url.rsplit('/').next().unwrap_or(id).to_string(),
+            None => url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(id).to_string(),
         };
+        // A download lands under the source root, never beside or above it.
+        resolve::stays_under_root(&name)
+            .map_err(|m| format!("source `{id}`: `{name}` {m} {}; nothing was downloaded", root.display()))?;
         let path = root.join(name);
         let result = download(url).and_then(|bytes| {
             let sha = hex(&Sha256::digest(&bytes));

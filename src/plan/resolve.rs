@@ -83,7 +83,7 @@ pub fn resolve(project: &Project, root: &Path, id: &str, source: &Source) -> Res
 }
 
 /// Whether a relative path or pattern stays inside the folder it is relative to.
-fn stays_under_root(path: &str) -> Result<(), &'static str> {
+pub fn stays_under_root(path: &str) -> Result<(), &'static str> {
     let p = Path::new(path);
     if p.is_absolute() || p.has_root() {
         return Err("is absolute; source paths are relative to the source root");
