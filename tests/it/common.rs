@@ -63,12 +63,26 @@ impl Project {
     }
 
     pub fn jobforge_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jobforge"));
-        cmd.arg("--project").arg(self.path()).args(args).env_remove("JOBFORGE_SOURCE_DIR").current_dir(self.path());
+        let mut cmd = self.command(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.output().expect("run jobforge")
+    }
+
+    /// Starts `jobforge --project DIR args...` without waiting, its output piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start jobforge")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jobforge"));
+        cmd.arg("--project").arg(self.path()).args(args).env_remove("JOBFORGE_SOURCE_DIR").current_dir(self.path());
+        cmd
     }
 
     pub fn read(&self, rel: &str) -> DataFrame {

@@ -92,15 +92,7 @@ fn a_run_killed_at_any_moment_leaves_one_consistent_run() {
     let (p, first) = built_and_edited();
     let mut runs = BTreeSet::from([first]);
     for delay_ms in [5, 40, 120, 250, 500] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jobforge"))
-            .arg("--project")
-            .arg(p.path())
-            .args(["run", "pipelines"])
-            .env_remove("JOBFORGE_SOURCE_DIR")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = p.spawn(&["run", "pipelines"]);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
@@ -127,15 +119,7 @@ fn one_writer_at_a_time() {
     // Readers do not block on a writer.
     let out = p.jobforge(&["runs"]);
     ok(&out);
-    let mut waiting = std::process::Command::new(env!("CARGO_BIN_EXE_jobforge"))
-        .arg("--project")
-        .arg(p.path())
-        .args(["run", "pipelines", "--wait"])
-        .env_remove("JOBFORGE_SOURCE_DIR")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut waiting = p.spawn(&["run", "pipelines", "--wait"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(waiting.try_wait().unwrap().is_none(), "--wait must wait for the lock");
     drop(lock);
@@ -146,22 +130,17 @@ fn one_writer_at_a_time() {
 #[test]
 fn two_runs_at_once_commit_one_after_the_other() {
     let p = Project::sample();
-    let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_jobforge"))
-            .arg("--project")
-            .arg(p.path())
-            .args(["run", "pipelines", "--wait"])
-            .env_remove("JOBFORGE_SOURCE_DIR")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (p.spawn(&["run", "pipelines", "--wait"]), p.spawn(&["run", "pipelines"]).wait_with_output());
+    // The second, without --wait, either ran before or after the first, or was refused naming it.
+    let b = b.unwrap();
+    if !b.status.success() {
+        assert!(stderr(&b).contains("another jobforge process holds the data folder"), "{}", stderr(&b));
+    }
     ok(&a.wait_with_output().unwrap());
-    ok(&b.wait_with_output().unwrap());
+    let expected: Vec<u64> = if b.status.success() { vec![1, 2] } else { vec![1] };
     let manifests = p.manifests();
-    assert_eq!(manifests.iter().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(manifests.iter().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>(), expected);
+    ok(&p.spawn(&["run", "pipelines", "--wait"]).wait_with_output().unwrap());
     assert_eq!(queried_batches(&p), BTreeSet::from([latest_run_id(&p)]));
     assert_no_leftovers(&p);
 }
