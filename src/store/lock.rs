@@ -13,6 +13,9 @@ pub struct Lock {
     path: PathBuf,
 }
 
+/// How a reader that recovers the data folder describes itself in the lock file.
+pub const RECOVERING: &str = "recovering the data folder";
+
 /// What to do when another process holds the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
@@ -27,7 +30,8 @@ impl Lock {
     pub fn acquire(data: &Path, purpose: &str, wait: Wait) -> Result<Lock, String> {
         match Self::try_acquire(data, purpose)? {
             Some(lock) => Ok(lock),
-            None if wait == Wait::Yes => {
+            // A reader finishing an interrupted publish holds it for a moment only.
+            None if wait == Wait::Yes || holder(data).contains(RECOVERING) => {
                 let path = data.join(".lock");
                 let file = open(&path)?;
                 file.lock().map_err(|e| format!("cannot lock {}: {e}", path.display()))?;

@@ -61,7 +61,7 @@ impl Store {
     pub fn open(data: &Path) -> Store {
         let store = Store::at(data);
         if store.needs_recovery() {
-            if let Ok(Some(_lock)) = Lock::try_acquire(data, "recovering the data folder") {
+            if let Ok(Some(_lock)) = Lock::try_acquire(data, lock::RECOVERING) {
                 if let Err(e) = store.recover() {
                     tracing::warn!("cannot recover the data folder {}: {e}", data.display());
                 }
