@@ -111,9 +111,9 @@ fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<
         }
     }
     let bytes = text.into_bytes();
-    let read = |header: bool, n_rows: Option<usize>| {
+    let read = |n_rows: Option<usize>| {
         CsvReadOptions::default()
-            .with_has_header(header)
+            .with_has_header(false)
             .with_skip_rows(skip)
             .with_infer_schema_length(Some(0))
             .with_n_rows(n_rows)
@@ -129,7 +129,7 @@ fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<
                 err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default()))
             })
     };
-    let df = read(false, max_rows.map(|n| n + usize::from(has_header)))?;
+    let df = read(max_rows.map(|n| n + usize::from(has_header)))?;
     if has_header && df.height() == 0 {
         // A header and no rows: an empty table with the header's columns.
         let text = String::from_utf8_lossy(&bytes);

@@ -116,6 +116,11 @@ pub fn ref_arguments(template: &str) -> Vec<String> {
     out
 }
 
+/// The name a `ref('layer.table')` takes inside a `sql:` step.
+pub fn sql_table_name(reference: &str) -> String {
+    reference.replace('.', "__")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

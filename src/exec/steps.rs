@@ -3,6 +3,7 @@
 
 use super::rules;
 use crate::config::pipeline::{Case, Clean, JoinHow, Keep, Step};
+use crate::config::template;
 use crate::plan::check::{sort_key, PROVENANCE};
 use crate::records::RowCounts;
 use polars::prelude::*;
@@ -80,9 +81,9 @@ pub fn apply(
                 Keep::First => UniqueKeepStrategy::First,
                 Keep::Last => UniqueKeepStrategy::Last,
             };
-            let distinct = df.unique_stable(Some(d.keys.as_slice()), UniqueKeepStrategy::Any, None)?.height();
             let out = df.unique_stable(Some(d.keys.as_slice()), keep, None)?;
-            StepResult::filtered(out, (rows_in - distinct) as u64)
+            let removed = (rows_in - out.height()) as u64;
+            StepResult::filtered(out, removed)
         }
         Step::Unpivot(u) => {
             let mut index: Vec<String> = u.index.clone();
@@ -214,10 +215,10 @@ pub fn apply(
         Step::Sql(sql) => {
             let mut ctx = SQLContext::new();
             ctx.register("input", df.lazy());
-            let rendered = crate::config::template::render(sql, vars, Some(&|r: &str| Ok(sql_table_name(r))))
+            let rendered = template::render(sql, vars, Some(&|r: &str| Ok(template::sql_table_name(r))))
                 .map_err(|e| polars_err!(ComputeError: "sql step: {e}"))?;
             for reference in crate::config::template::ref_arguments(sql) {
-                ctx.register(&sql_table_name(&reference), refs(&reference)?.lazy());
+                ctx.register(&template::sql_table_name(&reference), refs(&reference)?.lazy());
             }
             StepResult::reshaped(rows_in, ctx.execute(&rendered)?.collect()?)
         }
@@ -244,11 +245,6 @@ pub fn renamed(df: DataFrame, new_name: impl Fn(&str) -> Option<String>) -> Pola
         })
         .collect();
     DataFrame::new(columns)
-}
-
-/// The name a `ref('layer.table')` takes inside a `sql:` step.
-pub fn sql_table_name(reference: &str) -> String {
-    reference.replace('.', "__")
 }
 
 /// The columns a `clean` step works on: `"*"` stands for every text column but provenance.

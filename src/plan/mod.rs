@@ -403,7 +403,7 @@ fn check_sql(
     let token: String = first.chars().take(40).collect();
     let (line, column) = text.locate(Some(section), token.trim());
     let at = |offset: usize, col: Option<usize>| (line + offset.saturating_sub(1), col.unwrap_or(column));
-    let namer = |r: &str| Ok(crate::exec::steps::sql_table_name(r));
+    let namer = |r: &str| Ok(template::sql_table_name(r));
     let rendered = match template::render_located(sql, vars, Some(&namer)) {
         Ok(r) => r,
         Err(e) => return Some(Diagnostic::new(&text.path, at(e.line.unwrap_or(1), None), format!("sql: {e}"))),
@@ -412,7 +412,7 @@ fn check_sql(
     let empty = || polars::prelude::IntoLazy::lazy(polars::prelude::DataFrame::empty());
     ctx.register("input", empty());
     for r in template::ref_arguments(sql) {
-        ctx.register(&crate::exec::steps::sql_table_name(&r), empty());
+        ctx.register(&template::sql_table_name(&r), empty());
     }
     let message = ctx.execute(&rendered).err()?.to_string();
     let parse = message.split("sql parser error: ").nth(1)?;

@@ -186,7 +186,7 @@ impl RunWriter {
         let now = Utc::now();
         let manifest = Manifest {
             format: FORMAT,
-            seq: self.store.latest().map_or(1, |m| m.seq + 1),
+            seq: previous.as_ref().map_or(1, |m| m.seq + 1),
             run_id: self.run_id.clone(),
             kind: "run".into(),
             rollback_of: None,
