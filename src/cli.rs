@@ -45,6 +45,10 @@ enum Command {
         /// Runs to keep in the data folder (their manifests and files).
         #[arg(long, default_value_t = crate::store::DEFAULT_KEEP)]
         keep: usize,
+        /// Build every selected table, even those whose pipeline, source file and inputs are
+        /// unchanged since the version the data folder holds.
+        #[arg(long)]
+        full_refresh: bool,
     },
     /// Per table: the run that produced it and whether it is stale.
     Status {
@@ -207,18 +211,19 @@ pub fn main() -> i32 {
     init_logging(cli.log_format);
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     match &cli.command {
-        Command::Run { pipelines, select, openlineage, wait, keep } => {
+        Command::Run { pipelines, select, openlineage, wait, keep, full_refresh } => {
             with_plan(&cli, pipelines, vars, |project, plan| {
                 let options = crate::exec::RunOptions {
                     selectors: select.clone(),
                     progress: std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text,
                     wait: if *wait { Wait::Yes } else { Wait::No },
                     keep: *keep,
+                    full_refresh: *full_refresh,
                 };
                 match crate::exec::run(project, plan, &options) {
                     Ok(summary) => {
                         print!("{}", summary.render());
-                        if let Some(file) = openlineage {
+                        if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
                             let file = cli.project.join(file);
                             let store = Store::at(&project.data_dir());
                             match crate::lineage::openlineage::write_run(plan, &store, &summary.manifest, &file) {
@@ -342,7 +347,7 @@ fn validate(
     format: Format,
     config_only: bool,
 ) -> i32 {
-    let compiled = Project::load(&cli.project, pipelines, vars).and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
+    let compiled = Project::load(&cli.project, pipelines, vars).and_then(|p| compile(&p).map(|plan| (p, plan)));
     let mut lines: Vec<String> = Vec::new();
     let mut json: Vec<serde_json::Value> = Vec::new();
     let mut errors = 0;
@@ -645,6 +650,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Loads and compiles the project, printing every diagnostic on failure (exit 2).
+/// Compiles the project, taking the headers of source files the current snapshot was built from
+/// as read when the files have not changed since.
+fn compile(project: &Project) -> Result<plan::Plan, Diagnostics> {
+    let known = Store::at(&project.data_dir()).latest().map(|m| plan::KnownHeaders::from_snapshot(&m));
+    plan::compile_known(project, &known.unwrap_or_default())
+}
+
 fn with_plan(
     cli: &Cli,
     pipelines: &std::path::Path,
@@ -652,7 +664,7 @@ fn with_plan(
     f: impl FnOnce(&Project, &plan::Plan) -> i32,
 ) -> i32 {
     let compiled: Result<_, Diagnostics> =
-        Project::load(&cli.project, pipelines, vars).and_then(|p| plan::compile(&p).map(|plan| (p, plan)));
+        Project::load(&cli.project, pipelines, vars).and_then(|p| compile(&p).map(|plan| (p, plan)));
     match compiled {
         Ok((project, plan)) => f(&project, &plan),
         Err(d) => {

@@ -42,7 +42,7 @@ pub fn format_of(path: &Path, declared: Option<Format>) -> Format {
 /// removed, blanks named `column_N`, repeats suffixed `_2`, `_3`).
 pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
     let mut df = match format {
-        Format::Csv => with_nulls(read_csv(path, opts, None)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?,
+        Format::Csv => with_nulls(read_csv(path, opts)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?,
         Format::Xlsx => {
             with_nulls(read_excel(path, opts, None)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?
         }
@@ -69,36 +69,92 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
     Ok(df)
 }
 
-/// The header names alone, reading as little of the file as the format allows.
+/// The header names alone, reading as little of the file as the format allows (for CSV, its
+/// first chunk, checked as a whole read would check it, without Polars).
 pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Vec<String>, ReadError> {
     let df = match format {
-        Format::Csv => read_csv(path, opts, Some(1))?,
+        Format::Csv => {
+            let (text, _) = csv_text(path, opts, true)?;
+            let delimiter = opts.delimiter.unwrap_or(',');
+            return Ok(header_names(&text, opts.skip_rows.unwrap_or(0), delimiter, opts.header.unwrap_or(true)));
+        }
         Format::Xlsx => read_excel(path, opts, Some(1))?,
         _ => read_table(path, format, opts)?.head(Some(0)),
     };
     Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
 }
 
-fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<DataFrame, ReadError> {
-    let mut bytes = Vec::new();
-    let file = std::fs::File::open(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
-    match max_rows {
-        // Headers only: the first 256 KiB hold the header row of any sane file.
-        Some(_) => file.take(256 * 1024).read_to_end(&mut bytes),
-        None => {
-            let mut f = file;
-            f.read_to_end(&mut bytes)
-        }
+fn read_csv(path: &Path, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
+    let (text, truncate) = csv_text(path, opts, false)?;
+    let skip = opts.skip_rows.unwrap_or(0);
+    let has_header = opts.header.unwrap_or(true);
+    let delimiter = opts.delimiter.unwrap_or(',');
+    let bytes = text.into_bytes();
+    let df = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_skip_rows(skip)
+        .with_infer_schema_length(Some(0))
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_separator(delimiter as u8)
+                .with_missing_is_null(false)
+                .with_truncate_ragged_lines(truncate),
+        )
+        .into_reader_with_file_handle(Cursor::new(&bytes))
+        .finish()
+        .map_err(|e| err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default())))?;
+    if has_header && df.height() == 0 {
+        // A header and no rows: an empty table with the header's columns.
+        let names = header_names(&String::from_utf8_lossy(&bytes), skip, delimiter, true);
+        let columns = names.into_iter().map(|n| Column::new(n.into(), Vec::<String>::new())).collect();
+        return DataFrame::new(columns).map_err(|e| err(path, e.to_string()));
     }
-    .map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let whole = max_rows.is_none() || bytes.len() < 256 * 1024;
+    with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
+}
+
+/// The column names of a CSV text: its first non-blank record after `skip` lines (blank and
+/// repeated names made unique as `with_header_row` makes them), or `column_N` without a header.
+fn header_names(text: &str, skip: usize, delimiter: char, has_header: bool) -> Vec<String> {
+    let mut rest = &text[if skip == 0 { 0 } else { records_end(text.as_bytes(), skip).unwrap_or(text.len()) }..];
+    while !rest.is_empty() {
+        let end = records_end(rest.as_bytes(), 1).unwrap_or(rest.len());
+        let record = rest[..end].trim_end_matches(['\n', '\r']);
+        rest = &rest[end..];
+        if record.trim().is_empty() {
+            continue;
+        }
+        let fields = first_record(record, delimiter);
+        let names = fields
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| if !has_header || n.trim().is_empty() { format!("column_{}", i + 1) } else { n })
+            .collect();
+        return unique_names(names);
+    }
+    vec![]
+}
+
+/// Bytes of a CSV file that a header read checks.
+const HEADER_CHUNK: usize = 256 * 1024;
+
+/// The decoded text of a CSV file (with `first_chunk`, of its first `HEADER_CHUNK` bytes, cut at
+/// the last whole line), checked for ragged rows and unclosed quotes unless ragged rows are
+/// truncated; and whether they are.
+fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(String, bool), ReadError> {
+    let skip = opts.skip_rows.unwrap_or(0);
+    let file = std::fs::File::open(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    // The header check reads the first 256 KiB: enough for the header row of any sane file, and
+    // for most files all of it, so that their problems are found before a run starts.
+    let limit = if first_chunk { HEADER_CHUNK } else { usize::MAX };
+    let mut bytes = Vec::with_capacity(size.min(limit));
+    file.take(limit as u64).read_to_end(&mut bytes).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let whole = bytes.len() < limit;
     let text = decode(path, bytes, opts.encoding.unwrap_or(Encoding::Utf8), !whole)?;
     let delimiter = opts.delimiter.unwrap_or(',');
     if !delimiter.is_ascii() {
         return Err(err(path, format!("delimiter `{delimiter}` must be a single ASCII character")));
     }
-    let skip = opts.skip_rows.unwrap_or(0);
-    let has_header = opts.header.unwrap_or(true);
     if text.trim().is_empty() {
         return Err(err(path, "the file is empty: no header row"));
     }
@@ -110,39 +166,27 @@ fn read_csv(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Result<
             return Err(e);
         }
     }
-    let bytes = text.into_bytes();
-    let read = |n_rows: Option<usize>| {
-        CsvReadOptions::default()
-            .with_has_header(false)
-            .with_skip_rows(skip)
-            .with_infer_schema_length(Some(0))
-            .with_n_rows(n_rows)
-            .with_parse_options(
-                CsvParseOptions::default()
-                    .with_separator(delimiter as u8)
-                    .with_missing_is_null(false)
-                    .with_truncate_ragged_lines(truncate),
-            )
-            .into_reader_with_file_handle(Cursor::new(&bytes))
-            .finish()
-            .map_err(|e| {
-                err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default()))
-            })
-    };
-    let df = read(max_rows.map(|n| n + usize::from(has_header)))?;
-    if has_header && df.height() == 0 {
-        // A header and no rows: an empty table with the header's columns.
-        let text = String::from_utf8_lossy(&bytes);
-        let names = first_record(text.lines().skip(skip).find(|l| !l.trim().is_empty()).unwrap_or_default(), delimiter);
-        let names = names
-            .into_iter()
-            .enumerate()
-            .map(|(i, n)| if n.trim().is_empty() { format!("column_{}", i + 1) } else { n })
-            .collect();
-        let columns = unique_names(names).into_iter().map(|n| Column::new(n.into(), Vec::<String>::new())).collect();
-        return DataFrame::new(columns).map_err(|e| err(path, e.to_string()));
+    Ok((text, truncate))
+}
+
+/// The byte offset just past the first `n` lines of `text`, a line ending only outside quotes;
+/// none when it has fewer.
+fn records_end(text: &[u8], n: usize) -> Option<usize> {
+    let mut in_quotes = false;
+    let mut lines = 0;
+    for (i, b) in text.iter().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes => {
+                lines += 1;
+                if lines == n {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
     }
-    with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
+    None
 }
 
 /// The fields of one CSV line (quotes removed, `""` read as `"`).
@@ -184,66 +228,65 @@ fn csv_problem(text: &str, delimiter: char, skip: usize, whole: bool) -> Option<
              needs quotes), or set `read: {{ ragged_rows: truncate }}` for this source to drop the extra fields"
         ),
     };
-    let (mut line, mut column, mut fields) = (1, 0, 1);
+    // Jumps from one delimiter, quote or line end to the next; columns are counted only for an
+    // error (in characters, from 1).
+    let (mut line, mut line_start, mut fields, mut field_start) = (1, 0, 1, 0);
     let mut expected: Option<usize> = None;
-    let mut in_quotes = false;
-    let mut quote_at = (0, 0);
-    let mut at_field_start = true;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        i += 1;
-        if b & 0xC0 != 0x80 {
-            column += 1;
-        }
-        if in_quotes {
-            if b == b'"' {
-                if bytes.get(i) == Some(&b'"') {
-                    i += 1;
-                    column += 1;
-                } else {
-                    in_quotes = false;
+    while let Some(found) = memchr::memchr3(delimiter, b'"', b'\n', &bytes[i..]) {
+        let at = i + found;
+        i = at + 1;
+        match bytes[at] {
+            b'"' if at == field_start => {
+                let (opened_line, opened_from) = (line, line_start);
+                loop {
+                    let Some(next) = memchr::memchr2(b'"', b'\n', &bytes[i..]) else {
+                        if !whole {
+                            return None;
+                        }
+                        return Some(CsvProblem {
+                            at: (opened_line, text[opened_from..=at].chars().count()),
+                            message: "a quoted value opened here is never closed; close it with `\"` (a quote \
+                                      inside a value is written `\"\"`)"
+                                .into(),
+                        });
+                    };
+                    let q = i + next;
+                    i = q + 1;
+                    if bytes[q] == b'\n' {
+                        line += 1;
+                        line_start = i;
+                    } else if bytes.get(i) == Some(&b'"') {
+                        i += 1;
+                    } else {
+                        break;
+                    }
                 }
-            } else if b == b'\n' {
+            }
+            // A quote inside a value that did not open with one is text.
+            b'"' => {}
+            b'\n' => {
+                let blank = fields == 1 && at == line_start;
+                if line > skip && !blank {
+                    match expected {
+                        None => expected = Some(fields),
+                        Some(n) if fields > n => return Some(ragged(line, fields, n)),
+                        Some(_) => {}
+                    }
+                }
                 line += 1;
-                column = 0;
+                line_start = i;
+                fields = 1;
+                field_start = i;
             }
-            continue;
-        }
-        if b == b'"' && at_field_start {
-            in_quotes = true;
-            quote_at = (line, column);
-        } else if b == delimiter {
-            fields += 1;
-            at_field_start = true;
-            continue;
-        } else if b == b'\n' {
-            let blank = fields == 1 && column == 1;
-            if line > skip && !blank {
-                match expected {
-                    None => expected = Some(fields),
-                    Some(n) if fields > n => return Some(ragged(line, fields, n)),
-                    Some(_) => {}
-                }
+            _ => {
+                fields += 1;
+                field_start = i;
             }
-            line += 1;
-            column = 0;
-            fields = 1;
-            at_field_start = true;
-            continue;
         }
-        at_field_start = false;
-    }
-    if in_quotes && whole {
-        return Some(CsvProblem {
-            at: quote_at,
-            message: "a quoted value opened here is never closed; close it with `\"` (a quote inside a value is \
-                      written `\"\"`)"
-                .into(),
-        });
     }
     match expected {
-        Some(n) if fields > n && column > 0 => Some(ragged(line, fields, n)),
+        Some(n) if fields > n && line_start < bytes.len() => Some(ragged(line, fields, n)),
         _ => None,
     }
 }
@@ -439,6 +482,28 @@ mod tests {
         assert!(csv_problem("a,b\n\"x,\"\"y\"\"\",2\n3,4", ',', 0, true).is_none());
         assert!(csv_problem("junk line, with, commas\na,b\n1,2\n", ',', 1, true).is_none());
         assert!(csv_problem("a;b\n1;2;3", ';', 0, true).is_some());
+        // Columns count characters; a quote inside an unquoted value is text.
+        assert_eq!(csv_problem("a,b\né,\"x\n", ',', 0, true).map(|p| p.at), Some((2, 3)));
+        assert!(csv_problem("a,b\nx\"y,2\n", ',', 0, true).is_none());
+        // A chunk cut inside a quoted value is not judged.
+        assert!(csv_problem("a,b\n1,\"x\n", ',', 0, false).is_none());
+    }
+
+    #[test]
+    fn header_reads_stop_after_the_records_asked_for() {
+        let text = "a,b\n\"x\ny\",2\n3,4\n".as_bytes();
+        assert_eq!(records_end(text, 1), Some(4));
+        assert_eq!(&text[..records_end(text, 2).unwrap()], b"a,b\n\"x\ny\",2\n");
+        assert_eq!(records_end(text, 3), Some(text.len()));
+        assert_eq!(records_end(text, 4), None);
+    }
+
+    #[test]
+    fn header_names_follow_the_whole_read() {
+        let text = "title line\n\n\"a\nb\",,a,a\r\n1,2,3,4\n";
+        assert_eq!(header_names(text, 1, ',', true), ["a\nb", "column_2", "a", "a_2"]);
+        assert_eq!(header_names("x;y\n", 0, ';', false), ["column_1", "column_2"]);
+        assert!(header_names("\n\n", 0, ',', true).is_empty());
     }
 
     #[test]

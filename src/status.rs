@@ -1,5 +1,6 @@
 //! `jobforge status` and `jobforge runs`: per table, the run that produced the published version
-//! and whether it is stale against the tables it reads or its source file; the kept runs.
+//! and whether it is stale against the tables it reads (their held versions have other build
+//! keys than the ones it read) or its source file; the kept runs.
 
 use crate::registry::SourceStatus;
 use crate::store::{Manifest, Store};
@@ -27,10 +28,18 @@ pub fn tables(m: &Manifest, sources: Option<&[SourceStatus]>) -> Vec<TableStatus
         .map(|(name, t)| {
             let mut stale = Vec::new();
             for read in &t.reads {
-                let other = read.split_once('.').map_or(read.as_str(), |(_, n)| n);
+                let (layer, other) = read.split_once('.').unwrap_or(("gold", read.as_str()));
                 let Some(theirs) = m.tables.get(other) else { continue };
-                let later = matches!((theirs.built_at, t.built_at), (Some(a), Some(b)) if a > b);
-                if theirs.built_by != t.built_by && later {
+                let changed = match t.read_keys.get(read) {
+                    // Exact: the version held now was built from other inputs than the one read.
+                    Some(read_key) => theirs.keys.get(layer).is_some_and(|now| now != read_key),
+                    // Snapshots before build keys: rebuilt by another, later run.
+                    None => {
+                        let later = matches!((theirs.built_at, t.built_at), (Some(a), Some(b)) if a > b);
+                        theirs.built_by != t.built_by && later
+                    }
+                };
+                if changed {
                     stale.push(format!("reads {read}, rebuilt after it"));
                 }
             }

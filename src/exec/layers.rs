@@ -11,7 +11,7 @@ use crate::records::{RowCounts, StepRecord, TableMetadata, TransitionLog};
 use crate::store::{FileEntry, RunWriter};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 /// What every layer of a run shares.
@@ -24,6 +24,8 @@ pub struct RunContext<'a> {
     pub ingested_at: DateTime<Utc>,
     pub progress: Option<&'a indicatif::ProgressBar>,
     pub records: Mutex<Records>,
+    /// Frames this run built that other tables' layers still read, by (layer, table).
+    pub frames: Mutex<HashMap<(Layer, usize), DataFrame>>,
 }
 
 /// The records every layer adds to, committed with the run.
@@ -243,12 +245,17 @@ fn first_line(e: &PolarsError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
-/// Reads `layer.table`: this run's file when the run builds that table (the plan's edges make
-/// the layer wait for it), else the committed snapshot's.
+/// Reads `layer.table`: this run's frame when the run builds that table (the plan's edges make
+/// the layer wait for it), else the committed snapshot's file.
 fn read_reference(ctx: &RunContext, reference: &str) -> PolarsResult<DataFrame> {
     let (layer, name) = parse_ref(reference).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-    let this_run = ctx.plan.table(name).is_some_and(|t| ctx.selected.contains(&t));
-    let path = if this_run {
+    let table = ctx.plan.table(name).filter(|t| ctx.selected.contains(t));
+    if let Some(t) = table {
+        if let Some(df) = ctx.frames.lock().ok().and_then(|f| f.get(&(layer, t)).cloned()) {
+            return Ok(df);
+        }
+    }
+    let path = if table.is_some() {
         ctx.writer.file(layer.name(), name).map_err(|e| polars_err!(ComputeError: "{e}"))?
     } else {
         ctx.writer.committed_file(layer.name(), name).ok_or_else(
@@ -278,17 +285,22 @@ fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> P
     df.lazy().with_columns(exprs).collect()
 }
 
+/// Frames smaller than this in memory are written uncompressed: compressing them costs more
+/// time than their bytes do.
+const COMPRESS_FROM_BYTES: usize = 8 << 20;
+
 /// Writes a frame as `layer.table` of this run.
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let mut df = df.clone();
     let schema: Vec<(String, String)> =
         df.get_columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect();
+    let compression = if df.estimated_size() < COMPRESS_FROM_BYTES {
+        ParquetCompression::Uncompressed
+    } else {
+        ParquetCompression::Zstd(None)
+    };
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
-        ParquetWriter::new(out)
-            .with_compression(ParquetCompression::Zstd(None))
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+        ParquetWriter::new(out).with_compression(compression).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
     })
 }
 

@@ -13,17 +13,11 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
     let plan = ctx.plan;
     let table = &plan.tables[t];
     let (upstream, downstream) = neighbours(ctx, t);
-    let sample = df.head(Some(10_000));
     let columns = df
         .get_columns()
         .iter()
         .map(|c| {
-            let examples = sample
-                .column(c.name())
-                .ok()
-                .and_then(|s| s.as_materialized_series().drop_nulls().unique_stable().ok())
-                .map(|u| u.head(Some(3)).iter().map(|v| v.str_value().to_string()).collect())
-                .unwrap_or_default();
+            let examples = examples(c.as_materialized_series(), 3);
             ColumnMetadata {
                 name: c.name().to_string(),
                 data_type: c.dtype().to_string(),
@@ -56,6 +50,26 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
         downstream,
         columns,
     }
+}
+
+/// The first `n` distinct non-null values of a column, as text, looking at no more rows than it
+/// takes to find them (at most 1,000).
+fn examples(column: &Series, n: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(n);
+    for i in 0..column.len().min(1_000) {
+        let Ok(value) = column.get(i) else { break };
+        if value.is_null() {
+            continue;
+        }
+        let text = value.str_value().to_string();
+        if !out.contains(&text) {
+            out.push(text);
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Tables this one reads and tables that read it.

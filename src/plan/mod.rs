@@ -181,14 +181,55 @@ pub struct RecordedSource {
 
 /// Where compile finds each source's file and header.
 enum SourceFiles<'a> {
-    /// On disk, under the source root.
-    Live(Option<std::path::PathBuf>),
+    /// On disk, under the source root; each source resolved and its header read once, however
+    /// many tables read it.
+    Live(
+        Option<std::path::PathBuf>,
+        std::cell::RefCell<HashMap<String, (ResolvedFile, Vec<String>)>>,
+        &'a KnownHeaders,
+    ),
     /// As a run recorded them, by source id.
     Recorded(&'a HashMap<String, RecordedSource>),
 }
 
+/// Headers of source files that a run has already read whole without a problem, by path: a file
+/// with the same size and modification time is not read again at compile.
+#[derive(Debug, Default)]
+pub struct KnownHeaders(pub HashMap<std::path::PathBuf, (u64, std::time::SystemTime, Vec<String>)>);
+
+impl KnownHeaders {
+    /// The source files of a snapshot that a table it holds was built from (so they were read
+    /// whole without a problem), with the size, time and header recorded for them.
+    pub fn from_snapshot(m: &crate::store::Manifest) -> KnownHeaders {
+        let built_from = |id: &String, sha: &String| {
+            m.tables.values().any(|t| &t.source == id && t.source_sha256.as_ref() == Some(sha) && !t.files.is_empty())
+        };
+        KnownHeaders(
+            m.sources
+                .iter()
+                .filter_map(|(id, s)| {
+                    let (modified, sha) = (s.modified?, s.sha256.as_ref()?);
+                    built_from(id, sha).then(|| (s.path.clone().into(), (s.size, modified.into(), s.header.clone())))
+                })
+                .collect(),
+        )
+    }
+
+    /// The recorded header of `path`, if the file still has the recorded size and time.
+    fn get(&self, path: &std::path::Path) -> Option<Vec<String>> {
+        let (size, modified, header) = self.0.get(path)?;
+        let meta = std::fs::metadata(path).ok()?;
+        (meta.len() == *size && meta.modified().ok()? == *modified).then(|| header.clone())
+    }
+}
+
 /// Compiles the project into a plan, collecting every problem before failing.
 pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
+    compile_known(project, &KnownHeaders::default())
+}
+
+/// `compile`, taking the headers of `known` files as read.
+pub fn compile_known(project: &Project, known: &KnownHeaders) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::default();
     let root = match resolve::source_root(project) {
         Ok(r) => Some(r),
@@ -197,7 +238,7 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
             None
         }
     };
-    compile_with(project, SourceFiles::Live(root), diags)
+    compile_with(project, SourceFiles::Live(root, Default::default(), known), diags)
 }
 
 /// Compiles a run's recorded config against the source files it recorded (no file is read).
@@ -326,7 +367,10 @@ fn plan_table(
     let read = source.read.over(&defaults.read);
     let at = || project.sources_text.locate(Some("sources:"), &spec.source);
     let (resolved, header) = match files {
-        SourceFiles::Live(root) => {
+        SourceFiles::Live(_, seen, _) if seen.borrow().contains_key(&spec.source) => {
+            seen.borrow()[&spec.source].clone()
+        }
+        SourceFiles::Live(root, seen, known) => {
             let resolved = match resolve::resolve(project, root.as_deref()?, &spec.source, source) {
                 Ok(f) => f,
                 Err(m) => {
@@ -335,8 +379,13 @@ fn plan_table(
                 }
             };
             let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
-            match crate::reader::read_header(&resolved.path, format, &read) {
-                Ok(h) => (resolved, h),
+            let header =
+                known.get(&resolved.path).map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok);
+            match header {
+                Ok(h) => {
+                    seen.borrow_mut().insert(spec.source.clone(), (resolved.clone(), h.clone()));
+                    (resolved, h)
+                }
                 Err(e) => {
                     diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
                     return None;

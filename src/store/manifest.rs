@@ -53,8 +53,9 @@ pub struct SourceFile {
 /// One table of a snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableEntry {
-    /// What happened to it in this run: `success`, `failed`, `skipped`, or `kept` (not
-    /// selected). Failed and skipped tables keep their previous version.
+    /// What happened to it in this run: `success`, `failed`, `skipped` (a table it reads did
+    /// not build), `unchanged` (selected, already up to date) or `kept` (not selected). All but
+    /// `success` hold their previous version.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -66,6 +67,15 @@ pub struct TableEntry {
     /// The source id, and the SHA-256 of the file the held version was built from.
     pub source: String,
     pub source_sha256: Option<String>,
+    /// Hash of the config that shaped the held version (see `exec::incremental`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+    /// Build key of each layer of the held version: equal keys, equal output.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
+    /// `layer.table` it reads -> the build key of the version the held version read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub read_keys: BTreeMap<String, String>,
     /// Other tables' layers this table reads (`layer.table`).
     pub reads: Vec<String>,
     /// Layer name (and `quarantine`) -> file.
@@ -97,7 +107,7 @@ impl Manifest {
     pub fn summary(&self) -> String {
         let count = |s: &str| self.tables.values().filter(|t| t.status == s).count();
         format!(
-            "{:>4}  {}  {}  {:<8} {:<7} {} built, {} failed, {} skipped, {} kept{}",
+            "{:>4}  {}  {}  {:<8} {:<7} {} built, {} failed, {} skipped, {} unchanged, {} kept{}",
             self.seq,
             self.run_id,
             self.committed_at.format("%Y-%m-%dT%H:%M:%SZ"),
@@ -106,6 +116,7 @@ impl Manifest {
             count("success"),
             count("failed"),
             count("skipped"),
+            count("unchanged"),
             count("kept"),
             self.rollback_of.as_ref().map(|r| format!(" (rollback to {r})")).unwrap_or_default()
         )

@@ -24,7 +24,8 @@ pub struct RunWriter {
     /// `runs/<id>`, relative to the data folder.
     folder: String,
     previous: Option<Manifest>,
-    previous_metadata: HashMap<(String, String), TableMetadata>,
+    /// Read on first use: a run with nothing to build never needs it.
+    previous_metadata: std::sync::OnceLock<HashMap<(String, String), TableMetadata>>,
 }
 
 /// What a run hands to `commit`.
@@ -50,10 +51,7 @@ impl RunWriter {
         let path = store.path(&folder);
         std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let previous = store.latest();
-        let previous_metadata = previous
-            .as_ref()
-            .map(|m| store.table_metadata(m).into_iter().map(|t| ((t.layer.clone(), t.name.clone()), t)).collect())
-            .unwrap_or_default();
+        let previous_metadata = std::sync::OnceLock::new();
         Ok(RunWriter { store, _lock: lock, run_id, started_at: Utc::now(), folder, previous, previous_metadata })
     }
 
@@ -76,7 +74,14 @@ impl RunWriter {
 
     /// The metadata the previous snapshot holds for `layer.table`.
     pub fn previous_metadata(&self, layer: &str, table: &str) -> Option<&TableMetadata> {
-        self.previous_metadata.get(&(layer.to_string(), table.to_string()))
+        self.all_previous_metadata().get(&(layer.to_string(), table.to_string()))
+    }
+
+    fn all_previous_metadata(&self) -> &HashMap<(String, String), TableMetadata> {
+        self.previous_metadata.get_or_init(|| {
+            let records = self.previous.as_ref().map(|m| self.store.table_metadata(m)).unwrap_or_default();
+            records.into_iter().map(|t| ((t.layer.clone(), t.name.clone()), t)).collect()
+        })
     }
 
     /// The committed file of `layer.table` in the previous snapshot.
@@ -120,14 +125,28 @@ impl RunWriter {
         Ok(FileEntry { path: rel, rows, schema_hash: schema_hash(schema) })
     }
 
+    /// Ends the run without a commit (it had nothing to build): removes its folder and releases
+    /// the lock; the current snapshot stays as it is.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_dir_all(self.store.path(&self.folder));
+    }
+
     /// Carries what the run did not rebuild, writes the records, syncs once, commits, publishes
     /// and prunes. Returns the committed manifest.
-    pub fn commit(self, mut result: RunResult) -> Result<Manifest, String> {
+    pub fn commit(mut self, mut result: RunResult) -> Result<Manifest, String> {
         let mut metadata = result.metadata;
         let mut transitions = result.transitions;
         let previous = self.previous.clone();
-        let previous_transitions = previous.as_ref().map(|m| self.store.transitions(m)).unwrap_or_default();
-        let previous_metadata: Vec<TableMetadata> = self.previous_metadata.values().cloned().collect();
+        // The previous records by table, moved into this snapshot for the tables it carries.
+        let mut previous_transitions: HashMap<String, Vec<TransitionLog>> = HashMap::new();
+        for t in previous.as_ref().map(|m| self.store.transitions(m)).unwrap_or_default() {
+            previous_transitions.entry(t.table.clone()).or_default().push(t);
+        }
+        self.all_previous_metadata();
+        let mut previous_metadata: HashMap<String, Vec<TableMetadata>> = HashMap::new();
+        for ((_, name), m) in std::mem::take(&mut self.previous_metadata).into_inner().unwrap_or_default() {
+            previous_metadata.entry(name).or_default().push(m);
+        }
         // Tables of the previous snapshot this run did not select are kept as they were.
         if let Some(prev) = &previous {
             for (name, entry) in &prev.tables {
@@ -145,13 +164,18 @@ impl RunWriter {
                 continue;
             }
             // Not rebuilt: drop what this run wrote of it and carry the previous version.
-            self.remove_table_files(name);
-            metadata.retain(|m| &m.name != name);
+            if entry.status != "kept" && entry.status != "unchanged" {
+                self.remove_table_files(name);
+                metadata.retain(|m| &m.name != name);
+            }
             let held = previous.as_ref().and_then(|p| p.tables.get(name));
             entry.files.clear();
             entry.built_by = held.and_then(|h| h.built_by.clone());
             entry.built_at = held.and_then(|h| h.built_at);
             entry.source_sha256 = held.and_then(|h| h.source_sha256.clone());
+            entry.spec_hash = held.and_then(|h| h.spec_hash.clone());
+            entry.keys = held.map(|h| h.keys.clone()).unwrap_or_default();
+            entry.read_keys = held.map(|h| h.read_keys.clone()).unwrap_or_default();
             let Some(held) = held else { continue };
             for (layer, file) in &held.files {
                 let rel = self.rel(layer, name)?;
@@ -159,13 +183,10 @@ impl RunWriter {
                     .map_err(|e| format!("cannot carry {} into the new run: {e}", file.path))?;
                 entry.files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
             }
-            metadata.extend(previous_metadata.iter().filter(|m| &m.name == name).cloned());
-            transitions.extend(
-                previous_transitions
-                    .iter()
-                    .filter(|t| &t.table == name && Some(&t.batch_id) == entry.built_by.as_ref())
-                    .cloned(),
-            );
+            metadata.extend(previous_metadata.remove(name).unwrap_or_default());
+            let built_by = entry.built_by.as_ref();
+            let logs = previous_transitions.remove(name).unwrap_or_default();
+            transitions.extend(logs.into_iter().filter(|t| Some(&t.batch_id) == built_by));
         }
         metadata.sort_by(|a, b| (&a.name, &a.layer).cmp(&(&b.name, &b.layer)));
         transitions.sort_by(|a, b| (a.started_at, &a.table).cmp(&(b.started_at, &b.table)));
@@ -229,16 +250,22 @@ pub fn schema_hash(schema: &[(String, String)]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Writes compact JSON (the records of a run are large; `jq` shows them readably).
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
-    if let Some(dir) = to.parent() {
-        std::fs::create_dir_all(dir)?;
+    use std::io::ErrorKind;
+    match std::fs::hard_link(from, to) {
+        Err(e) if e.kind() == ErrorKind::NotFound && to.parent().is_some_and(|d| !d.exists()) => {
+            std::fs::create_dir_all(to.parent().unwrap_or(to))?;
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => std::fs::remove_file(to)?,
+        Err(_) => return std::fs::copy(from, to).map(|_| ()),
+        Ok(()) => return Ok(()),
     }
-    let _ = std::fs::remove_file(to);
     std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
 }
 

@@ -6,6 +6,7 @@ mod corpus;
 mod docs;
 mod formats;
 mod governance;
+mod incremental;
 mod model;
 mod powerbi;
 mod real_data;

@@ -171,7 +171,7 @@ fn select_runs_exactly_the_selected_tables() {
     ok(&out);
     assert!(stdout(&out).contains("1 succeeded"), "{}", stdout(&out));
     assert_eq!(built(&p), ["cops_employment", "dim_noc", "noc_hierarchy"]);
-    let out = p.jobforge(&["run", "pipelines", "--select", "dim_noc+"]);
+    let out = p.jobforge(&["run", "pipelines", "--select", "dim_noc+", "--full-refresh"]);
     ok(&out);
     assert!(stdout(&out).contains("31 succeeded"), "dim_noc and the 30 tables checked against it: {}", stdout(&out));
     let out = p.jobforge(&["run", "pipelines", "--select", "dim_nco"]);

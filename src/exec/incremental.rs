@@ -1,0 +1,194 @@
+//! Incremental runs: which selected tables are already up to date. Every layer of every table
+//! gets a build key that hashes what its output depends on: the tool version, the table's
+//! compiled spec and source options, the vars, its source file's SHA-256 and path, its own
+//! previous layer's key and the keys of the other tables' layers it reads. A selected table whose
+//! gold key equals the key its held version was built with is not rebuilt; the snapshot carries
+//! it. `--full-refresh` builds every selected table.
+//!
+//! Source files are hashed once per content: a file whose path, size and modification time
+//! match what the previous snapshot recorded keeps the SHA-256 recorded there (as git's index
+//! does), so a rerun with nothing changed reads no source data.
+
+use crate::config::Project;
+use crate::plan::{Layer, Plan};
+use crate::records::Fingerprint;
+use crate::store::{Manifest, TableEntry};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What a run builds and what it holds, with why.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// Selected tables to build, with why each is built.
+    pub build: BTreeMap<usize, String>,
+    /// Selected tables whose held version is up to date, with why.
+    pub unchanged: BTreeMap<usize, String>,
+    /// Per table: its spec hash and its build key per layer (as the version a reader gets).
+    pub keys: HashMap<usize, TableKeys>,
+    /// Source fingerprints by source id; missing where the file could not be read.
+    pub sources: HashMap<String, Fingerprint>,
+}
+
+/// The hashes a snapshot records for one table.
+#[derive(Debug, Clone, Default)]
+pub struct TableKeys {
+    pub spec: String,
+    /// Layer name -> build key.
+    pub layers: BTreeMap<String, String>,
+    /// `layer.table` it reads -> the build key of the version it reads.
+    pub reads: BTreeMap<String, String>,
+}
+
+impl Decision {
+    /// The tables this run builds.
+    pub fn building(&self) -> BTreeSet<usize> {
+        self.build.keys().copied().collect()
+    }
+}
+
+/// Decides which of `selected` to build against the `previous` snapshot.
+pub fn decide(
+    project: &Project,
+    plan: &Plan,
+    previous: Option<&Manifest>,
+    selected: &BTreeSet<usize>,
+    full_refresh: bool,
+) -> Decision {
+    let mut decision = Decision::default();
+    for &t in selected {
+        let table = &plan.tables[t];
+        if decision.sources.contains_key(&table.source_id) {
+            continue;
+        }
+        let recorded = previous.and_then(|m| m.sources.get(&table.source_id));
+        let cached = recorded.and_then(|r| {
+            let meta = std::fs::metadata(&table.file.path).ok()?;
+            let modified = DateTime::<Utc>::from(meta.modified().ok()?);
+            let same =
+                r.path == table.file.path.display().to_string() && r.size == meta.len() && r.modified == Some(modified);
+            let sha256 = r.sha256.clone().filter(|_| same)?;
+            Some(Fingerprint { path: r.path.clone(), size: meta.len(), modified, sha256 })
+        });
+        if let Some(f) = cached.or_else(|| crate::registry::fingerprint(&table.file.path).ok()) {
+            decision.sources.insert(table.source_id.clone(), f);
+        }
+    }
+    // Layer keys in plan order: a node's inputs are keyed before it.
+    let mut node_keys: HashMap<(usize, Layer), String> = HashMap::new();
+    let held = |t: usize| previous.and_then(|m| m.tables.get(&plan.tables[t].name));
+    for &n in &plan.order {
+        let node = plan.graph[n];
+        let (t, layer) = (node.table, node.layer);
+        if !selected.contains(&t) {
+            let recorded = held(t).and_then(|e| e.keys.get(layer.name())).cloned().unwrap_or_default();
+            node_keys.insert((t, layer), recorded);
+            continue;
+        }
+        let spec = decision
+            .keys
+            .entry(t)
+            .or_insert_with(|| TableKeys { spec: spec_hash(project, plan, t), ..Default::default() });
+        let mut h = Sha256::new();
+        h.update(format!("jobforge {}\nspec {}\n", env!("CARGO_PKG_VERSION"), spec.spec));
+        let table = &plan.tables[t];
+        match decision.sources.get(&table.source_id) {
+            Some(f) => h.update(format!("source {} {}\n", f.path, f.sha256)),
+            None => h.update(format!("source {} unreadable\n", table.file.path.display())),
+        }
+        if layer != Layer::Staged {
+            let before = Layer::ALL[layer as usize - 1];
+            h.update(format!("after {}\n", node_keys.get(&(t, before)).map_or("", String::as_str)));
+        }
+        let mut reads: Vec<(String, &str)> = plan
+            .cross_dependencies(n)
+            .into_iter()
+            .map(|d| {
+                let key = node_keys.get(&(d.table, d.layer)).map_or("", String::as_str);
+                (format!("{}.{}", d.layer, plan.tables[d.table].name), key)
+            })
+            .collect();
+        reads.sort();
+        for (name, key) in reads {
+            h.update(format!("reads {name} {key}\n"));
+            spec.reads.insert(name, key.to_string());
+        }
+        let key = hex(&h.finalize()[..16]);
+        spec.layers.insert(layer.name().to_string(), key.clone());
+        node_keys.insert((t, layer), key);
+    }
+    for &t in selected {
+        let keys = decision.keys.get(&t).cloned().unwrap_or_default();
+        let source = decision.sources.get(&plan.tables[t].source_id);
+        match held(t) {
+            Some(entry) if !full_refresh && up_to_date(entry, &keys) => {
+                let by = entry.built_by.as_deref().map_or("", |b| &b[..8.min(b.len())]);
+                let why = format!("unchanged since run {by}: same pipeline, source file and inputs");
+                decision.unchanged.insert(t, why);
+            }
+            entry => {
+                let why = if full_refresh {
+                    "--full-refresh".to_string()
+                } else {
+                    rebuild_reason(plan, t, entry, &keys, source)
+                };
+                decision.build.insert(t, why);
+            }
+        }
+    }
+    decision
+}
+
+/// True when the held version of a table was built from these keys and still has its files.
+fn up_to_date(entry: &TableEntry, keys: &TableKeys) -> bool {
+    !entry.files.is_empty()
+        && entry.built_by.is_some()
+        && !keys.layers.is_empty()
+        && Layer::ALL.iter().all(|l| entry.keys.get(l.name()) == keys.layers.get(l.name()))
+}
+
+/// Why table `t` is rebuilt, in words.
+fn rebuild_reason(
+    plan: &Plan,
+    t: usize,
+    entry: Option<&TableEntry>,
+    keys: &TableKeys,
+    source: Option<&Fingerprint>,
+) -> String {
+    let Some(entry) = entry.filter(|e| e.built_by.is_some() && !e.files.is_empty()) else {
+        return "not built before".into();
+    };
+    if entry.keys.is_empty() {
+        return "no build key recorded for its held version".into();
+    }
+    if entry.spec_hash.as_deref() != Some(keys.spec.as_str()) {
+        return "its pipeline or source options changed".into();
+    }
+    if entry.source_sha256.as_deref() != source.map(|f| f.sha256.as_str()) {
+        return format!("its source file changed ({})", plan.tables[t].file.path.display());
+    }
+    let changed: BTreeSet<String> = keys
+        .reads
+        .iter()
+        .filter(|(read, key)| entry.read_keys.get(*read) != Some(key))
+        .map(|(read, _)| read.split_once('.').map_or(read.as_str(), |(_, t)| t).to_string())
+        .collect();
+    if changed.is_empty() {
+        "the build key of a table it reads changed".into()
+    } else {
+        format!("a table it reads changed ({})", changed.into_iter().collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// SHA-256 of everything in the config that shapes table `t`'s output.
+fn spec_hash(project: &Project, plan: &Plan, t: usize) -> String {
+    let table = &plan.tables[t];
+    let text =
+        serde_json::to_string(&(&table.spec, &table.source, &table.read, &table.format, &table.header, &project.vars))
+            .unwrap_or_default();
+    hex(&Sha256::digest(text.as_bytes())[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
