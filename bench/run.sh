@@ -2,7 +2,9 @@
 # Benchmarks (release builds, same machine, same run), reported in BENCHMARKS.md:
 #  1. synthetic: a generated 5,000,000-row source through JobForge (bench/pipelines) and through
 #     the hand-written Polars program examples/bench_baseline.rs doing the same transforms;
-#  2. wiq: the full WiQ product (every table) on the real files in ../shared/data/noc.
+#  2. wiq: the full WiQ product (every table) on the real files in ../shared/data/noc: from
+#     nothing, a rerun with nothing changed, a rerun after editing one pipeline file, and
+#     `validate --config-only` and `plan --dry-run`.
 # Each command runs RUNS times (default 5); the median wall time and the median peak RSS are
 # printed. Usage: bench/run.sh [synthetic|wiq|all]
 set -euo pipefail
@@ -14,28 +16,32 @@ cargo build --release --no-default-features --features bench --bin jobforge --ex
 bin="$CARGO_TARGET_DIR/release"
 timing=$(mktemp)
 
-# measure NAME CMD...: runs CMD $RUNS times, prints median wall seconds and peak RSS in MiB.
+# measure NAME CMD...: runs `$PREP` (untimed, when set) then CMD, $RUNS times; prints the median
+# wall time and the median peak RSS.
 measure() {
   local name=$1; shift
   local walls=() rss=()
   for _ in $(seq "$RUNS"); do
-    local out
-    /usr/bin/time -o "$timing" -f '%e %M' "$@" >/dev/null 2>&1
-    out=$(tail -1 "$timing")
-    walls+=("$(echo "$out" | cut -d' ' -f1)")
-    rss+=("$(echo "$out" | cut -d' ' -f2)")
+    if [[ -n ${PREP:-} ]]; then eval "$PREP"; fi
+    local start end
+    start=$(date +%s%N)
+    /usr/bin/time -o "$timing" -f '%M' "$@" >/dev/null 2>&1
+    end=$(date +%s%N)
+    walls+=("$(( (end - start) / 1000 ))")
+    rss+=("$(tail -1 "$timing")")
   done
   local wall mem
   wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
   mem=$(printf '%s\n' "${rss[@]}" | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
-  printf '%-28s wall %8.3f s   peak %8.1f MiB   (median of %s)\n' "$name" "$wall" "$(echo "$mem / 1024" | bc -l)" "$RUNS"
+  printf '%-44s wall %10.1f ms   peak %8.1f MiB   (median of %s)\n' "$name" "$(echo "$wall / 1000" | bc -l)" \
+    "$(echo "$mem / 1024" | bc -l)" "$RUNS"
 }
 
 if [[ $what == synthetic || $what == all ]]; then
   src=bench/out/source/synthetic.csv
   [[ -f $src ]] || "$bin/examples/bench_generate" "$src" 5000000
   echo "synthetic source: $(wc -l < "$src") lines, $(du -h "$src" | cut -f1)"
-  measure "jobforge (synthetic)" "$bin/jobforge" --project bench run pipelines
+  measure "jobforge (synthetic)" "$bin/jobforge" --project bench run pipelines --full-refresh
   measure "hand-written polars" "$bin/examples/bench_baseline" "$src" bench/out/baseline
 fi
 if [[ $what == wiq || $what == all ]]; then
@@ -43,8 +49,15 @@ if [[ $what == wiq || $what == all ]]; then
   work=$(mktemp -d)
   cp -r sources.yml pipelines "$work/"
   export JOBFORGE_SOURCE_DIR=$real
-  "$bin/jobforge" --project "$work" run pipelines | head -1
-  measure "jobforge (WiQ, real files)" "$bin/jobforge" --project "$work" run pipelines
+  jf=("$bin/jobforge" --project "$work")
+  PREP="rm -rf '$work/data'" measure "WiQ from nothing (real files)" "${jf[@]}" run pipelines
+  "${jf[@]}" run pipelines | head -1
+  measure "WiQ rerun, nothing changed" "${jf[@]}" run pipelines
+  # Each time a new description for one table: that table is rebuilt, the other 38 are held.
+  PREP="sed -i \"s/^description: .*/description: edited \$RANDOM\$RANDOM/\" '$work/pipelines/oasis_interests.yml'" \
+    measure "WiQ rerun after editing one pipeline file" "${jf[@]}" run pipelines
+  measure "WiQ validate --config-only" "${jf[@]}" validate --config-only
+  measure "WiQ plan --dry-run" "${jf[@]}" plan --dry-run
   unset JOBFORGE_SOURCE_DIR
   rm -rf "$work"
 fi
