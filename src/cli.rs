@@ -69,6 +69,16 @@ enum Command {
         #[arg(long, default_value_t = crate::store::DEFAULT_KEEP)]
         keep: usize,
     },
+    /// Run the unit tests of the pipeline files (`tests:`) in memory; exit 1 when one fails.
+    Test {
+        /// Tests, or tables whose tests to run; all when none.
+        names: Vec<String>,
+        /// Pipeline folder or file.
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run every compile check; exit 0 when clean, 1 otherwise.
     Validate {
         #[arg(default_value = "pipelines")]
@@ -244,6 +254,22 @@ pub fn main() -> i32 {
             })
         }
         Command::Validate { pipelines, format, config_only } => validate(&cli, pipelines, vars, *format, *config_only),
+        Command::Test { names, pipelines, format } => with_plan(&cli, pipelines, vars, |project, plan| {
+            let started = std::time::Instant::now();
+            match crate::unit_tests::run::run(plan, &project.vars, names) {
+                Ok(outcomes) => {
+                    match format {
+                        Format::Text => print!("{}", crate::unit_tests::run::render(&outcomes, started.elapsed())),
+                        Format::Json => println!("{}", serde_json::to_string_pretty(&outcomes).unwrap_or_default()),
+                    }
+                    i32::from(outcomes.iter().any(|o| !o.passed()))
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }),
         Command::Plan { pipelines, select, format, .. } => with_plan(&cli, pipelines, vars, |project, plan| {
             let selected = match plan.select(select) {
                 Ok(s) => s,

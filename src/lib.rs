@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: `config` (typed YAML) -> `plan` (checked DAG) -> `exec` (Polars) ->
 //! `store` (the data folder: snapshots, manifests, `records`) -> readers (`query`, `semantic`,
-//! `powerbi`, `lineage`, `catalogue`, `registry`).
+//! `powerbi`, `lineage`, `catalogue`, `registry`). `unit_tests` runs a plan's transforms on the
+//! rows its tests give, beside that flow, writing nothing.
 
 pub mod atomic;
 pub mod catalogue;
@@ -24,3 +25,4 @@ pub mod schema;
 pub mod semantic;
 pub mod status;
 pub mod store;
+pub mod unit_tests;

@@ -37,6 +37,9 @@ pub struct Pipeline {
     /// Business-ready shaping steps, in order.
     #[serde(default)]
     pub gold: Vec<Step>,
+    /// Unit tests of this table's transforms (`jobforge test`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<crate::unit_tests::UnitTest>,
 }
 
 /// Bronze: header normalisation, renames and casts.

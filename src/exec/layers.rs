@@ -46,12 +46,20 @@ impl RunContext<'_> {
     }
 }
 
+/// What a layer's transforms read besides their input frame: the plan, the vars and the frames
+/// of other tables (`layer.table`). A run reads them from the run; `jobforge test` from the test.
+pub struct Inputs<'a> {
+    pub plan: &'a Plan,
+    pub vars: &'a std::collections::BTreeMap<String, String>,
+    pub read: &'a steps::RefReader<'a>,
+}
+
 /// A layer's frame before provenance and writing, with what happened to the rows (`counts`
 /// holds rows in and the causes; rows out is the frame's height).
-struct Built {
-    df: DataFrame,
-    counts: RowCounts,
-    quarantined: Vec<DataFrame>,
+pub struct Built {
+    pub df: DataFrame,
+    pub counts: RowCounts,
+    pub quarantined: Vec<DataFrame>,
     steps: Vec<StepRecord>,
     source_files: Vec<String>,
     warnings: Vec<String>,
@@ -100,9 +108,17 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
     let previous_file = |l: Layer| ctx.stable_file(l, &table.name);
     let result = match layer {
         Layer::Staged => staged(ctx, t),
-        Layer::Bronze => input.ok_or("no staged frame".to_string()).and_then(|df| bronze(ctx, t, df)),
-        Layer::Silver | Layer::Gold => {
-            input.ok_or("no input frame".to_string()).and_then(|df| run_steps(ctx, t, layer, df))
+        Layer::Silver | Layer::Gold | Layer::Bronze => {
+            let read = |reference: &str| read_reference(ctx, reference);
+            let inputs = Inputs { plan: ctx.plan, vars: &ctx.project.vars, read: &read };
+            input.ok_or("no input frame".to_string()).and_then(|df| transform(&inputs, t, layer, df)).map(|mut b| {
+                for reference in crate::plan::step_references(table.steps(layer)) {
+                    if let Ok((l, name)) = parse_ref(&reference) {
+                        b.source_files.push(ctx.stable_file(l, name));
+                    }
+                }
+                b
+            })
         }
     };
     let source_layer = match layer {
@@ -195,8 +211,18 @@ fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
     out
 }
 
-fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
-    let table = &ctx.plan.tables[t];
+/// Applies the transforms of `layer` (bronze, silver or gold) of table `t` to `df`; writes
+/// nothing.
+pub fn transform(inputs: &Inputs, t: usize, layer: Layer, df: DataFrame) -> Result<Built, String> {
+    match layer {
+        Layer::Staged => Ok(Built::new(df, vec![], vec![])),
+        Layer::Bronze => bronze(inputs.plan, t, df),
+        Layer::Silver | Layer::Gold => run_steps(inputs, t, layer, df),
+    }
+}
+
+fn bronze(plan: &Plan, t: usize, df: DataFrame) -> Result<Built, String> {
+    let table = &plan.tables[t];
     let published: Vec<String> = df
         .get_column_names()
         .iter()
@@ -219,23 +245,17 @@ fn bronze(ctx: &RunContext, t: usize, df: DataFrame) -> Result<Built, String> {
     Ok(built)
 }
 
-fn run_steps(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> Result<Built, String> {
-    let table = &ctx.plan.tables[t];
+fn run_steps(inputs: &Inputs, t: usize, layer: Layer, df: DataFrame) -> Result<Built, String> {
+    let table = &inputs.plan.tables[t];
     let mut built = Built::new(df, vec![], vec![]);
-    let reader = |reference: &str| -> PolarsResult<DataFrame> { read_reference(ctx, reference) };
     for (i, step) in table.steps(layer).iter().enumerate() {
         let label = step_label(step);
         crate::fault::panic_point(&format!("panic:{layer}/{}", table.name));
         built
             .step(label.clone(), |df| {
-                steps::apply(step, df, &reader, &ctx.project.vars).map_err(|e| format!("`{label}`: {}", first_line(&e)))
+                steps::apply(step, df, inputs.read, inputs.vars).map_err(|e| format!("`{label}`: {}", first_line(&e)))
             })
             .map_err(|e| format!("step {} {e}", i + 1))?;
-    }
-    for reference in crate::plan::step_references(table.steps(layer)) {
-        if let Ok((l, name)) = parse_ref(&reference) {
-            built.source_files.push(ctx.stable_file(l, name));
-        }
     }
     Ok(built)
 }
