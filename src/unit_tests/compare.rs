@@ -1,18 +1,22 @@
-//! Expected rows against actual rows, as multisets over the columns the expectation names; a
-//! failure is described as changed cells (a missing row paired with the unexpected row that
-//! agrees with it most), then missing and unexpected rows.
+//! Expected rows against actual rows, as multisets over the columns the expectation names (a
+//! row that does not name a column accepts any value there); a failure is described as changed
+//! cells (a missing row paired with the unexpected row that agrees with it most), then missing
+//! and unexpected rows.
 
 use polars::prelude::*;
 
 /// A cell as compared: its text, or null. Numbers are compared by value (`2`, `2.0`).
 pub type Cell = Option<String>;
 
-/// Rows as a table of cells.
+/// Expected rows as a table of cells; `None` where a row does not name the column.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<Cell>>,
+    pub rows: Vec<Vec<Option<Cell>>>,
 }
+
+/// An expected row.
+type Expected = Vec<Option<Cell>>;
 
 /// What differs between the expected and the actual rows.
 #[derive(Debug, Default)]
@@ -23,8 +27,8 @@ pub struct Diff {
     /// Expected columns the output does not have.
     pub absent: Vec<String>,
     /// (expected, actual) pairs that differ in some cells.
-    pub changed: Vec<(Vec<Cell>, Vec<Cell>)>,
-    pub missing: Vec<Vec<Cell>>,
+    pub changed: Vec<(Expected, Vec<Cell>)>,
+    pub missing: Vec<Expected>,
     pub unexpected: Vec<Vec<Cell>>,
 }
 
@@ -40,34 +44,24 @@ impl Diff {
             out.push(format!("{what}: no column `{c}`"));
         }
         for (e, a) in &self.changed {
-            let same: Vec<String> = self
-                .columns
-                .iter()
-                .zip(e.iter().zip(a))
-                .filter(|(_, (x, y))| x == y)
-                .map(|(c, (x, _))| format!("{c}: {}", shown(x)))
-                .collect();
-            let cells: Vec<String> = self
-                .columns
-                .iter()
-                .zip(e.iter().zip(a))
-                .filter(|(_, (x, y))| x != y)
-                .map(|(c, (x, y))| format!("{c} expected {}, got {}", shown(x), shown(y)))
+            let named = || self.columns.iter().zip(e.iter().zip(a)).filter_map(|(c, (x, y))| Some((c, x.as_ref()?, y)));
+            let same: Vec<String> =
+                named().filter(|(_, x, y)| x == y).map(|(c, x, _)| format!("{c}: {}", shown(x))).collect();
+            let cells: Vec<String> = named()
+                .filter(|(_, x, y)| x != y)
+                .map(|(c, x, y)| format!("{c} expected {}, got {}", shown(x), shown(y)))
                 .collect();
             out.push(format!("{what}: changed   {{{}}}: {}", same.join(", "), cells.join("; ")));
         }
         for r in &self.missing {
-            out.push(format!("{what}: missing    {}", self.row(r)));
+            let cells = self.columns.iter().zip(r).filter_map(|(c, v)| Some(format!("{c}: {}", shown(v.as_ref()?))));
+            out.push(format!("{what}: missing    {{{}}}", cells.collect::<Vec<_>>().join(", ")));
         }
         for r in &self.unexpected {
-            out.push(format!("{what}: unexpected {}", self.row(r)));
+            let cells = self.columns.iter().zip(r).map(|(c, v)| format!("{c}: {}", shown(v)));
+            out.push(format!("{what}: unexpected {{{}}}", cells.collect::<Vec<_>>().join(", ")));
         }
         out
-    }
-
-    fn row(&self, r: &[Cell]) -> String {
-        let cells: Vec<String> = self.columns.iter().zip(r).map(|(c, v)| format!("{c}: {}", shown(v))).collect();
-        format!("{{{}}}", cells.join(", "))
     }
 }
 
@@ -117,20 +111,30 @@ pub fn compare(expected: &Table, actual: &DataFrame) -> Diff {
                 .collect()
         })
         .collect();
-    let expected_rows: Vec<Vec<Cell>> =
-        expected.rows.iter().map(|row| row.iter().enumerate().map(|(i, c)| normal(i, c)).collect()).collect();
-    let mut left: Vec<Option<&Vec<Cell>>> = actual_rows.iter().map(Some).collect();
-    let mut missing = Vec::new();
-    for e in &expected_rows {
-        match left.iter().position(|a| *a == Some(e)) {
-            Some(i) => left[i] = None,
-            None => missing.push(e.clone()),
-        }
+    let expected_rows: Vec<Expected> = expected
+        .rows
+        .iter()
+        .map(|row| row.iter().enumerate().map(|(i, c)| c.as_ref().map(|c| normal(i, c))).collect())
+        .collect();
+    let fits = |e: &Expected, a: &Vec<Cell>| e.iter().zip(a).all(|(x, y)| x.as_ref().is_none_or(|x| x == y));
+    // As many expected rows as possible matched to distinct actual rows they fit (a row that
+    // names few columns may fit several): augmenting paths (Kuhn's algorithm).
+    let fit: Vec<Vec<usize>> =
+        expected_rows.iter().map(|e| (0..actual_rows.len()).filter(|&j| fits(e, &actual_rows[j])).collect()).collect();
+    let mut owner: Vec<Option<usize>> = vec![None; actual_rows.len()];
+    for i in 0..expected_rows.len() {
+        augment(i, &fit, &mut owner, &mut vec![false; actual_rows.len()]);
     }
+    let matched: std::collections::HashSet<usize> = owner.iter().flatten().copied().collect();
+    let missing: Vec<(usize, Expected)> =
+        (0..expected_rows.len()).filter(|i| !matched.contains(i)).map(|i| (i, expected_rows[i].clone())).collect();
+    let left: Vec<Option<&Vec<Cell>>> =
+        actual_rows.iter().zip(&owner).map(|(a, o)| if o.is_none() { Some(a) } else { None }).collect();
     let mut unexpected: Vec<Vec<Cell>> = left.into_iter().flatten().cloned().collect();
-    for e in missing {
+    for (_, e) in missing {
         // Paired only when they share a value (nulls alike say nothing).
-        let agree = |a: &Vec<Cell>| e.iter().zip(a).filter(|(x, y)| x.is_some() && x == y).count();
+        let agree =
+            |a: &Vec<Cell>| e.iter().zip(a).filter(|(x, y)| x.as_ref().is_some_and(|x| x.is_some() && x == *y)).count();
         let best = (0..unexpected.len()).filter(|&i| agree(&unexpected[i]) > 0).max_by_key(|&i| agree(&unexpected[i]));
         match best {
             Some(i) => {
@@ -142,6 +146,21 @@ pub fn compare(expected: &Table, actual: &DataFrame) -> Diff {
     }
     diff.unexpected = unexpected;
     diff
+}
+
+/// Tries to match expected row `i`, moving earlier matches along if that frees a row for it.
+fn augment(i: usize, fit: &[Vec<usize>], owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
+    for &j in &fit[i] {
+        if seen[j] {
+            continue;
+        }
+        seen[j] = true;
+        if owner[j].is_none_or(|k| augment(k, fit, owner, seen)) {
+            owner[j] = Some(i);
+            return true;
+        }
+    }
+    false
 }
 
 /// The text of a value, or none for null.
@@ -161,8 +180,22 @@ mod tests {
     fn table(columns: &[&str], rows: &[&[Option<&str>]]) -> Table {
         Table {
             columns: columns.iter().map(|c| c.to_string()).collect(),
-            rows: rows.iter().map(|r| r.iter().map(|c| c.map(str::to_string)).collect()).collect(),
+            rows: rows.iter().map(|r| r.iter().map(|c| Some(c.map(str::to_string))).collect()).collect(),
         }
+    }
+
+    #[test]
+    fn a_row_that_does_not_name_a_column_accepts_any_value() {
+        let actual = df!("code" => ["a", "b"], "n" => [1, 1]).unwrap();
+        let columns = vec!["code".to_string(), "n".to_string()];
+        let one = || Some(Some("1".to_string()));
+        // {n: 1} fits both rows; {code: a, n: 1} only the first: both are matched.
+        let expected =
+            Table { columns: columns.clone(), rows: vec![vec![None, one()], vec![Some(Some("a".into())), one()]] };
+        assert!(compare(&expected, &actual).is_empty());
+        let expected = Table { columns, rows: vec![vec![Some(Some("c".into())), None], vec![None, one()]] };
+        let text = compare(&expected, &actual).render("rows");
+        assert_eq!(text[1..], ["rows: missing    {code: \"c\"}", "rows: unexpected {code: \"b\", n: \"1\"}"]);
     }
 
     #[test]

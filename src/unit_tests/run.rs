@@ -182,10 +182,19 @@ fn declared_types(table: &TablePlan, through: Layer) -> Vec<(String, DType)> {
     out.into_iter().collect()
 }
 
-/// Expected rows as cells.
+/// Expected rows as cells; a column an inline row does not name accepts any value.
 fn expected(table: &TablePlan, rows: &Rows) -> Result<Table, String> {
     let (columns, cells) = cells(table, rows)?;
-    Ok(Table { columns, rows: cells.into_iter().map(|r| r.into_iter().map(|(c, _)| c).collect()).collect() })
+    let named = |r: usize, c: &str| match rows {
+        Rows::Inline(rows) => rows[r].contains_key(c),
+        Rows::File { .. } => true,
+    };
+    let rows = cells
+        .into_iter()
+        .enumerate()
+        .map(|(r, row)| row.into_iter().zip(&columns).map(|((cell, _), c)| named(r, c).then_some(cell)).collect())
+        .collect();
+    Ok(Table { columns, rows })
 }
 
 /// A value's text, and what kind of YAML scalar it was written as when not text.

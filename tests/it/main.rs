@@ -14,3 +14,4 @@ mod rows;
 mod run;
 mod sources;
 mod store;
+mod unit_tests;
