@@ -254,22 +254,24 @@ pub fn main() -> i32 {
             })
         }
         Command::Validate { pipelines, format, config_only } => validate(&cli, pipelines, vars, *format, *config_only),
-        Command::Test { names, pipelines, format } => with_plan(&cli, pipelines, vars, |project, plan| {
-            let started = std::time::Instant::now();
-            match crate::unit_tests::run::run(plan, &project.vars, names) {
-                Ok(outcomes) => {
-                    match format {
-                        Format::Text => print!("{}", crate::unit_tests::run::render(&outcomes, started.elapsed())),
-                        Format::Json => println!("{}", serde_json::to_string_pretty(&outcomes).unwrap_or_default()),
+        Command::Test { names, pipelines, format } => {
+            with_plan_by(&cli, pipelines, vars, compile_for_tests, |project, plan| {
+                let started = std::time::Instant::now();
+                match crate::unit_tests::run::run(plan, &project.vars, names) {
+                    Ok(outcomes) => {
+                        match format {
+                            Format::Text => print!("{}", crate::unit_tests::run::render(&outcomes, started.elapsed())),
+                            Format::Json => println!("{}", serde_json::to_string_pretty(&outcomes).unwrap_or_default()),
+                        }
+                        i32::from(outcomes.iter().any(|o| !o.passed()))
                     }
-                    i32::from(outcomes.iter().any(|o| !o.passed()))
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        2
+                    }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    2
-                }
-            }
-        }),
+            })
+        }
         Command::Plan { pipelines, select, format, .. } => with_plan(&cli, pipelines, vars, |project, plan| {
             let selected = match plan.select(select) {
                 Ok(s) => s,
@@ -683,10 +685,30 @@ fn compile(project: &Project) -> Result<plan::Plan, Diagnostics> {
     plan::compile_known(project, &known.unwrap_or_default())
 }
 
+/// `compile` for `jobforge test`, which reads no source data: a source whose file is missing
+/// compiles from the header the current snapshot recorded for it.
+fn compile_for_tests(project: &Project) -> Result<plan::Plan, Diagnostics> {
+    let known = Store::at(&project.data_dir())
+        .latest()
+        .map(|m| plan::KnownHeaders::from_snapshot(&m).when_missing(&m))
+        .unwrap_or_default();
+    plan::compile_known(project, &known)
+}
+
 fn with_plan(
     cli: &Cli,
     pipelines: &std::path::Path,
     vars: BTreeMap<String, String>,
+    f: impl FnOnce(&Project, &plan::Plan) -> i32,
+) -> i32 {
+    with_plan_by(cli, pipelines, vars, compile, f)
+}
+
+fn with_plan_by(
+    cli: &Cli,
+    pipelines: &std::path::Path,
+    vars: BTreeMap<String, String>,
+    compile: fn(&Project) -> Result<plan::Plan, Diagnostics>,
     f: impl FnOnce(&Project, &plan::Plan) -> i32,
 ) -> i32 {
     let compiled: Result<_, Diagnostics> =

@@ -195,7 +195,12 @@ enum SourceFiles<'a> {
 /// Headers of source files that a run has already read whole without a problem, by path: a file
 /// with the same size and modification time is not read again at compile.
 #[derive(Debug, Default)]
-pub struct KnownHeaders(pub HashMap<std::path::PathBuf, (u64, std::time::SystemTime, Vec<String>)>);
+pub struct KnownHeaders {
+    by_path: HashMap<std::path::PathBuf, (u64, std::time::SystemTime, Vec<String>)>,
+    /// Set by `when_missing`: by source id, the file and header a snapshot recorded, used when
+    /// the source's file cannot be found.
+    recorded: HashMap<String, RecordedSource>,
+}
 
 impl KnownHeaders {
     /// The source files of a snapshot that a table it holds was built from (so they were read
@@ -204,20 +209,33 @@ impl KnownHeaders {
         let built_from = |id: &String, sha: &String| {
             m.tables.values().any(|t| &t.source == id && t.source_sha256.as_ref() == Some(sha) && !t.files.is_empty())
         };
-        KnownHeaders(
-            m.sources
-                .iter()
-                .filter_map(|(id, s)| {
-                    let (modified, sha) = (s.modified?, s.sha256.as_ref()?);
-                    built_from(id, sha).then(|| (s.path.clone().into(), (s.size, modified.into(), s.header.clone())))
-                })
-                .collect(),
-        )
+        let by_path = m
+            .sources
+            .iter()
+            .filter_map(|(id, s)| {
+                let (modified, sha) = (s.modified?, s.sha256.as_ref()?);
+                built_from(id, sha).then(|| (s.path.clone().into(), (s.size, modified.into(), s.header.clone())))
+            })
+            .collect();
+        KnownHeaders { by_path, recorded: HashMap::new() }
+    }
+
+    /// Also compiles a table whose source file is missing, with the file and header snapshot `m`
+    /// recorded for its source (for `jobforge test`, which reads no source data).
+    pub fn when_missing(mut self, m: &crate::store::Manifest) -> KnownHeaders {
+        self.recorded = m
+            .sources
+            .iter()
+            .map(|(id, s)| {
+                (id.clone(), RecordedSource { path: s.path.clone().into(), size: s.size, header: s.header.clone() })
+            })
+            .collect();
+        self
     }
 
     /// The recorded header of `path`, if the file still has the recorded size and time.
     fn get(&self, path: &std::path::Path) -> Option<Vec<String>> {
-        let (size, modified, header) = self.0.get(path)?;
+        let (size, modified, header) = self.by_path.get(path)?;
         let meta = std::fs::metadata(path).ok()?;
         (meta.len() == *size && meta.modified().ok()? == *modified).then(|| header.clone())
     }
@@ -371,28 +389,32 @@ fn plan_table(
         SourceFiles::Live(_, seen, _) if seen.borrow().contains_key(&spec.source) => {
             seen.borrow()[&spec.source].clone()
         }
-        SourceFiles::Live(root, seen, known) => {
-            let resolved = match resolve::resolve(project, root.as_deref()?, &spec.source, source) {
-                Ok(f) => f,
-                Err(m) => {
+        SourceFiles::Live(root, seen, known) => match resolve::resolve(project, root.as_deref()?, &spec.source, source)
+        {
+            Ok(resolved) => {
+                let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
+                let header = known
+                    .get(&resolved.path)
+                    .map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok);
+                match header {
+                    Ok(h) => {
+                        seen.borrow_mut().insert(spec.source.clone(), (resolved.clone(), h.clone()));
+                        (resolved, h)
+                    }
+                    Err(e) => {
+                        diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
+                        return None;
+                    }
+                }
+            }
+            Err(m) => match known.recorded.get(&spec.source) {
+                Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
+                None => {
                     diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
                     return None;
                 }
-            };
-            let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
-            let header =
-                known.get(&resolved.path).map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok);
-            match header {
-                Ok(h) => {
-                    seen.borrow_mut().insert(spec.source.clone(), (resolved.clone(), h.clone()));
-                    (resolved, h)
-                }
-                Err(e) => {
-                    diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
-                    return None;
-                }
-            }
-        }
+            },
+        },
         SourceFiles::Recorded(recorded) => match recorded.get(&spec.source) {
             Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
             None => {

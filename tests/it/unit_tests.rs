@@ -181,3 +181,28 @@ fn every_wiq_pipeline_file_has_passing_tests() {
     }
     assert!(outcomes.iter().all(|o| o["failures"] == serde_json::json!([])), "{outcomes:?}");
 }
+
+#[test]
+fn tests_read_no_source_data_and_ignore_provenance() {
+    let with_provenance = PASSING.replace(
+        "{ code: \"00010\", amount: 1.5, name: Ten }",
+        "{ code: \"00010\", amount: 1.5, name: Ten, _batch_id: any }",
+    );
+    let p = project(&with_provenance);
+    ok(&p.jobforge(&["test"]));
+    // Source rows do not matter to a test; after a run, the files themselves are not needed.
+    p.write("data/source/codes.csv", "Code,Amount\nnot,a number\n");
+    ok(&p.jobforge(&["test"]));
+    p.write("data/source/codes.csv", "Code,Amount\n10,1.5\n");
+    ok(&p.jobforge(&["run", "pipelines"]));
+    std::fs::remove_dir_all(p.file("data/source")).unwrap();
+    let out = p.jobforge(&["test"]);
+    ok(&out);
+    assert!(stdout(&out).contains("1 passed, 0 failed"), "{}", stdout(&out));
+    // Without a run that recorded the header, a missing source is named.
+    let p = project(PASSING);
+    std::fs::remove_dir_all(p.file("data/source")).unwrap();
+    let out = p.jobforge(&["test"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("source `codes`"), "{}", stderr(&out));
+}
