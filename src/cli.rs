@@ -69,6 +69,36 @@ enum Command {
         #[arg(long, default_value_t = crate::store::DEFAULT_KEEP)]
         keep: usize,
     },
+    /// Compare two sets of tables (run:latest, run:ID, duckdb:PATH[#schema], a parquet folder):
+    /// rows only in one, changed cells, column and type differences; exit 1 on any difference.
+    Diff {
+        a: String,
+        b: String,
+        /// Key columns for every table (default: each table's primary key in wiq_schema.yml;
+        /// without one, rows are compared as multisets).
+        #[arg(long, value_delimiter = ',')]
+        key: Vec<String>,
+        /// Numbers within this absolute difference are equal.
+        #[arg(long, default_value_t = 0.0)]
+        abs: f64,
+        /// Numbers within this fraction of the larger magnitude are equal.
+        #[arg(long, default_value_t = 0.0)]
+        rel: f64,
+        /// Compare text without leading and trailing whitespace.
+        #[arg(long)]
+        trim: bool,
+        /// Compare text without regard to case.
+        #[arg(long)]
+        ignore_case: bool,
+        /// Compare the provenance columns (_batch_id, _ingested_at, ...) too.
+        #[arg(long)]
+        provenance: bool,
+        /// Only this table (repeatable).
+        #[arg(long)]
+        table: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run the unit tests of the pipeline files (`tests:`) in memory; exit 1 when one fails.
     Test {
         /// Tests, or tables whose tests to run; all when none.
@@ -288,6 +318,7 @@ pub fn main() -> i32 {
             0
         }),
         Command::Query { sql, layer, run, format } => query(&cli, sql, layer, run.as_deref(), *format),
+        Command::Diff { .. } => diff(&cli),
         Command::Status { format } => status(&cli, vars, *format),
         Command::Runs { format } => {
             let store = Store::open(&data_dir(&cli));
@@ -462,6 +493,54 @@ fn query(cli: &Cli, sql: &str, layer: &str, run: Option<&str>, format: OutputFor
             1
         }
     }
+}
+
+/// `jobforge diff`: the parity of two sides, paired by the model's keys.
+#[cfg(feature = "query")]
+fn diff(cli: &Cli) -> i32 {
+    use crate::parity::{Options, Side};
+    let Command::Diff { a, b, key, abs, rel, trim, ignore_case, provenance, table, format } = &cli.command else {
+        return 2;
+    };
+    let options = Options {
+        key: key.clone(),
+        abs: *abs,
+        rel: *rel,
+        trim: *trim,
+        ignore_case: *ignore_case,
+        provenance: *provenance,
+        tables: table.clone(),
+    };
+    let keys = match crate::semantic::load(&cli.project) {
+        Ok(Some((_, model))) => model.tables.iter().map(|(n, t)| (n.clone(), t.primary_key.columns())).collect(),
+        Ok(None) => Default::default(),
+        Err(d) => {
+            eprintln!("{d}");
+            return 2;
+        }
+    };
+    let report = Side::parse(a, &cli.project)
+        .and_then(|a| Ok((a, Side::parse(b, &cli.project)?)))
+        .and_then(|(a, b)| crate::parity::diff(&cli.project, &a, &b, &keys, &options));
+    match report {
+        Ok(r) => {
+            match format {
+                Format::Text => print!("{}", r.render()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+            }
+            i32::from(r.differs())
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+#[cfg(not(feature = "query"))]
+fn diff(_: &Cli) -> i32 {
+    eprintln!("error: this jobforge was built without the `query` feature (DuckDB)");
+    2
 }
 
 #[cfg(not(feature = "query"))]

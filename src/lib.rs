@@ -14,6 +14,8 @@ pub mod diag;
 pub mod exec;
 pub mod fault;
 pub mod lineage;
+#[cfg(feature = "query")]
+pub mod parity;
 pub mod plan;
 pub mod powerbi;
 #[cfg(feature = "query")]

@@ -8,6 +8,7 @@ mod formats;
 mod governance;
 mod incremental;
 mod model;
+mod parity;
 mod powerbi;
 mod real_data;
 mod rows;
