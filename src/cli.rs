@@ -99,6 +99,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Load a run's gold layer into a warehouse: the plan by default, `--execute` applies it in
+    /// one transaction.
+    Load {
+        /// `duckdb:PATH` (relative to the project).
+        #[arg(long, default_value = "duckdb:data/warehouse.duckdb")]
+        target: String,
+        /// Schema in the target.
+        #[arg(long, default_value = "main")]
+        schema: String,
+        /// A kept run (sequence number or run id) instead of the current one.
+        #[arg(long)]
+        run: Option<String>,
+        /// Apply the plan.
+        #[arg(long)]
+        execute: bool,
+        /// Apply dropped columns and changed types too.
+        #[arg(long)]
+        allow_destructive: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run the unit tests of the pipeline files (`tests:`) in memory; exit 1 when one fails.
     Test {
         /// Tests, or tables whose tests to run; all when none.
@@ -319,6 +340,7 @@ pub fn main() -> i32 {
         }),
         Command::Query { sql, layer, run, format } => query(&cli, sql, layer, run.as_deref(), *format),
         Command::Diff { .. } => diff(&cli),
+        Command::Load { .. } => load(&cli),
         Command::Status { format } => status(&cli, vars, *format),
         Command::Runs { format } => {
             let store = Store::open(&data_dir(&cli));
@@ -535,6 +557,49 @@ fn diff(cli: &Cli) -> i32 {
             2
         }
     }
+}
+
+/// `jobforge load`: plan or apply a run's gold in a warehouse.
+#[cfg(feature = "query")]
+fn load(cli: &Cli) -> i32 {
+    let Command::Load { target, schema, run, execute, allow_destructive, format } = &cli.command else {
+        return 2;
+    };
+    let model = match crate::semantic::load(&cli.project) {
+        Ok(m) => m.map(|(_, model)| model),
+        Err(d) => {
+            eprintln!("{d}");
+            return 2;
+        }
+    };
+    let store = Store::open(&data_dir(cli));
+    let result = crate::warehouse::Target::parse(target, &cli.project).and_then(|t| {
+        let m = store.snapshot(run.as_deref())?;
+        crate::warehouse::load(&store, &m, model.as_ref(), &t, schema, *execute, *allow_destructive)
+    });
+    match result {
+        Ok(l) => {
+            match format {
+                Format::Text => print!("{}", l.render()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&l).unwrap_or_default()),
+            }
+            if *execute && l.refused() {
+                eprintln!("error: destructive changes refused; nothing was loaded (--allow-destructive applies them)");
+                return 1;
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+#[cfg(not(feature = "query"))]
+fn load(_: &Cli) -> i32 {
+    eprintln!("error: this jobforge was built without the `query` feature (DuckDB)");
+    2
 }
 
 #[cfg(not(feature = "query"))]

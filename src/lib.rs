@@ -28,3 +28,5 @@ pub mod semantic;
 pub mod status;
 pub mod store;
 pub mod unit_tests;
+#[cfg(feature = "query")]
+pub mod warehouse;

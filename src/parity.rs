@@ -4,7 +4,8 @@
 //! mounted in one in-memory DuckDB as schemas `a` and `b`; tables pair by name, rows by the
 //! model's primary key (or `--key`), else as multisets. Per table: rows only in A, only in B,
 //! changed cells per column with examples, and column and type differences, within numeric
-//! tolerances and text options. Provenance columns are left out unless asked for.
+//! tolerances and text options. Provenance columns are left out unless asked for, and so are
+//! JobForge's own tables in a warehouse (`_jobforge_*`).
 
 use crate::plan::check::PROVENANCE;
 use crate::store::Store;
@@ -267,7 +268,9 @@ pub fn diff(
     let described_a = mount(&conn, project, a, "a")?;
     let described_b = mount(&conn, project, b, "b")?;
     let (cols_a, cols_b) = (columns(&conn, "a")?, columns(&conn, "b")?);
-    let names: BTreeSet<&String> = cols_a.keys().chain(cols_b.keys()).collect();
+    // JobForge's own bookkeeping in a warehouse (`_jobforge_loads`) is not data.
+    let names: BTreeSet<&String> =
+        cols_a.keys().chain(cols_b.keys()).filter(|n| !n.starts_with("_jobforge_")).collect();
     let mut tables = Vec::new();
     for name in names {
         if !options.tables.is_empty() && !options.tables.contains(name) {

@@ -48,6 +48,31 @@ pub struct ModelTable {
     /// Declared columns; every one must exist in gold.
     #[serde(default)]
     pub columns: IndexMap<String, ModelColumn>,
+    /// How `jobforge load` writes the table: default `upsert` when it has a primary key, else
+    /// `replace`.
+    pub load: Option<LoadStrategy>,
+}
+
+/// How a table is loaded into a warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadStrategy {
+    /// Every row replaced by gold's.
+    Replace,
+    /// By the primary key: new keys inserted, changed rows updated, keys gone from gold deleted.
+    Upsert,
+    /// The rows of batches (`_batch_id`) not loaded yet are added; none is changed or removed.
+    Append,
+}
+
+impl LoadStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            LoadStrategy::Replace => "replace",
+            LoadStrategy::Upsert => "upsert",
+            LoadStrategy::Append => "append",
+        }
+    }
 }
 
 /// A key of one or several columns (`unit_group_id` or `[oasis_code, descriptor]`).

@@ -98,6 +98,15 @@ impl Store {
     }
 
     /// The snapshot `id` names: `latest`, a sequence number, a run id or a unique prefix of one.
+    /// Keeps the record of a warehouse load: `loads/<time>-<seq>.json`.
+    pub fn record_load(&self, record: &serde_json::Value) -> Result<(), String> {
+        let dir = self.data.join("loads");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let seq = record["seq"].as_u64().unwrap_or(0);
+        let path = dir.join(format!("{}-{seq:06}.json", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")));
+        crate::atomic::write_json(&path, record).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
     pub fn find(&self, id: &str) -> Result<Manifest, String> {
         let all = self.manifests();
         if all.is_empty() {

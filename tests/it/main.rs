@@ -16,3 +16,4 @@ mod run;
 mod sources;
 mod store;
 mod unit_tests;
+mod warehouse;
