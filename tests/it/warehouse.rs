@@ -99,3 +99,17 @@ fn destructive_changes_are_refused_unless_allowed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("PostgreSQL targets are not supported yet"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_second_writer_is_refused_while_a_load_holds_the_warehouse() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    ok(&p.jobforge(&["load", "--execute"]));
+    // Another process holding the warehouse open for writing.
+    let holder = duckdb::Connection::open(p.file("data/warehouse.duckdb")).unwrap();
+    let out = p.jobforge(&["load", "--execute"]);
+    drop(holder);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot open") && stderr(&out).contains("lock"), "{}", stderr(&out));
+    ok(&p.jobforge(&["load", "--execute"]));
+}
