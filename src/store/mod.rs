@@ -107,6 +107,7 @@ impl Store {
         crate::atomic::write_json(&path, record).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
+    /// The kept run `id`: `latest`, a sequence number, or a run id or its prefix.
     pub fn find(&self, id: &str) -> Result<Manifest, String> {
         let all = self.manifests();
         if all.is_empty() {
@@ -120,7 +121,10 @@ impl Store {
                 return Ok(m.clone());
             }
         }
-        let matches: Vec<&Manifest> = all.iter().filter(|m| m.run_id.starts_with(id) && !id.is_empty()).collect();
+        // A number is a sequence number; as a run id prefix it must be long enough not to be
+        // one by chance (`99` would otherwise match one run id in 256).
+        let prefix = !id.is_empty() && (id.parse::<u64>().is_err() || id.len() >= 8);
+        let matches: Vec<&Manifest> = all.iter().filter(|m| prefix && m.run_id.starts_with(id)).collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(format!(
