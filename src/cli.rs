@@ -306,9 +306,13 @@ pub fn main() -> i32 {
         }
         Command::Validate { pipelines, format, config_only } => validate(&cli, pipelines, vars, *format, *config_only),
         Command::Test { names, pipelines, format } => {
-            with_plan_by(&cli, pipelines, vars, compile_for_tests, |project, plan| {
+            // `jobforge test pipelines/` names the folder, as `run pipelines/` does.
+            let (folders, names): (Vec<String>, Vec<String>) =
+                names.iter().cloned().partition(|n| cli.project.join(n).is_dir());
+            let pipelines = folders.first().map(PathBuf::from).unwrap_or_else(|| pipelines.clone());
+            with_plan_by(&cli, &pipelines, vars, compile_for_tests, |project, plan| {
                 let started = std::time::Instant::now();
-                match crate::unit_tests::run::run(plan, &project.vars, names) {
+                match crate::unit_tests::run::run(plan, &project.vars, &names) {
                     Ok(outcomes) => {
                         match format {
                             Format::Text => print!("{}", crate::unit_tests::run::render(&outcomes, started.elapsed())),

@@ -45,7 +45,7 @@ const PASSING: &str = r#"tests:
 #[test]
 fn a_passing_test_with_a_join_given_inline() {
     let p = project(PASSING);
-    let out = p.jobforge(&["test"]);
+    let out = p.jobforge(&["test", "pipelines/"]);
     ok(&out);
     let text = stdout(&out);
     assert!(text.contains("test codes > codes_are_padded_and_named ") && text.contains(" ok ("), "{text}");
