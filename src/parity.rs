@@ -8,6 +8,7 @@
 //! JobForge's own tables in a warehouse (`_jobforge_*`).
 
 use crate::plan::check::PROVENANCE;
+use crate::query::{count, ident, sql_string};
 use crate::store::Store;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,14 +109,6 @@ impl TableDiff {
             || !self.changed.is_empty()
             || !self.columns.is_empty()
     }
-}
-
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// Mounts `side` as schema `schema` of `conn`: one view per table.
@@ -289,10 +282,6 @@ pub fn diff(
 }
 
 type Columns = Vec<(String, String)>;
-
-fn count(conn: &duckdb::Connection, sql: &str) -> Result<u64, String> {
-    conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| format!("{e}\n{sql}"))
-}
 
 fn strings(conn: &duckdb::Connection, sql: &str) -> Result<Vec<String>, String> {
     let mut stmt = conn.prepare(sql).map_err(|e| format!("{e}\n{sql}"))?;

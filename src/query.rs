@@ -11,11 +11,18 @@ pub struct QueryResult {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
-fn sql_string(s: &str) -> String {
+/// `s` as a DuckDB string literal.
+pub(crate) fn sql_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn ident(s: &str) -> String {
+/// The one integer `sql` returns (a count); the statement is part of the error.
+pub(crate) fn count(conn: &duckdb::Connection, sql: &str) -> Result<u64, String> {
+    conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| format!("{e}\n{sql}"))
+}
+
+/// `s` as a quoted DuckDB identifier.
+pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

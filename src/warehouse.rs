@@ -8,6 +8,7 @@
 //! the same transaction) and in the data folder.
 
 use crate::plan::check::PROVENANCE;
+use crate::query::{count, ident, sql_string};
 use crate::semantic::model::{LoadStrategy, Model};
 use crate::store::{Manifest, Store};
 use serde::Serialize;
@@ -93,18 +94,6 @@ impl Load {
         }
         out
     }
-}
-
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn count(conn: &duckdb::Connection, sql: &str) -> Result<u64, String> {
-    conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| format!("{e}\n{sql}"))
 }
 
 fn column_types(conn: &duckdb::Connection, sql: &str, args: &[&str]) -> Result<Vec<(String, String)>, String> {
