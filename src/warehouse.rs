@@ -178,7 +178,12 @@ pub fn load(
         let rows = count(&conn, &format!("SELECT count(*) FROM {src}"))?;
         let create = || {
             let cols: Vec<String> = source.iter().map(|(c, ty)| format!("{} {ty}", ident(c))).collect();
-            let pk = if key.is_empty() { String::new() } else { format!(", PRIMARY KEY ({})", idents(&key)) };
+            // Appended batches repeat keys: only the other strategies declare the primary key.
+            let pk = if key.is_empty() || strategy == LoadStrategy::Append {
+                String::new()
+            } else {
+                format!(", PRIMARY KEY ({})", idents(&key))
+            };
             format!("CREATE TABLE {qualified} ({}{pk})", cols.join(", "))
         };
         if target_columns.is_empty() {

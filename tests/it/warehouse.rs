@@ -113,3 +113,30 @@ fn a_second_writer_is_refused_while_a_load_holds_the_warehouse() {
     assert!(stderr(&out).contains("cannot open") && stderr(&out).contains("lock"), "{}", stderr(&out));
     ok(&p.jobforge(&["load", "--execute"]));
 }
+
+#[test]
+fn append_adds_the_batches_not_loaded_yet() {
+    let p = Project::sample();
+    p.edit(
+        "wiq_schema.yml",
+        "  cops_employment:\n    kind: fact\n",
+        "  cops_employment:\n    kind: fact\n    load: append\n",
+    );
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let rows = p.read("data/gold/cops_employment.parquet").height() as i64;
+    ok(&p.jobforge(&["load", "--execute"]));
+    assert_eq!(warehouse_rows(&p, "SELECT count(*) FROM cops_employment"), rows);
+    // The same batch again: nothing to add.
+    let plan = stdout(&p.jobforge(&["load"]));
+    assert!(plan.contains("cops_employment                    append: insert 0, update 0, delete 0"), "{plan}");
+    // A new run rebuilds the table: its rows are a new batch, added beside the first.
+    ok(&p.jobforge(&["run", "pipelines", "--full-refresh", "--select", "cops_employment"]));
+    let plan = stdout(&p.jobforge(&["load"]));
+    assert!(
+        plan.contains(&format!("cops_employment                    append: insert {rows}, update 0, delete 0")),
+        "{plan}"
+    );
+    ok(&p.jobforge(&["load", "--execute"]));
+    assert_eq!(warehouse_rows(&p, "SELECT count(*) FROM cops_employment"), 2 * rows);
+    assert_eq!(warehouse_rows(&p, "SELECT count(DISTINCT _batch_id) FROM cops_employment"), 2);
+}
