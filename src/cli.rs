@@ -1,7 +1,7 @@
 //! Command-line interface (clap). Thin: parses arguments, calls the library, prints, and maps
 //! outcomes to exit codes (0 success, 1 failure, 2 usage or configuration error).
 
-use crate::config::Project;
+use crate::config::{Project, Read};
 use crate::diag::Diagnostics;
 use crate::plan::{self, render};
 use crate::store::{Store, Wait};
@@ -310,7 +310,7 @@ pub fn main() -> i32 {
             let (folders, names): (Vec<String>, Vec<String>) =
                 names.iter().cloned().partition(|n| cli.project.join(n).is_dir());
             let pipelines = folders.first().map(PathBuf::from).unwrap_or_else(|| pipelines.clone());
-            with_plan_by(&cli, &pipelines, vars, compile_for_tests, |project, plan| {
+            with_plan_by(&cli, &pipelines, vars, Read::All, compile_for_tests, |project, plan| {
                 let started = std::time::Instant::now();
                 match crate::unit_tests::run::run(plan, &project.vars, &names) {
                     Ok(outcomes) => {
@@ -849,18 +849,19 @@ fn with_plan(
     vars: BTreeMap<String, String>,
     f: impl FnOnce(&Project, &plan::Plan) -> i32,
 ) -> i32 {
-    with_plan_by(cli, pipelines, vars, compile, f)
+    with_plan_by(cli, pipelines, vars, Read::WithoutTests, compile, f)
 }
 
 fn with_plan_by(
     cli: &Cli,
     pipelines: &std::path::Path,
     vars: BTreeMap<String, String>,
+    read: Read,
     compile: fn(&Project) -> Result<plan::Plan, Diagnostics>,
     f: impl FnOnce(&Project, &plan::Plan) -> i32,
 ) -> i32 {
     let compiled: Result<_, Diagnostics> =
-        Project::load(&cli.project, pipelines, vars).and_then(|p| compile(&p).map(|plan| (p, plan)));
+        Project::load_reading(&cli.project, pipelines, vars, read).and_then(|p| compile(&p).map(|plan| (p, plan)));
     match compiled {
         Ok((project, plan)) => f(&project, &plan),
         Err(d) => {

@@ -37,10 +37,30 @@ pub struct Project {
     pub vars: BTreeMap<String, String>,
 }
 
+/// What to read of the pipeline files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Everything.
+    All,
+    /// All but the unit tests (`run` and `plan` do not need them): their top-level `tests:`
+    /// block is skipped before parsing, its lines kept blank so that locations stay true.
+    WithoutTests,
+}
+
 impl Project {
     /// Loads `sources.yml` from `dir` and every `*.yml`/`*.yaml` under `pipelines`, collecting
     /// all parse errors before failing.
     pub fn load(dir: &Path, pipelines: &Path, vars: BTreeMap<String, String>) -> Result<Project, Diagnostics> {
+        Project::load_reading(dir, pipelines, vars, Read::All)
+    }
+
+    /// `load`, reading what `read` says of the pipeline files.
+    pub fn load_reading(
+        dir: &Path,
+        pipelines: &Path,
+        vars: BTreeMap<String, String>,
+        read: Read,
+    ) -> Result<Project, Diagnostics> {
         let mut diags = Diagnostics::default();
         let sources_path = dir.join("sources.yml");
         let sources =
@@ -56,6 +76,7 @@ impl Project {
                 for path in paths {
                     if let Some(text) = read_text(&path, &mut diags) {
                         texts.push(text.clone());
+                        let text = if read == Read::WithoutTests { without_tests(text) } else { text };
                         for text in expand_for_each(text, &vars, &mut diags) {
                             if let Some(spec) = parse::<Pipeline>(&text, &mut diags) {
                                 files.push(PipelineFile { text, spec });
@@ -118,6 +139,32 @@ impl Project {
         }
         out
     }
+}
+
+/// The text with the lines of its top-level `tests:` block blank (up to the next top-level key).
+fn without_tests(mut text: SourceText) -> SourceText {
+    let mut inside = false;
+    let lines: Vec<&str> = text
+        .text
+        .split_inclusive('\n')
+        .map(|line| {
+            let top = line.starts_with(|c: char| !c.is_whitespace() && c != '#');
+            if top {
+                inside = line.starts_with("tests:");
+            }
+            if inside {
+                if line.ends_with('\n') {
+                    "\n"
+                } else {
+                    ""
+                }
+            } else {
+                line
+            }
+        })
+        .collect();
+    text.text = lines.concat();
+    text
 }
 
 /// A pipeline file with a top-level `for_each: [a, b]` stands for one table per item: its text

@@ -128,7 +128,7 @@ fn test_shapes_are_checked_at_compile_with_their_location() {
     let typo =
         PASSING.replace("{ code: \"00010\", amount: 1.5, name: Ten }", "{ code: \"00010\", amuont: 1.5, name: Ten }");
     let p = project(&typo);
-    for args in [&["test"][..], &["validate", "--config-only"][..], &["run", "pipelines"][..]] {
+    for args in [&["test"][..], &["validate", "--config-only"][..]] {
         let out = p.jobforge(args);
         assert_eq!(out.status.code(), Some(if args[0] == "validate" { 1 } else { 2 }), "{args:?}");
         let e = stderr(&out);
@@ -139,6 +139,8 @@ fn test_shapes_are_checked_at_compile_with_their_location() {
             "{e}"
         );
     }
+    // `run` and `plan` do not read tests: a broken test does not stop the data.
+    ok(&p.jobforge(&["run", "pipelines"]));
     // A table the layers read must be given; one they do not read must not be.
     let p = project(&PASSING.replace("      gold.names:", "      gold.nmaes:"));
     let e = stderr(&p.jobforge(&["test"]));
