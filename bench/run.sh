@@ -5,8 +5,8 @@
 #  2. wiq: the full WiQ product (every table) on the real files in ../shared/data/noc: from
 #     nothing, a rerun with nothing changed, a rerun after editing one pipeline file, and
 #     `validate --config-only` and `plan --dry-run`.
-# Each command runs RUNS times (default 5); the median wall time and the median peak RSS are
-# printed. Usage: bench/run.sh [synthetic|wiq|all]
+# Each command runs RUNS times (default 5) timed alone, and RUNS times under /usr/bin/time for
+# its peak RSS; the medians are printed. Usage: bench/run.sh [synthetic|wiq|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/jobforge-target}"
@@ -16,8 +16,8 @@ cargo build --release --no-default-features --features bench --bin jobforge --ex
 bin="$CARGO_TARGET_DIR/release"
 timing=$(mktemp)
 
-# measure NAME CMD...: runs `$PREP` (untimed, when set) then CMD, $RUNS times; prints the median
-# wall time and the median peak RSS.
+# measure NAME CMD...: runs `$PREP` (untimed, when set) then CMD, $RUNS times, timing CMD alone;
+# then as many runs again under /usr/bin/time for the peak RSS. Prints both medians.
 measure() {
   local name=$1; shift
   local walls=() rss=()
@@ -25,9 +25,11 @@ measure() {
     if [[ -n ${PREP:-} ]]; then eval "$PREP"; fi
     local start end
     start=$(date +%s%N)
-    /usr/bin/time -o "$timing" -f '%M' "$@" >/dev/null 2>&1
+    "$@" >/dev/null 2>&1
     end=$(date +%s%N)
     walls+=("$(( (end - start) / 1000 ))")
+    if [[ -n ${PREP:-} ]]; then eval "$PREP"; fi
+    /usr/bin/time -o "$timing" -f '%M' "$@" >/dev/null 2>&1
     rss+=("$(tail -1 "$timing")")
   done
   local wall mem

@@ -317,12 +317,7 @@ fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> 
     let small = df.estimated_size() < COMPRESS_FROM_BYTES;
     let compression = if small { ParquetCompression::Uncompressed } else { ParquetCompression::Zstd(None) };
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
-        ParquetWriter::new(out)
-            .with_compression(compression)
-            .set_parallel(!small)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+        ParquetWriter::new(out).with_compression(compression).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
     })
 }
 
