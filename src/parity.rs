@@ -8,7 +8,7 @@
 //! JobForge's own tables in a warehouse (`_jobforge_*`).
 
 use crate::plan::check::PROVENANCE;
-use crate::query::{count, ident, sql_string};
+use crate::query::{count, ident, sql_string, text_rows};
 use crate::store::Store;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -145,17 +145,13 @@ fn mount(conn: &duckdb::Connection, project: &Path, side: &Side, schema: &str) -
             let alias = format!("{schema}_db");
             conn.execute_batch(&format!("ATTACH {} AS {alias} (READ_ONLY);", sql_string(&path.to_string_lossy())))
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let mut stmt = conn
-                .prepare(
-                    "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
-                )
-                .map_err(|e| e.to_string())?;
-            let names: Vec<String> = stmt
-                .query_map([alias.as_str(), db_schema.as_str()], |r| r.get(0))
-                .and_then(|rows| rows.collect())
-                .map_err(|e| e.to_string())?;
-            for name in names {
-                setup.push_str(&view(&name, &format!("{alias}.{}.{}", ident(db_schema), ident(&name))));
+            let names = text_rows(
+                conn,
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
+                &[&alias, db_schema],
+            )?;
+            for name in names.iter().flatten() {
+                setup.push_str(&view(name, &format!("{alias}.{}.{}", ident(db_schema), ident(name))));
             }
             format!("{} (schema {db_schema})", path.display())
         }
@@ -166,19 +162,17 @@ fn mount(conn: &duckdb::Connection, project: &Path, side: &Side, schema: &str) -
 
 /// Table name -> [(column, type)] of a mounted schema.
 fn columns(conn: &duckdb::Connection, schema: &str) -> Result<BTreeMap<String, Vec<(String, String)>>, String> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns \
-             WHERE table_schema = ? ORDER BY table_name, ordinal_position",
-        )
-        .map_err(|e| e.to_string())?;
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([schema], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| e.to_string())?;
+    let rows = text_rows(
+        conn,
+        "SELECT table_name, column_name, data_type FROM information_schema.columns \
+         WHERE table_schema = ? ORDER BY table_name, ordinal_position",
+        &[schema],
+    )?;
     let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (t, c, d) in rows {
-        out.entry(t).or_default().push((c, d));
+    for row in rows {
+        if let Ok([t, c, d]) = <[String; 3]>::try_from(row) {
+            out.entry(t).or_default().push((c, d));
+        }
     }
     Ok(out)
 }
@@ -283,10 +277,9 @@ pub fn diff(
 
 type Columns = Vec<(String, String)>;
 
+/// The first column of the rows `sql` returns, as text.
 fn strings(conn: &duckdb::Connection, sql: &str) -> Result<Vec<String>, String> {
-    let mut stmt = conn.prepare(sql).map_err(|e| format!("{e}\n{sql}"))?;
-    let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0)).map_err(|e| e.to_string())?;
-    rows.map(|r| r.map(|s| s.unwrap_or_else(|| "null".into()))).collect::<Result<_, _>>().map_err(|e| e.to_string())
+    Ok(text_rows(conn, sql, &[])?.into_iter().filter_map(|r| r.into_iter().next()).collect())
 }
 
 fn is_numeric(dtype: &str) -> bool {
@@ -358,8 +351,8 @@ fn compare_table(
         diff.notes.push("no column in common".into());
         return Ok(diff);
     }
+    let mut key = key;
     let missing_key: Vec<&String> = key.iter().filter(|k| !common.iter().any(|(c, _)| c == *k)).collect();
-    let mut key = key.clone();
     if !missing_key.is_empty() {
         diff.notes.push(format!("key column(s) {missing_key:?} not on both sides; rows compared as multisets"));
         key.clear();

@@ -21,6 +21,20 @@ pub(crate) fn count(conn: &duckdb::Connection, sql: &str) -> Result<u64, String>
     conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| format!("{e}\n{sql}"))
 }
 
+/// The rows `sql` (with `params`) returns, every cell as text, null as `null`.
+pub(crate) fn text_rows(conn: &duckdb::Connection, sql: &str, params: &[&str]) -> Result<Vec<Vec<String>>, String> {
+    let fail = |e: duckdb::Error| format!("{e}\n{sql}");
+    let mut stmt = conn.prepare(sql).map_err(fail)?;
+    let mut rows = stmt.query(duckdb::params_from_iter(params.iter())).map_err(fail)?;
+    let width = rows.as_ref().map_or(0, |s| s.column_count());
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(fail)? {
+        let cells = (0..width).map(|i| row.get::<_, Option<String>>(i).map(|v| v.unwrap_or_else(|| "null".into())));
+        out.push(cells.collect::<Result<_, _>>().map_err(fail)?);
+    }
+    Ok(out)
+}
+
 /// `s` as a quoted DuckDB identifier.
 pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))

@@ -8,7 +8,7 @@
 //! the same transaction) and in the data folder.
 
 use crate::plan::check::PROVENANCE;
-use crate::query::{count, ident, sql_string};
+use crate::query::{count, ident, sql_string, text_rows};
 use crate::semantic::model::{LoadStrategy, Model};
 use crate::store::{Manifest, Store};
 use serde::Serialize;
@@ -52,6 +52,17 @@ pub struct TableLoad {
     pub delete: u64,
     /// Destructive changes refused (without `--allow-destructive`).
     pub refused: Vec<String>,
+    /// What `apply` needs and the plan does not show: the gold file read (`read_parquet(..)`),
+    /// its columns with their types, the statement that creates the table, and whether the
+    /// target has it yet.
+    #[serde(skip)]
+    src: String,
+    #[serde(skip)]
+    columns: Vec<(String, String)>,
+    #[serde(skip)]
+    create: String,
+    #[serde(skip)]
+    exists: bool,
 }
 
 /// A whole load.
@@ -96,12 +107,12 @@ impl Load {
     }
 }
 
+/// (column, type) pairs that `sql` returns.
 fn column_types(conn: &duckdb::Connection, sql: &str, args: &[&str]) -> Result<Vec<(String, String)>, String> {
-    let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map(duckdb::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(|e| e.to_string())?;
-    rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    Ok(text_rows(conn, sql, args)?
+        .into_iter()
+        .map(|mut r| (std::mem::take(&mut r[0]), std::mem::take(&mut r[1])))
+        .collect())
 }
 
 /// Plans the load of snapshot `m` into `target`, or with `execute` applies it in one
@@ -138,9 +149,9 @@ pub fn load(
                 sql_string(schema)
             ),
         )? > 0;
-    let files = store.layer_files(m, "gold");
     let mut tables = Vec::new();
-    for (name, file) in &files {
+    for (name, file) in store.layer_files(m, "gold") {
+        let name = &name;
         let src = format!("read_parquet({})", sql_string(&file.to_string_lossy()));
         let model_table = model.and_then(|md| md.tables.get(name));
         let key = model_table.map(|t| t.primary_key.columns()).unwrap_or_default();
@@ -165,6 +176,13 @@ pub fn load(
             vec![]
         };
         let qualified = format!("wh.{}.{}", ident(schema), ident(name));
+        let cols: Vec<String> = source.iter().map(|(c, ty)| format!("{} {ty}", ident(c))).collect();
+        // Appended batches repeat keys: only the other strategies declare the primary key.
+        let pk = if key.is_empty() || strategy == LoadStrategy::Append {
+            String::new()
+        } else {
+            format!(", PRIMARY KEY ({})", idents(&key))
+        };
         let mut t = TableLoad {
             table: name.clone(),
             strategy,
@@ -174,36 +192,42 @@ pub fn load(
             update: 0,
             delete: 0,
             refused: vec![],
+            src: src.clone(),
+            create: format!("CREATE TABLE {qualified} ({}{pk})", cols.join(", ")),
+            exists: !target_columns.is_empty(),
+            columns: vec![],
         };
-        let rows = count(&conn, &format!("SELECT count(*) FROM {src}"))?;
-        let create = || {
-            let cols: Vec<String> = source.iter().map(|(c, ty)| format!("{} {ty}", ident(c))).collect();
-            // Appended batches repeat keys: only the other strategies declare the primary key.
-            let pk = if key.is_empty() || strategy == LoadStrategy::Append {
-                String::new()
-            } else {
-                format!(", PRIMARY KEY ({})", idents(&key))
-            };
-            format!("CREATE TABLE {qualified} ({}{pk})", cols.join(", "))
-        };
-        if target_columns.is_empty() {
-            t.ddl.push(create());
+        let rows = m.file(name, "gold").map_or(0, |f| f.rows);
+        if !t.exists {
+            t.ddl.push(t.create.clone());
             t.insert = rows;
         } else {
+            // Destructive changes are applied only when allowed, else refused with the reason.
+            let destructive = |t: &mut TableLoad, why: String, ddl: String| {
+                if allow_destructive {
+                    t.ddl.push(ddl)
+                } else {
+                    t.refused.push(why)
+                }
+            };
             for (c, ty) in &source {
                 match target_columns.iter().find(|(n, _)| n == c) {
                     None => t.ddl.push(format!("ALTER TABLE {qualified} ADD COLUMN {} {ty}", ident(c))),
-                    Some((_, old)) if old != ty => {
-                        t.refused.push(format!("column `{c}` changes type from {old} to {ty}"));
-                        t.ddl.push(format!("ALTER TABLE {qualified} ALTER {} TYPE {ty}", ident(c)));
-                    }
+                    Some((_, old)) if old != ty => destructive(
+                        &mut t,
+                        format!("column `{c}` changes type from {old} to {ty}"),
+                        format!("ALTER TABLE {qualified} ALTER {} TYPE {ty}", ident(c)),
+                    ),
                     Some(_) => {}
                 }
             }
             for (c, _) in &target_columns {
                 if !source.iter().any(|(n, _)| n == c) {
-                    t.refused.push(format!("column `{c}` is no longer in gold"));
-                    t.ddl.push(format!("ALTER TABLE {qualified} DROP COLUMN {}", ident(c)));
+                    destructive(
+                        &mut t,
+                        format!("column `{c}` is no longer in gold"),
+                        format!("ALTER TABLE {qualified} DROP COLUMN {}", ident(c)),
+                    );
                 }
             }
             let current = count(&conn, &format!("SELECT count(*) FROM {qualified}"))?;
@@ -224,11 +248,7 @@ pub fn load(
                 }
             }
         }
-        if allow_destructive {
-            t.refused.clear();
-        } else {
-            t.ddl.retain(|d| !d.contains(" DROP COLUMN ") && !d.contains(" TYPE "));
-        }
+        t.columns = source;
         tables.push(t);
     }
     let mut load = Load {
@@ -242,7 +262,7 @@ pub fn load(
     if !execute || load.refused() {
         return Ok(load);
     }
-    apply(&conn, m, model, &load, schema, schema_exists, &files)?;
+    apply(&conn, m, model, &load, schema, schema_exists)?;
     load.executed = true;
     store.record_load(&serde_json::to_value(&load).map_err(|e| e.to_string())?)?;
     Ok(load)
@@ -306,28 +326,18 @@ fn apply(
     load: &Load,
     schema: &str,
     schema_exists: bool,
-    files: &std::collections::BTreeMap<String, PathBuf>,
 ) -> Result<(), String> {
     let mut sql = String::from("BEGIN TRANSACTION;\n");
     if !schema_exists {
         sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS wh.{};\n", ident(schema)));
     }
     for t in &load.tables {
-        let file = &files[&t.table];
-        let src = format!("read_parquet({})", sql_string(&file.to_string_lossy()));
+        let src = &t.src;
         let qualified = format!("wh.{}.{}", ident(schema), ident(&t.table));
-        let created = t.ddl.iter().any(|d| d.starts_with("CREATE TABLE"));
-        if t.strategy == LoadStrategy::Replace && !created {
+        if t.strategy == LoadStrategy::Replace && t.exists {
             // A replaced table is made anew: DuckDB refuses to delete and re-insert one key in
             // one transaction.
-            sql.push_str(&format!("DROP TABLE {qualified};\n"));
-            let source: Vec<(String, String)> = column_types(
-                conn,
-                &format!("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {src})"),
-                &[],
-            )?;
-            let cols: Vec<String> = source.iter().map(|(c, ty)| format!("{} {ty}", ident(c))).collect();
-            sql.push_str(&format!("CREATE TABLE {qualified} ({});\n", cols.join(", ")));
+            sql.push_str(&format!("DROP TABLE {qualified};\n{};\n", t.create));
             sql.push_str(&format!("INSERT INTO {qualified} BY NAME SELECT * FROM {src};\n"));
         } else {
             for d in &t.ddl {
@@ -335,7 +345,7 @@ fn apply(
                 sql.push_str(";\n");
             }
             match t.strategy {
-                _ if created => sql.push_str(&format!("INSERT INTO {qualified} BY NAME SELECT * FROM {src};\n")),
+                _ if !t.exists => sql.push_str(&format!("INSERT INTO {qualified} BY NAME SELECT * FROM {src};\n")),
                 LoadStrategy::Replace => {}
                 LoadStrategy::Append => sql.push_str(&format!(
                     "INSERT INTO {qualified} BY NAME SELECT * FROM {src} WHERE _batch_id NOT IN (SELECT DISTINCT _batch_id FROM {qualified});\n"
@@ -346,17 +356,13 @@ fn apply(
                     sql.push_str(&format!(
                         "DELETE FROM {qualified} t WHERE NOT EXISTS (SELECT 1 FROM {src} s WHERE {on});\n"
                     ));
-                    let source: Vec<(String, String)> = column_types(
-                        conn,
-                        &format!("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {src})"),
-                        &[],
-                    )?;
+                    let source = &t.columns;
                     let sets: Vec<String> = source
                         .iter()
                         .filter(|(c, _)| !t.key.contains(c))
                         .map(|(c, _)| format!("{0} = s.{0}", ident(c)))
                         .collect();
-                    let changed = changed_predicate(&qualified, &t.key, &source, &source);
+                    let changed = changed_predicate(&qualified, &t.key, source, source);
                     if !sets.is_empty() {
                         sql.push_str(&format!(
                             "UPDATE {qualified} SET {} FROM {src} s WHERE {on_t} AND {changed};\n",

@@ -6,7 +6,7 @@
 //! with it: those tables are skipped, naming what they needed.
 
 use super::layers::{self, RunContext};
-use crate::plan::{Layer, Plan};
+use crate::plan::Layer;
 use crate::records::TableOutcome;
 use crate::store::FileEntry;
 use petgraph::graph::NodeIndex;
@@ -62,7 +62,7 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>) -> Vec<TableRun> 
     };
     for &n in plan.order.iter().filter(|n| in_run(**n)) {
         let inputs = plan.graph.neighbors_directed(n, Direction::Incoming).filter(|m| in_run(*m)).count();
-        let readers = readers_of(plan, n).filter(|m| in_run(*m)).count();
+        let readers = plan.cross_readers(n).filter(|m| in_run(*m)).count();
         queue.left += 1;
         if readers > 0 {
             queue.readers.insert(n, readers);
@@ -234,10 +234,4 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "no message".into())
-}
-
-/// Nodes of other tables that read `node`.
-fn readers_of(plan: &Plan, node: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
-    let me = plan.graph[node].table;
-    plan.graph.neighbors_directed(node, Direction::Outgoing).filter(move |n| plan.graph[*n].table != me)
 }

@@ -128,6 +128,12 @@ impl Plan {
             .collect()
     }
 
+    /// Nodes of other tables that read `node`.
+    pub fn cross_readers(&self, node: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        let me = self.graph[node].table;
+        self.graph.neighbors_directed(node, petgraph::Direction::Outgoing).filter(move |n| self.graph[*n].table != me)
+    }
+
     /// Table indices reachable from `start` along (or against) the edges.
     pub fn reach(&self, start: usize, direction: petgraph::Direction) -> BTreeSet<usize> {
         let mut seen = BTreeSet::new();

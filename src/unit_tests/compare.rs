@@ -134,12 +134,10 @@ pub fn compare(expected: &Table, actual: &DataFrame) -> Diff {
         augment(i, &fit, &mut owner, &mut vec![false; actual_rows.len()]);
     }
     let matched: std::collections::HashSet<usize> = owner.iter().flatten().copied().collect();
-    let missing: Vec<(usize, Expected)> =
-        (0..expected_rows.len()).filter(|i| !matched.contains(i)).map(|i| (i, expected_rows[i].clone())).collect();
-    let left: Vec<Option<&Vec<Cell>>> =
-        actual_rows.iter().zip(&owner).map(|(a, o)| if o.is_none() { Some(a) } else { None }).collect();
-    let mut unexpected: Vec<Vec<Cell>> = left.into_iter().flatten().cloned().collect();
-    for (_, e) in missing {
+    let missing = expected_rows.into_iter().enumerate().filter(|(i, _)| !matched.contains(i)).map(|(_, e)| e);
+    let mut unexpected: Vec<Vec<Cell>> =
+        actual_rows.into_iter().zip(&owner).filter(|(_, o)| o.is_none()).map(|(a, _)| a).collect();
+    for e in missing {
         // Paired only when they share a value (nulls alike say nothing).
         let agree =
             |a: &Vec<Cell>| e.iter().zip(a).filter(|(x, y)| x.as_ref().is_some_and(|x| x.is_some() && x == *y)).count();

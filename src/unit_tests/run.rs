@@ -210,9 +210,9 @@ enum Kind {
 /// The columns and cells of rows (inline or CSV).
 fn cells(table: &TablePlan, rows: &Rows) -> Result<(Vec<String>, Vec<Vec<Typed>>), String> {
     match rows {
-        Rows::Inline(rows) => {
-            let columns = super::check::row_columns(table, &Rows::Inline(rows.clone()))?;
-            let cells = rows
+        Rows::Inline(list) => {
+            let columns = super::check::row_columns(table, rows)?;
+            let cells = list
                 .iter()
                 .map(|r| columns.iter().map(|c| typed(r.get(c).unwrap_or(&serde_json::Value::Null))).collect())
                 .collect();
