@@ -4,9 +4,12 @@
 #     the hand-written Polars program examples/bench_baseline.rs doing the same transforms;
 #  2. wiq: the full WiQ product (every table) on the real files in ../shared/data/noc: from
 #     nothing, a rerun with nothing changed, a rerun after editing one pipeline file, and
-#     `validate --config-only` and `plan --dry-run`.
+#     `validate --config-only` and `plan --dry-run`;
+#  3. load (under scripts/with-postgres): `jobforge load --execute` of the WiQ gold and of the
+#     synthetic gold into an empty PostgreSQL schema, against `psql \copy` of the same rows from
+#     CSV files into the same tables (created beforehand, with their primary keys).
 # Each command runs RUNS times (default 5) timed alone, and RUNS times under /usr/bin/time for
-# its peak RSS; the medians are printed. Usage: bench/run.sh [synthetic|wiq|all]
+# its peak RSS; the medians are printed. Usage: bench/run.sh [synthetic|wiq|all|load]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/jobforge-target}"
@@ -61,5 +64,41 @@ if [[ $what == wiq || $what == all ]]; then
   measure "WiQ validate --config-only" "${jf[@]}" validate --config-only
   measure "WiQ plan --dry-run" "${jf[@]}" plan --dry-run
   unset JOBFORGE_SOURCE_DIR
+  rm -rf "$work"
+fi
+if [[ $what == load ]]; then
+  url="${JOBFORGE_TEST_POSTGRES:?run it as: scripts/with-postgres bench/run.sh load}"
+  sql=(psql "$url" -qAtX -v ON_ERROR_STOP=1)
+  real=$(cd ../shared/data/noc && pwd)
+  work=$(mktemp -d)
+  cp -r sources.yml pipelines wiq_schema.yml "$work/"
+  JOBFORGE_SOURCE_DIR=$real "$bin/jobforge" --project "$work" run pipelines >/dev/null
+  [[ -f bench/data/gold/synthetic.parquet ]] || "$bin/jobforge" --project bench run pipelines >/dev/null
+  for project in "$work" bench; do
+    name=$([[ $project == bench ]] && echo "synthetic 5M" || echo "WiQ gold")
+    PREP="${sql[*]} -c 'DROP SCHEMA IF EXISTS jf CASCADE'" \
+      measure "jobforge load ($name)" "$bin/jobforge" --project "$project" load --target "$url#jf" --execute
+    "${sql[@]}" -c "DROP SCHEMA IF EXISTS jf CASCADE"
+    "$bin/jobforge" --project "$project" load --target "$url#jf" --execute >/dev/null
+    # The same rows as CSV files, and the same tables (keys included, no foreign keys) to copy into.
+    csv=$(mktemp -d)
+    chmod 755 "$csv"
+    "${sql[@]}" -c "DROP SCHEMA IF EXISTS base CASCADE; CREATE SCHEMA base"
+    script="$csv/copy.sql"
+    echo "BEGIN;" > "$script"
+    rows=0
+    for t in $("${sql[@]}" -c "SELECT tablename FROM pg_tables WHERE schemaname = 'jf' AND tablename <> '_jobforge_loads'"); do
+      "${sql[@]}" -c "\\copy jf.\"$t\" TO '$csv/$t.csv' CSV"
+      "${sql[@]}" -c "CREATE TABLE base.\"$t\" (LIKE jf.\"$t\" INCLUDING DEFAULTS INCLUDING INDEXES)"
+      echo "\\copy base.\"$t\" FROM '$csv/$t.csv' CSV" >> "$script"
+      rows=$(( rows + $(wc -l < "$csv/$t.csv") ))
+    done
+    echo "COMMIT;" >> "$script"
+    echo "$name: $rows rows, $(du -sh --exclude=copy.sql "$csv" | cut -f1) of CSV"
+    tables=$("${sql[@]}" -c "SELECT string_agg('base.' || quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'base'")
+    PREP="${sql[*]} -c 'TRUNCATE $tables'" measure "psql \\copy ($name)" "${sql[@]}" -f "$script"
+    rm -rf "$csv"
+  done
+  "${sql[@]}" -c "DROP SCHEMA IF EXISTS jf CASCADE; DROP SCHEMA IF EXISTS base CASCADE"
   rm -rf "$work"
 fi

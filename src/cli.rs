@@ -102,12 +102,14 @@ enum Command {
     /// Load a run's gold layer into a warehouse: the plan by default, `--execute` applies it in
     /// one transaction.
     Load {
-        /// `duckdb:PATH` (relative to the project).
-        #[arg(long, default_value = "duckdb:data/warehouse.duckdb")]
-        target: String,
-        /// Schema in the target.
-        #[arg(long, default_value = "main")]
-        schema: String,
+        /// A target of warehouse.yml, `duckdb:PATH` (relative to the project) or
+        /// `postgres://USER@HOST:PORT/DB` (password from PGPASSWORD or ~/.pgpass), either with
+        /// `#schema` [default: warehouse.yml's default, else duckdb:data/warehouse.duckdb]
+        #[arg(long)]
+        target: Option<String>,
+        /// Schema in the target [default: the target's, else `main` (DuckDB) or `public`].
+        #[arg(long)]
+        schema: Option<String>,
         /// A kept run (sequence number or run id) instead of the current one.
         #[arg(long)]
         run: Option<String>,
@@ -564,7 +566,6 @@ fn diff(cli: &Cli) -> i32 {
 }
 
 /// `jobforge load`: plan or apply a run's gold in a warehouse.
-#[cfg(feature = "query")]
 fn load(cli: &Cli) -> i32 {
     let Command::Load { target, schema, run, execute, allow_destructive, format } = &cli.command else {
         return 2;
@@ -577,9 +578,10 @@ fn load(cli: &Cli) -> i32 {
         }
     };
     let store = Store::open(&data_dir(cli));
-    let result = crate::warehouse::Target::parse(target, &cli.project).and_then(|t| {
+    let result = crate::warehouse::resolve(target.as_deref(), &cli.project).and_then(|t| {
         let m = store.snapshot(run.as_deref())?;
-        crate::warehouse::load(&store, &m, model.as_ref(), &t, schema, *execute, *allow_destructive)
+        let schema = schema.as_deref().unwrap_or(&t.schema);
+        crate::warehouse::load(&store, &m, model.as_ref(), &t.target, schema, *execute, *allow_destructive)
     });
     match result {
         Ok(l) => {
@@ -598,12 +600,6 @@ fn load(cli: &Cli) -> i32 {
             2
         }
     }
-}
-
-#[cfg(not(feature = "query"))]
-fn load(_: &Cli) -> i32 {
-    eprintln!("error: this jobforge was built without the `query` feature (DuckDB)");
-    2
 }
 
 #[cfg(not(feature = "query"))]

@@ -25,8 +25,8 @@ pub mod records;
 pub mod registry;
 pub mod schema;
 pub mod semantic;
+pub mod sql;
 pub mod status;
 pub mod store;
 pub mod unit_tests;
-#[cfg(feature = "query")]
 pub mod warehouse;

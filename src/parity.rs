@@ -1,15 +1,18 @@
 //! `jobforge diff A B`: parity of two sets of tables, to prove a copy matches its original
 //! before a cutover. A side is a committed run's gold layer (`run:latest`, `run:ID`, `run:SEQ`),
-//! a folder of parquet files, or a DuckDB database file (`duckdb:PATH[#schema]`). Both sides are
-//! mounted in one in-memory DuckDB as schemas `a` and `b`; tables pair by name, rows by the
+//! a folder of parquet files, or a warehouse (`duckdb:PATH[#schema]`, `postgres://URL[#schema]`,
+//! or a target named in `warehouse.yml`). Both sides are mounted in one in-memory DuckDB as
+//! schemas `a` and `b` (PostgreSQL tables copied in); tables pair by name, rows by the
 //! model's primary key (or `--key`), else as multisets. Per table: rows only in A, only in B,
 //! changed cells per column with examples, and column and type differences, within numeric
 //! tolerances and text options. Provenance columns are left out unless asked for, and so are
 //! JobForge's own tables in a warehouse (`_jobforge_*`).
 
 use crate::plan::check::PROVENANCE;
-use crate::query::{count, ident, sql_string, text_rows};
+use crate::query::{count, text_rows};
+use crate::sql::{ident, literal};
 use crate::store::Store;
+use crate::warehouse::{Resolved, Target};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,34 +24,33 @@ pub enum Side {
     Run(String),
     /// A folder of `<table>.parquet` files.
     Folder(PathBuf),
-    /// A DuckDB database file and the schema holding the tables (default `main`).
-    DuckDb(PathBuf, String),
+    /// A warehouse (DuckDB file or PostgreSQL database) and the schema holding the tables.
+    Warehouse(Resolved),
 }
 
 impl Side {
-    /// Reads `run:ID`, `duckdb:PATH[#schema]`, `postgres:URL` (refused, naming what is missing)
-    /// or a folder path.
+    /// Reads `run:ID`, a folder path, `duckdb:PATH[#schema]`, `postgres://URL[#schema]` or a
+    /// target named in `warehouse.yml`.
     pub fn parse(text: &str, project: &Path) -> Result<Side, String> {
         if let Some(id) = text.strip_prefix("run:") {
             return Ok(Side::Run(if id.is_empty() { "latest".into() } else { id.into() }));
         }
-        if let Some(rest) = text.strip_prefix("duckdb:") {
-            let (path, schema) = rest.split_once('#').unwrap_or((rest, "main"));
-            return Ok(Side::DuckDb(project.join(path), schema.to_string()));
-        }
-        if text.starts_with("postgres:") || text.starts_with("postgresql:") {
-            return Err(format!(
-                "`{text}`: PostgreSQL sides are not supported yet; compare a run, a parquet folder or a DuckDB file"
-            ));
+        if let Some(r) = crate::warehouse::lookup(text, project)? {
+            return Ok(Side::Warehouse(r));
         }
         let path = project.join(text);
         if path.is_dir() {
             Ok(Side::Folder(path))
         } else {
             Err(format!(
-                "`{text}` is not a side: write run:latest, run:ID, duckdb:PATH[#schema], or a folder of parquet files"
+                "`{text}` is not a side: write run:latest, run:ID, a folder of parquet files, duckdb:PATH[#schema], \
+                 postgres://USER@HOST:PORT/DB[#schema], or a target named in warehouse.yml"
             ))
         }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self, Side::Warehouse(Resolved { target: Target::Postgres(_), .. }))
     }
 }
 
@@ -121,7 +123,7 @@ fn mount(conn: &duckdb::Connection, project: &Path, side: &Side, schema: &str) -
             let store = Store::open(&project.join("data"));
             let m = store.find(id)?;
             for (name, path) in store.layer_files(&m, "gold") {
-                setup.push_str(&view(&name, &format!("read_parquet({})", sql_string(&path.to_string_lossy()))));
+                setup.push_str(&view(&name, &format!("read_parquet({})", literal(&path.to_string_lossy()))));
             }
             format!("run #{} {}", m.seq, m.run_id)
         }
@@ -134,16 +136,21 @@ fn mount(conn: &duckdb::Connection, project: &Path, side: &Side, schema: &str) -
             files.sort();
             for path in &files {
                 let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-                setup.push_str(&view(&name, &format!("read_parquet({})", sql_string(&path.to_string_lossy()))));
+                setup.push_str(&view(&name, &format!("read_parquet({})", literal(&path.to_string_lossy()))));
             }
             format!("{} ({} parquet files)", dir.display(), files.len())
         }
-        Side::DuckDb(path, db_schema) => {
+        Side::Warehouse(Resolved { target: Target::Postgres(pg), schema: db_schema }) => {
+            let mut client = pg.connect()?;
+            let names = crate::warehouse::postgres::copy_to_duckdb(&mut client, db_schema, conn, schema)?;
+            return Ok(format!("{} (schema {db_schema}, {} tables)", pg.url, names.len()));
+        }
+        Side::Warehouse(Resolved { target: Target::DuckDb(path), schema: db_schema }) => {
             if !path.is_file() {
                 return Err(format!("no DuckDB database at {}", path.display()));
             }
             let alias = format!("{schema}_db");
-            conn.execute_batch(&format!("ATTACH {} AS {alias} (READ_ONLY);", sql_string(&path.to_string_lossy())))
+            conn.execute_batch(&format!("ATTACH {} AS {alias} (READ_ONLY);", literal(&path.to_string_lossy())))
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             let names = text_rows(
                 conn,
@@ -254,7 +261,16 @@ pub fn diff(
     let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
     let described_a = mount(&conn, project, a, "a")?;
     let described_b = mount(&conn, project, b, "b")?;
-    let (cols_a, cols_b) = (columns(&conn, "a")?, columns(&conn, "b")?);
+    let (mut cols_a, mut cols_b) = (columns(&conn, "a")?, columns(&conn, "b")?);
+    // Against PostgreSQL, the other side's types are compared as PostgreSQL would store them
+    // (an unsigned count is a bigint there, a nanosecond timestamp a microsecond one).
+    for (other, pg) in [(&mut cols_a, b.is_postgres()), (&mut cols_b, a.is_postgres())] {
+        if pg {
+            for (_, ty) in other.values_mut().flatten() {
+                *ty = crate::warehouse::postgres::round_trip(ty);
+            }
+        }
+    }
     // JobForge's own bookkeeping in a warehouse (`_jobforge_loads`) is not data.
     let names: BTreeSet<&String> =
         cols_a.keys().chain(cols_b.keys()).filter(|n| !n.starts_with("_jobforge_")).collect();

@@ -1,6 +1,7 @@
 //! `jobforge query`: read-only DuckDB SQL over one layer of a committed snapshot, one view per
 //! table, plus the snapshot's transition logs as `_transitions` and table metadata as `_tables`.
 
+use crate::sql::{ident, literal};
 use crate::store::{Manifest, RecordFile, Store};
 use duckdb::types::Value;
 
@@ -9,11 +10,6 @@ use duckdb::types::Value;
 pub struct QueryResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
-}
-
-/// `s` as a DuckDB string literal.
-pub(crate) fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The one integer `sql` returns (a count); the statement is part of the error.
@@ -35,11 +31,6 @@ pub(crate) fn text_rows(conn: &duckdb::Connection, sql: &str, params: &[&str]) -
     Ok(out)
 }
 
-/// `s` as a quoted DuckDB identifier.
-pub(crate) fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
 /// Runs the read-only statement `sql` against the tables of `layer` in the snapshot `m`.
 pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<QueryResult, String> {
     let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
@@ -48,7 +39,7 @@ pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<Quer
         setup.push_str(&format!(
             "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
             ident(&name),
-            sql_string(&path.to_string_lossy())
+            literal(&path.to_string_lossy())
         ));
     }
     for (view, which) in [("_transitions", RecordFile::Transitions), ("_tables", RecordFile::Tables)] {
@@ -58,7 +49,7 @@ pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<Quer
         if has_rows {
             setup.push_str(&format!(
                 "CREATE VIEW {view} AS SELECT * FROM read_json_auto({}, format = 'array', union_by_name = true);\n",
-                sql_string(&file.to_string_lossy())
+                literal(&file.to_string_lossy())
             ));
         }
     }

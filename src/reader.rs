@@ -55,7 +55,7 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
             let read = if format == Format::Json {
                 JsonReader::new(file).finish()
             } else {
-                JsonLineReader::new(file).finish()
+                JsonReader::new(file).with_json_format(JsonFormat::JsonLines).finish()
             };
             read.map_err(|e| err(path, e.to_string()))?
         }
@@ -107,7 +107,7 @@ fn read_csv(path: &Path, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
         // A header and no rows: an empty table with the header's columns.
         let names = header_names(&String::from_utf8_lossy(&bytes), skip, delimiter, true);
         let columns = names.into_iter().map(|n| Column::new(n.into(), Vec::<String>::new())).collect();
-        return DataFrame::new(columns).map_err(|e| err(path, e.to_string()));
+        return DataFrame::new_infer_height(columns).map_err(|e| err(path, e.to_string()));
     }
     with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
 }
@@ -298,12 +298,12 @@ fn with_nulls(df: DataFrame, nulls: &[String]) -> PolarsResult<DataFrame> {
     }
     let set = Series::new("nulls".into(), nulls);
     let exprs: Vec<Expr> = df
-        .get_columns()
+        .columns()
         .iter()
         .filter(|c| c.dtype() == &DataType::String)
         .map(|c| {
             let name = c.name().as_str();
-            when(col(name).is_in(lit(set.clone())))
+            when(col(name).is_in(lit(set.clone()).implode(false), false))
                 .then(lit(NULL).cast(DataType::String))
                 .otherwise(col(name))
                 .alias(name)
@@ -349,7 +349,7 @@ fn with_header_row(df: DataFrame, has_header: bool) -> PolarsResult<DataFrame> {
     let mut names: Vec<String> = (1..=width).map(|i| format!("column_{i}")).collect();
     let mut df = df;
     if has_header && df.height() > 0 {
-        for (i, col) in df.get_columns().iter().enumerate() {
+        for (i, col) in df.columns().iter().enumerate() {
             if let Some(s) = col.get(0).ok().as_ref().and_then(AnyValue::get_str) {
                 let s = s.trim_start_matches('\u{feff}');
                 if !s.trim().is_empty() {
@@ -359,7 +359,7 @@ fn with_header_row(df: DataFrame, has_header: bool) -> PolarsResult<DataFrame> {
         }
         df = df.slice(1, df.height() - 1);
     }
-    df.set_column_names(unique_names(names))?;
+    df.set_column_names(&unique_names(names))?;
     Ok(df)
 }
 
@@ -457,7 +457,7 @@ fn read_excel(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Resul
         .enumerate()
         .map(|(i, values)| Column::new(format!("column_{}", i + 1).into(), values))
         .collect();
-    let df = DataFrame::new(cols).map_err(|e| err(path, e.to_string()))?;
+    let df = DataFrame::new_infer_height(cols).map_err(|e| err(path, e.to_string()))?;
     with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
 }
 

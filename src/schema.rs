@@ -1,5 +1,5 @@
-//! `jobforge schema`: JSON Schema (schemars) of `sources.yml`, the pipeline files and
-//! `wiq_schema.yml`, so editors complete and check them.
+//! `jobforge schema`: JSON Schema (schemars) of `sources.yml`, the pipeline files,
+//! `wiq_schema.yml` and `warehouse.yml`, so editors complete and check them.
 
 use crate::config::{Pipeline, SourcesFile};
 use crate::semantic::Model;
@@ -8,11 +8,15 @@ use std::path::Path;
 /// The schemas by file name.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     let to_json = |s: schemars::schema::RootSchema| serde_json::to_value(s).unwrap_or_default();
-    vec![
+    #[allow(unused_mut)]
+    let mut out = vec![
         ("sources.schema.json", to_json(schemars::schema_for!(SourcesFile))),
         ("pipeline.schema.json", to_json(schemars::schema_for!(Pipeline))),
         ("wiq_schema.schema.json", to_json(schemars::schema_for!(Model))),
-    ]
+    ];
+    #[cfg(feature = "query")]
+    out.push(("warehouse.schema.json", to_json(schemars::schema_for!(crate::warehouse::targets::WarehouseFile))));
+    out
 }
 
 /// Writes every schema into `dir`; returns the paths written.

@@ -313,7 +313,7 @@ const COMPRESS_FROM_BYTES: usize = 8 << 20;
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let mut df = df.clone();
     let schema: Vec<(String, String)> =
-        df.get_columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect();
+        df.columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect();
     let small = df.estimated_size() < COMPRESS_FROM_BYTES;
     let compression = if small { ParquetCompression::Uncompressed } else { ParquetCompression::Zstd(None) };
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
@@ -323,10 +323,12 @@ fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> 
 
 /// Writes the table's quarantined rows of this run (all columns as text).
 pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<FileEntry, String> {
-    let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> { Ok(df.lazy().select([all().cast(DataType::String)])) };
+    let as_text =
+        |df: DataFrame| -> PolarsResult<LazyFrame> { Ok(df.lazy().select([col("*").cast(DataType::String)])) };
     let frames = frames.into_iter().map(as_text).collect::<PolarsResult<Vec<_>>>().map_err(|e| e.to_string())?;
     let df = if frames.is_empty() {
         DataFrame::new(
+            0,
             ["_rule", "_reason", "_layer", "_source_file", "_batch_id"]
                 .iter()
                 .map(|c| Column::new((*c).into(), Vec::<String>::new()))

@@ -14,7 +14,7 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
     let table = &plan.tables[t];
     let (upstream, downstream) = neighbours(ctx, t);
     let columns = df
-        .get_columns()
+        .columns()
         .iter()
         .map(|c| {
             let examples = examples(c.as_materialized_series(), 3);
@@ -94,7 +94,7 @@ fn neighbours(ctx: &RunContext, t: usize) -> (Vec<String>, Vec<String>) {
 fn schema_version(df: &DataFrame) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for c in df.get_columns() {
+    for c in df.columns() {
         h.update(c.name().as_bytes());
         h.update(b":");
         h.update(c.dtype().to_string().as_bytes());

@@ -77,9 +77,9 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
         DType::Text => col(column),
         DType::Boolean => {
             let lower = trimmed.str().to_lowercase();
-            when(lower.clone().is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"]))))
+            when(lower.clone().is_in(lit(Series::new("t".into(), ["true", "yes", "y", "1"])).implode(false), false))
                 .then(lit(true))
-                .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"]))))
+                .when(lower.is_in(lit(Series::new("f".into(), ["false", "no", "n", "0"])).implode(false), false))
                 .then(lit(false))
                 .otherwise(lit(NULL).cast(DataType::Boolean))
         }
@@ -151,7 +151,7 @@ pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFra
             ),
         },
         Check {
-            fails: col(ROW).neq(col(ROW).min().over(keys)),
+            fails: col(ROW).neq(col(ROW).min().over(keys)?),
             rule: format!("unique({names})"),
             reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
         },
@@ -233,7 +233,7 @@ fn value_reason(column: &str, what: String) -> Expr {
 
 /// True where a non-null value of `column` (as text) is not among `allowed`.
 fn not_in(column: &str, allowed: Series) -> Expr {
-    col(column).is_not_null().and(col(column).cast(DataType::String).is_in(lit(allowed)).not())
+    col(column).is_not_null().and(col(column).cast(DataType::String).is_in(lit(allowed).implode(false), false).not())
 }
 
 fn fmt_bound(b: Option<f64>) -> String {

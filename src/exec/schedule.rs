@@ -77,7 +77,7 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>) -> Vec<TableRun> 
     let queue = Mutex::new(queue);
     // Polars' own pool: nodes and the parallel work inside them share the cores.
     let (queued, position) = (&queue, &position);
-    polars_core::POOL.scope(|scope| {
+    polars_core::runtime::THREAD_POOL.scope(|scope| {
         for node in first {
             scope.spawn(move |scope| build_node(scope, ctx, queued, position, node));
         }

@@ -102,7 +102,7 @@ pub fn apply(
                     .with_columns(on.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>())
                     .collect()?;
             }
-            let long = df.unpivot(on, index)?;
+            let long = df.unpivot(Some(on), index)?;
             let long = renamed(long, |c| match c {
                 "variable" => Some(u.variable.clone()),
                 "value" => Some(u.value.clone()),
@@ -177,10 +177,10 @@ pub fn apply(
                 Ok(per_row.column(c)?.cast(&DataType::UInt64)?.u64()?.get(0).unwrap_or(0))
             };
             let (unmatched, added) = (first("unmatched")?, first("added")?);
-            let joined = df
-                .lazy()
-                .join(right, left_keys, right_keys, JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns))
-                .collect()?;
+            // Left rows keep their order (Polars does not keep it by default).
+            let mut args = JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns);
+            args.maintain_order = MaintainOrderJoin::Left;
+            let joined = df.lazy().join(right, left_keys, right_keys, args).collect()?;
             let joined = joined.drop_many((0..right_on.len()).map(|i| format!("__key_{i}")));
             let counts = RowCounts {
                 rows_join_dropped: if j.how == JoinHow::Inner { unmatched } else { 0 },
@@ -235,7 +235,7 @@ pub fn cast(df: DataFrame, casts: &[(String, crate::config::pipeline::DType)]) -
 /// place left Polars 0.46's cached schema stale.)
 pub fn renamed(df: DataFrame, new_name: impl Fn(&str) -> Option<String>) -> PolarsResult<DataFrame> {
     let columns = df
-        .take_columns()
+        .into_columns()
         .into_iter()
         .map(|mut c| {
             if let Some(n) = new_name(c.name()) {
@@ -244,14 +244,14 @@ pub fn renamed(df: DataFrame, new_name: impl Fn(&str) -> Option<String>) -> Pola
             c
         })
         .collect();
-    DataFrame::new(columns)
+    DataFrame::new_infer_height(columns)
 }
 
 /// The columns a `clean` step works on: `"*"` stands for every text column but provenance.
 fn clean_columns(c: &Clean, df: &DataFrame) -> Vec<String> {
     let mut out: Vec<String> = c.columns.iter().filter(|n| *n != "*").cloned().collect();
     if c.columns.iter().any(|n| n == "*") {
-        for col in df.get_columns() {
+        for col in df.columns() {
             let name = col.name().to_string();
             if col.dtype() == &DataType::String && !PROVENANCE.contains(&name.as_str()) && !out.contains(&name) {
                 out.push(name);
@@ -282,7 +282,7 @@ fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
                 e = e.str().extract(lit(re.clone()), 1);
             }
             if let Some(pad) = &c.pad {
-                e = e.str().pad_start(pad.width, pad.fill);
+                e = e.str().pad_start(lit(pad.width as u64), pad.fill);
             }
             if c.empty_as_null {
                 e = when(e.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(e);

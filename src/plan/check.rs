@@ -303,7 +303,7 @@ pub fn step_static(step: &Step) -> Vec<Problem> {
 /// Why `pattern` does not compile as a regex, by the engine the run uses.
 fn regex_error(pattern: &str) -> Option<String> {
     use polars::prelude::*;
-    let df = DataFrame::new(vec![Column::new("x".into(), [""])]).ok()?;
+    let df = DataFrame::new_infer_height(vec![Column::new("x".into(), [""])]).ok()?;
     let result = df.lazy().select([col("x").str().contains(lit(pattern), true)]).collect();
     let e = result.err()?.to_string();
     // The regex engine's message spans lines (the pattern with a caret); its last line says why.

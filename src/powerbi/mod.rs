@@ -104,7 +104,8 @@ pub fn generate(inputs: &Inputs, name: &str) -> Result<(BTreeMap<PathBuf, String
             .gold_files
             .get(table)
             .ok_or_else(|| format!("gold table `{table}` is not in the current run; run it first"))?;
-        let schema = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+        let schema = PlRefPath::try_from_path(path)
+            .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
             .and_then(|mut lf| lf.collect_schema())
             .map_err(|e| format!("gold table `{table}` ({}): {e}", path.display()))?;
         let meta = inputs.metadata.iter().find(|m| &m.name == table);
@@ -307,7 +308,8 @@ pub fn check(dir: &Path, name: &str, model: &Model, gold: &GoldFiles) -> Result<
                     ));
                     continue;
                 };
-                let schema = LazyFrame::scan_parquet(path, ScanArgsParquet::default())
+                let schema = PlRefPath::try_from_path(path)
+                    .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
                     .and_then(|mut lf| lf.collect_schema())
                     .map_err(|e| e.to_string())?;
                 let tmdl_columns = read.columns.get(table).cloned().unwrap_or_default();

@@ -295,7 +295,7 @@ fn check_relationship(c: &mut Checker, model: &Model, data: &BTreeMap<String, Da
         c.push(Severity::Error, "star", Some("relationships:"), &r.from, message);
     }
     let unique = |s: &Column| -> (usize, Option<String>) {
-        let df = DataFrame::new(vec![s.clone()]).unwrap_or_default();
+        let df = DataFrame::new_infer_height(vec![s.clone()]).unwrap_or_default();
         repeats(&df, &[s.name().to_string()]).unwrap_or((0, None))
     };
     let (to_repeats, to_example) = unique(&to.2);
@@ -317,9 +317,12 @@ fn check_relationship(c: &mut Checker, model: &Model, data: &BTreeMap<String, Da
     }
     let orphans = (|| -> PolarsResult<(usize, Option<String>)> {
         let keys = to.2.as_materialized_series().drop_nulls().cast(&DataType::String)?;
-        let values = DataFrame::new(vec![from.2.clone().with_name("v".into())])?;
+        let values = DataFrame::new_infer_height(vec![from.2.clone().with_name("v".into())])?;
         let c = col("v").cast(DataType::String);
-        let orphans = values.lazy().filter(c.clone().is_not_null().and(c.is_in(lit(keys)).not())).collect()?;
+        let orphans = values
+            .lazy()
+            .filter(c.clone().is_not_null().and(c.is_in(lit(keys).implode(false), false).not()))
+            .collect()?;
         let example = first_text(orphans.column("v")?)?;
         Ok((orphans.height(), example))
     })();
@@ -408,7 +411,7 @@ pub fn export(model: &Model, gold: &GoldFiles) -> serde_json::Value {
             let df = data.get(name);
             let columns: Vec<serde_json::Value> = df
                 .map(|df| {
-                    df.get_columns()
+                    df.columns()
                         .iter()
                         .filter(|c| !PROVENANCE.contains(&c.name().as_str()))
                         .map(|c| {

@@ -49,7 +49,8 @@ pub fn run(plan: &Plan, vars: &BTreeMap<String, String>, names: &[String]) -> Re
         .into_iter()
         .filter(|(t, x)| names.is_empty() || names.iter().any(|n| n == &x.name || n == &plan.tables[*t].name))
         .collect();
-    Ok(polars_core::POOL.install(|| chosen.par_iter().map(|(t, test)| run_one(plan, vars, *t, test)).collect()))
+    Ok(polars_core::runtime::THREAD_POOL
+        .install(|| chosen.par_iter().map(|(t, test)| run_one(plan, vars, *t, test)).collect()))
 }
 
 /// The report: a line per test, then each failure with where the test is and what differed,
@@ -142,7 +143,7 @@ fn execute(plan: &Plan, vars: &BTreeMap<String, String>, t: usize, test: &UnitTe
         }
     }
     if let Some(rows) = &test.expect.quarantine {
-        let as_text = |q: DataFrame| q.lazy().select([all().cast(DataType::String)]);
+        let as_text = |q: DataFrame| q.lazy().select([col("*").cast(DataType::String)]);
         let frames: Vec<LazyFrame> = quarantined.into_iter().map(as_text).collect();
         let actual = if frames.is_empty() {
             DataFrame::empty()
@@ -225,7 +226,7 @@ fn cells(table: &TablePlan, rows: &Rows) -> Result<(Vec<String>, Vec<Vec<Typed>>
             let columns: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
             let cells = (0..df.height())
                 .map(|i| {
-                    df.get_columns()
+                    df.columns()
                         .iter()
                         .map(|c| (c.get(i).ok().and_then(|v| v.get_str().map(str::to_string)), None))
                         .collect()
@@ -295,7 +296,7 @@ fn frame(
     );
     columns.push(Column::new("_batch_id".into(), vec!["test".to_string(); height]));
     columns.push(Column::new("_layer".into(), vec!["test".to_string(); height]));
-    let df = DataFrame::new(columns).map_err(|e| e.to_string())?;
+    let df = DataFrame::new_infer_height(columns).map_err(|e| e.to_string())?;
     let casts: Vec<(String, DType)> = types.into_iter().filter(|(c, _)| names.contains(c)).collect();
     if casts.is_empty() {
         return Ok(df);

@@ -144,7 +144,7 @@ pub fn ok(o: &Output) {
 /// The text values of a column.
 pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
     let c = df.column(column).unwrap_or_else(|e| panic!("{column}: {e}")).cast(&DataType::String).unwrap();
-    c.str().unwrap().into_iter().map(|v| v.map(str::to_string)).collect()
+    c.str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
 }
 
 impl Project {

@@ -9,6 +9,7 @@ mod governance;
 mod incremental;
 mod model;
 mod parity;
+mod postgres;
 mod powerbi;
 mod real_data;
 mod rows;

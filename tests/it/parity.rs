@@ -64,7 +64,7 @@ fn numbers_within_tolerance_and_text_options() {
     let value = |df: &DataFrame| df.column("employment").unwrap().f64().unwrap().get(0).unwrap();
     let before = value(&p.read("data/gold/cops_employment.parquet"));
     change(&p, "cops_employment", |df| {
-        let mut values: Vec<Option<f64>> = df.column("employment").unwrap().f64().unwrap().into_iter().collect();
+        let mut values: Vec<Option<f64>> = df.column("employment").unwrap().f64().unwrap().iter().collect();
         values[0] = Some(before + 0.001);
         let mut df = df;
         df.with_column(Column::new("employment".into(), values)).unwrap();
@@ -116,9 +116,11 @@ fn a_duckdb_file_and_tables_without_a_key() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("DIFFERS  dim_noc: ") && stdout(&out).contains("absent"), "{}", stdout(&out));
     // Sides that are not there are named.
-    let out = p.jobforge(&["diff", "run:latest", "postgres://localhost/wiq"]);
+    let out = p.jobforge(&["diff", "run:latest", "postgres://nobody@127.0.0.1:1/wiq"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("PostgreSQL sides are not supported yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot connect to postgres://nobody@127.0.0.1:1/wiq"), "{}", stderr(&out));
+    let out = p.jobforge(&["diff", "run:latest", "elsewhere"]);
+    assert!(stderr(&out).contains("`elsewhere` is not a side"), "{}", stderr(&out));
     let out = p.jobforge(&["diff", "run:latest", "duckdb:missing.duckdb"]);
     assert!(stderr(&out).contains("no DuckDB database at"), "{}", stderr(&out));
 }

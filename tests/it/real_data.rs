@@ -85,7 +85,7 @@ fn the_real_files_build_the_whole_wiq_product() {
         if let Ok(ids) = df.column("unit_group_id") {
             let ids = ids.str().unwrap();
             assert!(
-                ids.into_iter().flatten().all(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit())),
+                ids.iter().flatten().all(|s| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit())),
                 "{table}: unit_group_id"
             );
         }

@@ -27,7 +27,7 @@ fn transition(p: &Project, table: &str, layer: &str) -> Value {
 
 fn floats(df: &polars::prelude::DataFrame, column: &str) -> Vec<Option<f64>> {
     let c = df.column(column).unwrap().cast(&polars::prelude::DataType::Float64).unwrap();
-    c.f64().unwrap().into_iter().collect()
+    c.f64().unwrap().iter().collect()
 }
 
 #[test]

@@ -95,9 +95,10 @@ fn destructive_changes_are_refused_unless_allowed() {
         warehouse_rows(&p, "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'noc_hierarchy' AND column_name = 'class_definition'"),
         0
     );
-    let out = p.jobforge(&["load", "--target", "postgres://localhost/wiq"]);
+    // A password in a URL is refused without being shown.
+    let out = p.jobforge(&["load", "--target", "postgres://me:hunter2@localhost/wiq"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("PostgreSQL targets are not supported yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("set PGPASSWORD") && !stderr(&out).contains("hunter2"), "{}", stderr(&out));
 }
 
 #[test]
