@@ -39,7 +39,7 @@ fn main() -> PolarsResult<()> {
     let renamed: Vec<PlSmallStr> =
         names.iter().map(|n| n.trim_start_matches('\u{feff}').trim().to_lowercase().replace(' ', "_").into()).collect();
     let mut bronze = staged;
-    bronze.set_column_names(renamed)?;
+    bronze.set_column_names(&renamed)?;
     let value = col("value").str().strip_chars(lit(NULL)).cast(DataType::Float64);
     let year = col("year").str().strip_chars(lit(NULL)).cast(DataType::Int32);
     let bad = col("value")
@@ -53,7 +53,7 @@ fn main() -> PolarsResult<()> {
         .filter(&!&mask)?
         .lazy()
         .with_columns([value.alias("value"), year.alias("year")])
-        .drop(["_bad"])
+        .drop(cols(["_bad"]))
         .with_columns(prov("bronze"))
         .collect()?;
     write(&mut bronze, &format!("{out}/bronze/synthetic.parquet"))?;
@@ -73,7 +73,7 @@ fn main() -> PolarsResult<()> {
         .with_columns(prov("gold"))
         .collect()?;
     write(&mut gold, &format!("{out}/gold/synthetic.parquet"))?;
-    let mut quarantine = quarantine.lazy().select([all().cast(DataType::String)]).collect()?;
+    let mut quarantine = quarantine.lazy().select([col("*").cast(DataType::String)]).collect()?;
     write(&mut quarantine, &format!("{out}/quarantine/synthetic.parquet"))?;
     println!("gold rows: {}", gold.height());
     Ok(())

@@ -132,6 +132,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Evaluate the data-quality checks of the pipeline files (`checks:`) on a committed run;
+    /// exit 1 when an `error` check fails.
+    Check {
+        /// Tables whose checks to evaluate; all when none.
+        tables: Vec<String>,
+        /// Pipeline folder or file.
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
+        /// A kept run (sequence number or run id) instead of the current one.
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run every compile check; exit 0 when clean, 1 otherwise.
     Validate {
         #[arg(default_value = "pipelines")]
@@ -283,9 +297,21 @@ pub fn main() -> i32 {
                     keep: *keep,
                     full_refresh: *full_refresh,
                 };
-                match crate::exec::run(project, plan, &options) {
+                let result = crate::exec::run(project, plan, &options);
+                // The summary first; alerts (which may wait for a slow webhook) after it.
+                match &result {
                     Ok(summary) => {
                         print!("{}", summary.render());
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
+                        crate::alerts::for_run(summary).iter().for_each(crate::alerts::raise);
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        crate::alerts::raise(&crate::alerts::for_run_error(e));
+                    }
+                }
+                match result {
+                    Ok(summary) => {
                         if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
                             let file = cli.project.join(file);
                             let store = Store::at(&project.data_dir());
@@ -299,10 +325,7 @@ pub fn main() -> i32 {
                         }
                         i32::from(!summary.succeeded())
                     }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        2
-                    }
+                    Err(_) => 2,
                 }
             })
         }
@@ -327,6 +350,11 @@ pub fn main() -> i32 {
                         2
                     }
                 }
+            })
+        }
+        Command::Check { tables, pipelines, run, format } => {
+            with_plan_by(&cli, pipelines, vars, Read::WithoutTests, compile_for_tests, |_, plan| {
+                check(&cli, plan, tables, run.as_deref(), *format)
             })
         }
         Command::Plan { pipelines, select, format, .. } => with_plan(&cli, pipelines, vars, |project, plan| {
@@ -831,6 +859,38 @@ fn compile(project: &Project) -> Result<plan::Plan, Diagnostics> {
 
 /// `compile` for `jobforge test`, which reads no source data: a source whose file is missing
 /// compiles from the header the current snapshot recorded for it.
+/// `jobforge check`: the checks of today's pipeline files on a committed run, recorded in
+/// `data/checks/`.
+fn check(cli: &Cli, plan: &plan::Plan, tables: &[String], run: Option<&str>, format: Format) -> i32 {
+    for t in tables {
+        if !plan.tables.iter().any(|p| &p.name == t) {
+            eprintln!("error: no table `{t}` in the pipelines");
+            return 2;
+        }
+    }
+    let store = Store::open(&data_dir(cli));
+    let result = store.snapshot(run).and_then(|m| {
+        let results = crate::exec::quality::check_snapshot(&store, &m, plan, tables)?;
+        let record = serde_json::json!({ "run_id": m.run_id, "seq": m.seq, "checks": results });
+        store.record_check(&record)?;
+        Ok((m, results))
+    });
+    match result {
+        Ok((m, results)) => {
+            crate::alerts::for_checks(&m, &results).iter().for_each(crate::alerts::raise);
+            match format {
+                Format::Text => print!("{}", crate::checks::render(&m, &results)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default()),
+            }
+            i32::from(results.iter().any(|r| r.fails_table()))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
 fn compile_for_tests(project: &Project) -> Result<plan::Plan, Diagnostics> {
     let known = Store::at(&project.data_dir())
         .latest()

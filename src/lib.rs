@@ -6,8 +6,10 @@
 //! `powerbi`, `lineage`, `catalogue`, `registry`). `unit_tests` runs a plan's transforms on the
 //! rows its tests give, beside that flow, writing nothing.
 
+pub mod alerts;
 pub mod atomic;
 pub mod catalogue;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod diag;

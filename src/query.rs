@@ -1,5 +1,6 @@
 //! `jobforge query`: read-only DuckDB SQL over one layer of a committed snapshot, one view per
-//! table, plus the snapshot's transition logs as `_transitions` and table metadata as `_tables`.
+//! table, plus the snapshot's transition logs as `_transitions`, table metadata as `_tables` and
+//! check results as `_checks`.
 
 use crate::sql::{ident, literal};
 use crate::store::{Manifest, RecordFile, Store};
@@ -42,7 +43,9 @@ pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<Quer
             literal(&path.to_string_lossy())
         ));
     }
-    for (view, which) in [("_transitions", RecordFile::Transitions), ("_tables", RecordFile::Tables)] {
+    let records =
+        [("_transitions", RecordFile::Transitions), ("_tables", RecordFile::Tables), ("_checks", RecordFile::Checks)];
+    for (view, which) in records {
         let file = store.record_file(m, which);
         let has_rows =
             std::fs::read(&file).is_ok_and(|b| b.iter().filter(|c| !c.is_ascii_whitespace()).nth(1) != Some(&b']'));
@@ -54,7 +57,34 @@ pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<Quer
         }
     }
     conn.execute_batch(&setup).map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
-    read_only(&conn, sql)?;
+    run_read_only(&conn, sql)
+}
+
+/// Runs the read-only statement `sql` over files given as layer -> table -> path: gold tables
+/// by name, every layer's as `layer.table`.
+pub fn query_files(
+    files: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::path::PathBuf>>,
+    sql: &str,
+) -> Result<QueryResult, String> {
+    let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
+    let mut setup = String::new();
+    for (layer, tables) in files {
+        setup.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(layer)));
+        for (name, path) in tables {
+            let from = format!("SELECT * FROM read_parquet({})", literal(&path.to_string_lossy()));
+            setup.push_str(&format!("CREATE VIEW {}.{} AS {from};\n", ident(layer), ident(name)));
+            if layer == "gold" {
+                setup.push_str(&format!("CREATE VIEW {} AS {from};\n", ident(name)));
+            }
+        }
+    }
+    conn.execute_batch(&setup).map_err(|e| format!("cannot open the run's tables: {e}"))?;
+    run_read_only(&conn, sql)
+}
+
+/// Runs `sql` after `read_only` accepts it; every cell rendered as text.
+fn run_read_only(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, String> {
+    read_only(conn, sql)?;
     let mut stmt = conn.prepare(sql).map_err(|e| format!("query: {e}"))?;
     let mut rows = stmt.query([]).map_err(|e| format!("query: {e}"))?;
     let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! The records a run keeps beside its data: a transition log per layer transition, a metadata
-//! record per table and layer, each table's outcome and the fingerprints of the source files it
-//! read. Plain types; the store writes them into the run's folder and commits them with it.
+//! record per table and layer, each table's outcome, the results of its data-quality checks and
+//! the fingerprints of the source files it read. Plain types; the store writes them into the run's folder and commits them with it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -157,4 +157,27 @@ pub struct Fingerprint {
     pub size: u64,
     pub modified: DateTime<Utc>,
     pub sha256: String,
+}
+
+/// The outcome of one data-quality check on a table's gold layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub table: String,
+    pub check: String,
+    pub kind: String,
+    /// `error` (a failure fails the table) or `warn`.
+    pub severity: String,
+    pub passed: bool,
+    /// What was measured (rows, a rate, a count, an age in seconds, a mean, offending rows).
+    pub value: Option<f64>,
+    /// What was measured against what was allowed, in words.
+    pub message: String,
+    pub evaluated_at: DateTime<Utc>,
+}
+
+impl CheckResult {
+    /// A failed `error` check: its table fails.
+    pub fn fails_table(&self) -> bool {
+        !self.passed && self.severity == "error"
+    }
 }

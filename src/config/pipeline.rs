@@ -37,6 +37,9 @@ pub struct Pipeline {
     /// Business-ready shaping steps, in order.
     #[serde(default)]
     pub gold: Vec<Step>,
+    /// Data-quality checks of the table's gold layer, evaluated by `run` and `jobforge check`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::checks::Check>,
     /// Unit tests of this table's transforms (`jobforge test`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<crate::unit_tests::UnitTest>,

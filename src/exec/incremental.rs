@@ -183,8 +183,8 @@ fn rebuild_reason(
 /// SHA-256 of everything in the config that shapes table `t`'s output.
 fn spec_hash(project: &Project, plan: &Plan, t: usize) -> String {
     let table = &plan.tables[t];
-    // Tests do not shape the output: editing one rebuilds nothing.
-    let spec = crate::config::Pipeline { tests: vec![], ..table.spec.clone() };
+    // Tests and checks do not shape the output: editing one rebuilds nothing.
+    let spec = crate::config::Pipeline { tests: vec![], checks: vec![], ..table.spec.clone() };
     let text = serde_json::to_string(&(&spec, &table.source, &table.read, &table.format, &table.header, &project.vars))
         .unwrap_or_default();
     hex(&Sha256::digest(text.as_bytes())[..16])

@@ -2,12 +2,14 @@
 //! `incremental`) run layer by layer on a pool of workers sized to the cores (see `schedule`);
 //! every layer writes parquet with provenance into the run's folder, logs its transition and
 //! records table metadata, and hands its frame in memory to the layers that read it; the run
-//! then commits as one snapshot (see `store`). A failing table (an error or a panic) does not
-//! stop the others; its dependents are skipped and it keeps its previous version.
+//! then commits as one snapshot (see `store`). The data-quality checks of the built tables run
+//! before the commit (see `quality`). A failing table (an error, a panic or a failed `error`
+//! check) does not stop the others; its dependents are skipped and it keeps its previous version.
 
 pub mod incremental;
 pub mod layers;
 pub mod metadata;
+pub mod quality;
 pub mod rules;
 mod schedule;
 pub mod steps;
@@ -131,7 +133,8 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
         records: Mutex::new(layers::Records::default()),
         frames: Mutex::new(HashMap::new()),
     };
-    let results = schedule::run_nodes(&ctx, &building);
+    let mut results = schedule::run_nodes(&ctx, &building);
+    let checks = quality::check_built(plan, &writer, &decision.sources, &mut results);
     let records = ctx.records.into_inner().unwrap_or_default();
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -201,6 +204,7 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
         tables,
         metadata: records.metadata,
         transitions: records.transitions,
+        checks,
         config: project.config_snapshot(),
         keep: options.keep,
     };

@@ -348,6 +348,7 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
     let mut plan = Plan { tables, graph, order, index };
     check_columns(&mut plan, &mut diags);
     crate::unit_tests::check::check_plan(&plan, &mut diags);
+    crate::checks::compile::check_plan(&plan, &mut diags);
     if diags.is_empty() {
         Ok(plan)
     } else {

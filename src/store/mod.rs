@@ -100,7 +100,17 @@ impl Store {
     /// The snapshot `id` names: `latest`, a sequence number, a run id or a unique prefix of one.
     /// Keeps the record of a warehouse load: `loads/<time>-<seq>.json`.
     pub fn record_load(&self, record: &serde_json::Value) -> Result<(), String> {
-        let dir = self.data.join("loads");
+        self.record("loads", record)
+    }
+
+    /// Keeps the record of a `jobforge check` on a committed run: `checks/<time>-<seq>.json`.
+    pub fn record_check(&self, record: &serde_json::Value) -> Result<(), String> {
+        self.record("checks", record)
+    }
+
+    /// Writes `record` (with its run's `seq`) as `<kind>/<time>-<seq>.json`.
+    fn record(&self, kind: &str, record: &serde_json::Value) -> Result<(), String> {
+        let dir = self.data.join(kind);
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let seq = record["seq"].as_u64().unwrap_or(0);
         let path = dir.join(format!("{}-{seq:06}.json", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ")));
@@ -173,11 +183,18 @@ impl Store {
         read_json_or_default(&self.path(&m.folder).join(writer::TRANSITIONS_FILE))
     }
 
-    /// The JSON file of the snapshot's table metadata or transition logs, for DuckDB views.
+    /// The results of the data-quality checks of the snapshot's tables.
+    pub fn checks(&self, m: &Manifest) -> Vec<crate::records::CheckResult> {
+        read_json_or_default(&self.path(&m.folder).join(writer::CHECKS_FILE))
+    }
+
+    /// The JSON file of the snapshot's table metadata, transition logs or check results, for
+    /// DuckDB views.
     pub fn record_file(&self, m: &Manifest, which: RecordFile) -> PathBuf {
         let name = match which {
             RecordFile::Tables => writer::TABLES_FILE,
             RecordFile::Transitions => writer::TRANSITIONS_FILE,
+            RecordFile::Checks => writer::CHECKS_FILE,
         };
         self.path(&m.folder).join(name)
     }
@@ -323,11 +340,12 @@ impl Store {
     }
 }
 
-/// The two JSON records of a snapshot.
+/// The JSON records of a snapshot.
 #[derive(Debug, Clone, Copy)]
 pub enum RecordFile {
     Tables,
     Transitions,
+    Checks,
 }
 
 fn manifest_paths(data: &Path) -> Vec<PathBuf> {

@@ -5,7 +5,7 @@
 use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT};
 use super::{names, Lock, Store, RUNS};
 use crate::fault;
-use crate::records::{TableMetadata, TransitionLog};
+use crate::records::{CheckResult, TableMetadata, TransitionLog};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub(super) const TABLES_FILE: &str = "tables.json";
 pub(super) const TRANSITIONS_FILE: &str = "transitions.json";
+pub(super) const CHECKS_FILE: &str = "checks.json";
 pub(super) const CONFIG_DIR: &str = "config";
 
 /// A run in progress: holds the writer lock until it commits or is dropped.
@@ -39,6 +40,8 @@ pub struct RunResult {
     /// Metadata of every layer this run wrote.
     pub metadata: Vec<TableMetadata>,
     pub transitions: Vec<TransitionLog>,
+    /// Results of the data-quality checks of the tables this run built.
+    pub checks: Vec<CheckResult>,
     /// The YAML the run compiled: path under `config/` -> text.
     pub config: Vec<(String, String)>,
     /// Runs to keep.
@@ -136,7 +139,9 @@ impl RunWriter {
     pub fn commit(mut self, mut result: RunResult) -> Result<Manifest, String> {
         let mut metadata = result.metadata;
         let mut transitions = result.transitions;
+        let mut checks = std::mem::take(&mut result.checks);
         let previous = self.previous.clone();
+        let previous_checks = previous.as_ref().map(|m| self.store.checks(m)).unwrap_or_default();
         // The previous records by table, moved into this snapshot for the tables it carries.
         let mut previous_transitions: HashMap<String, Vec<TransitionLog>> = HashMap::new();
         for t in previous.as_ref().map(|m| self.store.transitions(m)).unwrap_or_default() {
@@ -184,6 +189,10 @@ impl RunWriter {
                 entry.files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
             }
             metadata.extend(previous_metadata.remove(name).unwrap_or_default());
+            // The checks of the version carried, unless this run evaluated (and failed) them.
+            if !checks.iter().any(|c| &c.table == name) {
+                checks.extend(previous_checks.iter().filter(|c| &c.table == name).cloned());
+            }
             let built_by = entry.built_by.as_ref();
             let logs = previous_transitions.remove(name).unwrap_or_default();
             transitions.extend(logs.into_iter().filter(|t| Some(&t.batch_id) == built_by));
@@ -195,6 +204,8 @@ impl RunWriter {
         fault::point("write:tables.json");
         write_json(&folder.join(TRANSITIONS_FILE), &transitions)?;
         fault::point("write:transitions.json");
+        checks.sort_by(|a, b| (&a.table, &a.check).cmp(&(&b.table, &b.check)));
+        write_json(&folder.join(CHECKS_FILE), &checks)?;
         for (rel, text) in &result.config {
             let path = folder.join(CONFIG_DIR).join(rel);
             if let Some(dir) = path.parent() {

@@ -141,6 +141,9 @@ pub fn error_text(e: &postgres::Error) -> String {
         }
         return s;
     }
+    if e.is_closed() {
+        return "the connection to the server was lost (nothing uncommitted is kept)".into();
+    }
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -276,13 +279,59 @@ fn gold_frame(file: &Path, columns: &[(String, String)], dtypes: &[DataType]) ->
     DataFrame::new(df.height(), out).map_err(|e| e.to_string())
 }
 
-/// Streams `df` into `table` with `COPY ... FROM STDIN` (CSV); returns the rows copied.
-fn copy_in(tx: &mut Transaction, table: &str, df: &mut DataFrame) -> Result<u64, String> {
-    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+/// (column, PostgreSQL type) pairs.
+type Columns = Vec<(String, String)>;
+
+/// Rows per piece of CSV sent to the server.
+const CHUNK_ROWS: usize = 65_536;
+
+/// A gold frame as pieces of CSV for `COPY ... FROM STDIN (FORMAT csv)` (strings quoted, nulls
+/// empty), `CHUNK_ROWS` rows at a time.
+struct CsvChunks {
+    df: DataFrame,
+    offset: usize,
+}
+
+impl CsvChunks {
+    fn new(df: DataFrame) -> CsvChunks {
+        CsvChunks { df, offset: 0 }
+    }
+
+    fn next_piece(&mut self) -> Option<Result<Vec<u8>, String>> {
+        if self.offset >= self.df.height() {
+            return None;
+        }
+        let mut slice = self.df.slice(self.offset as i64, CHUNK_ROWS);
+        self.offset += CHUNK_ROWS;
+        let mut out = Vec::with_capacity(slice.estimated_size());
+        let written = CsvWriter::new(&mut out)
+            .include_header(false)
+            .with_quote_style(QuoteStyle::NonNumeric)
+            .finish(&mut slice)
+            .map_err(|e| format!("cannot write CSV: {e}"));
+        Some(written.map(|_| out))
+    }
+}
+
+/// Streams the CSV pieces `next` gives into `table` with `COPY ... FROM STDIN`; returns the
+/// rows copied.
+fn copy_in(
+    tx: &mut Transaction,
+    table: &str,
+    columns: &[(String, String)],
+    mut next: impl FnMut() -> Option<Result<Vec<u8>, String>>,
+) -> Result<u64, String> {
+    let names: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
     let sql = format!("COPY {table} ({}) FROM STDIN (FORMAT csv)", idents(&names));
     let mut writer = tx.copy_in(&sql).map_err(|e| format!("{}: {sql}", error_text(&e)))?;
-    let written = CsvWriter::new(&mut writer).include_header(false).with_quote_style(QuoteStyle::NonNumeric).finish(df);
-    crate::fault::point("load:copy");
+    let mut written = Ok(());
+    while let Some(piece) = next() {
+        written = piece.and_then(|p| std::io::Write::write_all(&mut writer, &p).map_err(|e| e.to_string()));
+        crate::fault::point("load:copy");
+        if written.is_err() {
+            break;
+        }
+    }
     match (written, writer.finish()) {
         (Ok(()), Ok(n)) => Ok(n),
         (_, Err(e)) => Err(format!("COPY into {table}: {}", error_text(&e))),
@@ -372,8 +421,8 @@ pub fn load(
             let stage = stage_name(tables.len());
             let defs: Vec<String> = t.columns.iter().map(|(c, ty)| format!("{} {ty}", ident(c))).collect();
             exec(&mut tx, &format!("CREATE TEMP TABLE {stage} ({}) ON COMMIT DROP", defs.join(", ")))?;
-            let mut df = gold_frame(&t.file, &t.columns, &dtypes[tables.len()])?;
-            copy_in(&mut tx, &stage, &mut df)?;
+            let mut chunks = CsvChunks::new(gold_frame(&t.file, &t.columns, &dtypes[tables.len()])?);
+            copy_in(&mut tx, &stage, &t.columns, || chunks.next_piece())?;
             if t.strategy == LoadStrategy::Append {
                 t.insert = count(&mut tx, &format!("SELECT count(*) FROM {stage} s WHERE {}", new_batch(&qualified)))?;
             } else {
@@ -465,14 +514,80 @@ fn apply(
             exec(tx, d)?;
         }
     }
+    // The tables copied straight in, read and encoded as CSV on another thread a few pieces
+    // ahead of the COPY that sends them, so that work overlaps with the server's; `None` ends
+    // a table.
+    let direct: Vec<usize> = (0..load.tables.len())
+        .filter(|&i| !load.tables[i].exists || load.tables[i].strategy == LoadStrategy::Replace)
+        .collect();
+    let jobs: Vec<(PathBuf, Columns, Vec<DataType>)> = direct
+        .iter()
+        .map(|&i| (load.tables[i].file.clone(), load.tables[i].columns.clone(), dtypes[i].clone()))
+        .collect();
+    std::thread::scope(|scope| {
+        let (send, encoded) = std::sync::mpsc::sync_channel::<Option<Result<Vec<u8>, String>>>(4);
+        scope.spawn(move || {
+            for (file, columns, dtypes) in &jobs {
+                match gold_frame(file, columns, dtypes) {
+                    Ok(df) => {
+                        let mut chunks = CsvChunks::new(df);
+                        while let Some(piece) = chunks.next_piece() {
+                            if send.send(Some(piece)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if send.send(Some(Err(e))).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if send.send(None).is_err() {
+                    return;
+                }
+            }
+        });
+        apply_tables(tx, model, load, schema, existing, &encoded)
+    })?;
+    for t in &load.tables {
+        for c in &t.constraints {
+            exec(tx, c)?;
+        }
+    }
+    let loads = format!("{}._jobforge_loads", ident(schema));
+    exec(
+        tx,
+        &format!("CREATE TABLE IF NOT EXISTS {loads} (loaded_at timestamptz, run_id text, seq bigint, tables jsonb)"),
+    )?;
+    let tables = serde_json::to_string(&load.tables).map_err(|e| e.to_string())?;
+    exec(
+        tx,
+        &format!("INSERT INTO {loads} VALUES (now(), {}, {}, {}::jsonb)", literal(&m.run_id), m.seq, literal(&tables)),
+    )?;
+    // Deferred foreign keys are checked now, before the commit, so a violation names itself.
+    exec(tx, "SET CONSTRAINTS ALL IMMEDIATE")?;
+    Ok(())
+}
+
+/// The rows and comments of every table, in order; `encoded` gives the CSV of each table
+/// copied straight in.
+fn apply_tables(
+    tx: &mut Transaction,
+    model: Option<&Model>,
+    load: &mut Load,
+    schema: &str,
+    existing: &[Vec<(String, String)>],
+    encoded: &std::sync::mpsc::Receiver<Option<Result<Vec<u8>, String>>>,
+) -> Result<(), String> {
     for (i, t) in load.tables.iter_mut().enumerate() {
         let qualified = format!("{}.{}", ident(schema), ident(&t.table));
         let stage = stage_name(i);
         let cols = idents(&t.columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
         if !t.exists || t.strategy == LoadStrategy::Replace {
             t.delete = if t.exists { exec(tx, &format!("DELETE FROM {qualified}"))? } else { 0 };
-            let mut df = gold_frame(&t.file, &t.columns, &dtypes[i])?;
-            t.insert = copy_in(tx, &qualified, &mut df)?;
+            let next = || encoded.recv().unwrap_or_else(|_| Some(Err("the CSV encoder stopped".into())));
+            t.insert = copy_in(tx, &qualified, &t.columns, next)?;
         } else if t.strategy == LoadStrategy::Append {
             t.insert = exec(
                 tx,
@@ -508,27 +623,13 @@ fn apply(
                 ),
             )?;
         }
-        for c in t.comments(model, &qualified, literal) {
-            exec(tx, &c)?;
+        // The comments in one round trip.
+        let comments: Vec<String> = t.comments(model, &qualified, literal);
+        if !comments.is_empty() {
+            tx.batch_execute(&comments.join(";\n"))
+                .map_err(|e| format!("{} (comments of {})", error_text(&e), t.table))?;
         }
     }
-    for t in &load.tables {
-        for c in &t.constraints {
-            exec(tx, c)?;
-        }
-    }
-    let loads = format!("{}._jobforge_loads", ident(schema));
-    exec(
-        tx,
-        &format!("CREATE TABLE IF NOT EXISTS {loads} (loaded_at timestamptz, run_id text, seq bigint, tables jsonb)"),
-    )?;
-    let tables = serde_json::to_string(&load.tables).map_err(|e| e.to_string())?;
-    exec(
-        tx,
-        &format!("INSERT INTO {loads} VALUES (now(), {}, {}, {}::jsonb)", literal(&m.run_id), m.seq, literal(&tables)),
-    )?;
-    // Deferred foreign keys are checked now, before the commit, so a violation names itself.
-    exec(tx, "SET CONSTRAINTS ALL IMMEDIATE")?;
     Ok(())
 }
 

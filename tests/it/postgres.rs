@@ -255,6 +255,43 @@ fn a_second_load_waits_for_the_first() {
 }
 
 #[test]
+fn a_load_whose_connection_is_lost_changes_nothing() {
+    let Some((url, schema)) = server("lost") else { return };
+    let p = built();
+    let target = format!("{url}#{schema}");
+    ok(&p.jobforge(&["load", "--target", &target, "--execute"]));
+    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    // The load waits for the lock inside its transaction; the server then drops its connection.
+    let mut holder = client(&url);
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(&format!("SELECT pg_advisory_xact_lock(hashtext('jobforge load'), hashtext('{schema}'))"), &[]).unwrap();
+    let child = p.spawn(&["load", "--target", &target, "--execute"]);
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'jobforge' AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while number(&url, waiting) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the load never waited for the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client(&url)
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'jobforge' AND wait_event_type = 'Lock'",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    tx.commit().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // The server's last word, or the closed connection, depending on which the client sees first.
+    let err = stderr(&out);
+    assert!(err.contains("terminating connection") || err.contains("the connection to the server was lost"), "{err}");
+    assert!(same(&p, "run:1", &target), "the database still holds run 1");
+    assert_eq!(number(&url, &format!("SELECT count(*) FROM {schema}._jobforge_loads")), 1);
+}
+
+#[test]
 fn targets_are_named_in_warehouse_yml_with_the_password_from_a_named_variable() {
     let Some((url, schema)) = server("named") else { return };
     let p = built();
