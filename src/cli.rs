@@ -49,6 +49,9 @@ enum Command {
         /// unchanged since the version the data folder holds.
         #[arg(long)]
         full_refresh: bool,
+        /// `json`: the summary for programs (per table: status, reason, gold rows, checks).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Per table: the run that produced it and whether it is stale.
     Status {
@@ -145,6 +148,18 @@ enum Command {
         run: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Export the plan for another tool: `dagster` writes a Dagster code location (one asset per
+    /// table, checks, schedules from schedules.yml, a sensor per source).
+    Export {
+        #[arg(value_enum)]
+        to: ExportTo,
+        /// Folder to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Pipeline folder or file.
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
     },
     /// Run every compile check; exit 0 when clean, 1 otherwise.
     Validate {
@@ -266,6 +281,11 @@ enum Format {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ExportTo {
+    Dagster,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum OutputFormat {
     Table,
     Csv,
@@ -288,7 +308,7 @@ pub fn main() -> i32 {
     init_logging(cli.log_format);
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     match &cli.command {
-        Command::Run { pipelines, select, openlineage, wait, keep, full_refresh } => {
+        Command::Run { pipelines, select, openlineage, wait, keep, full_refresh, format } => {
             with_plan(&cli, pipelines, vars, |project, plan| {
                 let options = crate::exec::RunOptions {
                     selectors: select.clone(),
@@ -301,7 +321,14 @@ pub fn main() -> i32 {
                 // The summary first; alerts (which may wait for a slow webhook) after it.
                 match &result {
                     Ok(summary) => {
-                        print!("{}", summary.render());
+                        match format {
+                            Format::Text => print!("{}", summary.render()),
+                            Format::Json => println!(
+                                "{}",
+                                serde_json::to_string_pretty(&summary.to_json(&Store::at(&project.data_dir())))
+                                    .unwrap_or_default()
+                            ),
+                        }
                         let _ = std::io::Write::flush(&mut std::io::stdout());
                         crate::alerts::for_run(summary).iter().for_each(crate::alerts::raise);
                     }
@@ -347,6 +374,22 @@ pub fn main() -> i32 {
                     }
                     Err(e) => {
                         eprintln!("error: {e}");
+                        2
+                    }
+                }
+            })
+        }
+        Command::Export { to: ExportTo::Dagster, out, pipelines } => {
+            with_plan_by(&cli, pipelines, vars, Read::WithoutTests, compile_for_tests, |_, plan| {
+                match crate::dagster::export(&cli.project, pipelines, plan, &cli.project.join(out)) {
+                    Ok(files) => {
+                        for f in files {
+                            println!("wrote {}", f.display());
+                        }
+                        0
+                    }
+                    Err(d) => {
+                        eprintln!("{d}");
                         2
                     }
                 }

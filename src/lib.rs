@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod dagster;
 pub mod diag;
 pub mod exec;
 pub mod fault;

@@ -1,5 +1,5 @@
 //! `jobforge schema`: JSON Schema (schemars) of `sources.yml`, the pipeline files,
-//! `wiq_schema.yml` and `warehouse.yml`, so editors complete and check them.
+//! `wiq_schema.yml`, `warehouse.yml` and `schedules.yml`, so editors complete and check them.
 
 use crate::config::{Pipeline, SourcesFile};
 use crate::semantic::Model;
@@ -13,6 +13,7 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("sources.schema.json", to_json(schemars::schema_for!(SourcesFile))),
         ("pipeline.schema.json", to_json(schemars::schema_for!(Pipeline))),
         ("wiq_schema.schema.json", to_json(schemars::schema_for!(Model))),
+        ("schedules.schema.json", to_json(schemars::schema_for!(crate::dagster::SchedulesFile))),
     ];
     #[cfg(feature = "query")]
     out.push(("warehouse.schema.json", to_json(schemars::schema_for!(crate::warehouse::targets::WarehouseFile))));

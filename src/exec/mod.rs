@@ -54,6 +54,37 @@ impl RunSummary {
         !self.committed || self.manifest.status == "success"
     }
 
+    /// The summary for programs (an orchestrator): the snapshot, and per table its outcome, why
+    /// it was built or held, its gold rows in the snapshot and the results of its checks.
+    pub fn to_json(&self, store: &Store) -> serde_json::Value {
+        let m = &self.manifest;
+        let checks = store.checks(m);
+        let reason = |table: &str| self.reasons.iter().find(|(t, _)| t == table).map(|(_, why)| why.clone());
+        let tables: Vec<serde_json::Value> = self
+            .outcomes
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "table": o.table,
+                    "status": o.status,
+                    "error": o.error,
+                    "warnings": o.warnings,
+                    "reason": reason(&o.table),
+                    "rows": m.file(&o.table, "gold").map(|f| f.rows),
+                    "built_by": m.tables.get(&o.table).and_then(|t| t.built_by.clone()),
+                    "checks": checks.iter().filter(|c| c.table == o.table).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "run_id": m.run_id,
+            "seq": m.seq,
+            "committed": self.committed,
+            "succeeded": self.succeeded(),
+            "tables": tables,
+        })
+    }
+
     /// The closing summary lines: what was built, failed, skipped or up to date, and why.
     pub fn render(&self) -> String {
         let count = |s: &str| self.outcomes.iter().filter(|t| t.status == s).count();

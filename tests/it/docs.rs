@@ -29,7 +29,7 @@ fn reference_documents_every_schema_key() {
     for (name, schema) in jobforge::schema::schemas() {
         let mut all = BTreeSet::new();
         keys(&schema, &mut all);
-        assert!(all.len() > 5, "{name} has too few keys");
+        assert!(all.len() >= 5, "{name} has too few keys");
         for k in all {
             if !doc.contains(&format!("`{k}`")) {
                 missing.push(format!("{name}: `{k}`"));

@@ -5,6 +5,7 @@ mod checks;
 mod common;
 mod compile_errors;
 mod corpus;
+mod dagster;
 mod docs;
 mod formats;
 mod governance;
