@@ -19,6 +19,8 @@ pub struct Context<'a> {
     pub source_modified: Option<DateTime<Utc>>,
     /// The run's files, layer -> table -> path, for SQL checks.
     pub files: &'a BTreeMap<String, BTreeMap<String, PathBuf>>,
+    /// Names of columns holding personal information: their values are never shown.
+    pub pii: &'a std::collections::BTreeSet<String>,
 }
 
 /// Evaluates `checks` of `table` on its gold frame.
@@ -110,6 +112,7 @@ fn measure(check: &Check, gold: &DataFrame, cx: &Context) -> Result<Measured, St
             let outside = values.iter().flatten().filter(|v| !within(*v, r.min, r.max)).count();
             let (lo, hi) = (values.min(), values.max());
             let seen = match (lo, hi) {
+                _ if cx.pii.contains(&r.column) => "values not shown (personal information)".into(),
                 (Some(lo), Some(hi)) => format!("values {lo} to {hi}"),
                 _ => "no values".into(),
             };
@@ -215,7 +218,10 @@ fn sql(query: &str, cx: &Context) -> Result<Measured, String> {
         .iter()
         .take(3)
         .map(|r| {
-            let cells = result.columns.iter().zip(r).map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("null")));
+            let cells = result.columns.iter().zip(r).map(|(c, v)| {
+                let shown = if cx.pii.contains(c) { "***" } else { v.as_deref().unwrap_or("null") };
+                format!("{c}={shown}")
+            });
             format!("({})", cells.collect::<Vec<_>>().join(", "))
         })
         .collect();
@@ -254,6 +260,7 @@ mod tests {
             previous_file: Some(previous),
             source_modified: None,
             files: &files,
+            pii: &Default::default(),
         };
         let checks = vec![
             Check {

@@ -338,5 +338,32 @@ pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -
         concat_lf_diagonal(frames, UnionArgs::default()).and_then(|lf| lf.collect())
     }
     .map_err(|e| e.to_string())?;
+    let df = mask_reasons(df, &ctx.plan.pii_columns(table)).map_err(|e| e.to_string())?;
     write_parquet(ctx, "quarantine", table, &df)
+}
+
+/// `_reason` with every value of the row's personal-information columns replaced by `***`
+/// (the rows themselves keep their values: they are data).
+fn mask_reasons(df: DataFrame, pii: &std::collections::BTreeSet<String>) -> PolarsResult<DataFrame> {
+    let present: Vec<&String> = pii.iter().filter(|c| df.column(c.as_str()).is_ok()).collect();
+    if present.is_empty() || df.height() == 0 {
+        return Ok(df);
+    }
+    let reasons = df.column(crate::exec::rules::REASON)?.str()?.clone();
+    let values: Vec<StringChunked> =
+        present.iter().map(|c| Ok(df.column(c.as_str())?.str()?.clone())).collect::<PolarsResult<_>>()?;
+    let masked: StringChunked = (0..df.height())
+        .map(|i| {
+            reasons.get(i).map(|r| {
+                values
+                    .iter()
+                    .filter_map(|v| v.get(i))
+                    .filter(|v| !v.is_empty())
+                    .fold(r.to_string(), |r, v| r.replace(v, "***"))
+            })
+        })
+        .collect();
+    let mut df = df;
+    df.with_column(masked.into_series().with_name(crate::exec::rules::REASON.into()).into_column())?;
+    Ok(df)
 }

@@ -17,7 +17,12 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
         .columns()
         .iter()
         .map(|c| {
-            let examples = examples(c.as_materialized_series(), 3);
+            // Personal information is never shown outside the data itself.
+            let examples = if plan.is_pii(&table.name, layer, c.name()) {
+                vec![]
+            } else {
+                examples(c.as_materialized_series(), 3)
+            };
             ColumnMetadata {
                 name: c.name().to_string(),
                 data_type: c.dtype().to_string(),

@@ -41,6 +41,7 @@ pub fn check_built(
         }
     }
     let previous = writer.previous();
+    let pii: std::collections::BTreeSet<String> = plan.pii.iter().map(|(_, _, c)| c.clone()).collect();
     let mut results = Vec::new();
     let mut failed = Vec::new();
     for &t in &built {
@@ -58,6 +59,7 @@ pub fn check_built(
             previous_file: writer.committed_file("gold", &table.name),
             source_modified,
             files: &files,
+            pii: &pii,
         };
         let checked = match files.get("gold").and_then(|g| g.get(&table.name)).map(read) {
             Some(Ok(gold)) => evaluate(&table.name, &table.spec.checks, &gold, &cx),
@@ -120,6 +122,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
         files.insert(layer.name().to_string(), store.layer_files(m, layer.name()));
     }
     let previous = store.manifests().into_iter().filter(|p| p.seq < m.seq && p.kind == "run").max_by_key(|p| p.seq);
+    let pii: std::collections::BTreeSet<String> = plan.pii.iter().map(|(_, _, c)| c.clone()).collect();
     let mut results = Vec::new();
     for table in &plan.tables {
         if table.spec.checks.is_empty() || (!tables.is_empty() && !tables.contains(&table.name)) {
@@ -133,6 +136,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
             previous_file: previous.as_ref().and_then(|p| p.file(&table.name, "gold")).map(|f| store.path(&f.path)),
             source_modified: m.sources.get(&table.source_id).and_then(|s| s.modified),
             files: &files,
+            pii: &pii,
         };
         results.extend(evaluate(&table.name, &table.spec.checks, &gold, &cx));
     }

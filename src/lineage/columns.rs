@@ -181,3 +181,57 @@ pub fn trace(plan: &Plan, table: usize, layer: Layer, column: &str) -> Vec<Hop> 
     }
     out
 }
+
+/// Every (table, layer, column) holding values of a column marked `pii` (given as gold
+/// `(table, column)` pairs): the marked columns; what they are made from, back to the source
+/// headers; the same headers read by other tables; and every column made from any of those.
+pub fn sensitive(
+    plan: &Plan,
+    marked: &std::collections::BTreeSet<(String, String)>,
+) -> std::collections::HashSet<(String, Layer, String)> {
+    let mut out = std::collections::HashSet::new();
+    if marked.is_empty() {
+        return out;
+    }
+    let add_trace = |out: &mut std::collections::HashSet<(String, Layer, String)>, t: usize, l: Layer, c: &str| {
+        for h in trace(plan, t, l, c) {
+            out.insert((h.table.clone(), h.layer, h.column.clone()));
+            out.extend(h.inputs.iter().cloned());
+        }
+    };
+    for (table, column) in marked {
+        if let Some(t) = plan.table(table) {
+            add_trace(&mut out, t, Layer::Gold, column);
+        }
+    }
+    // A source column is sensitive for every table that reads the source.
+    let headers: Vec<(String, String)> = out
+        .iter()
+        .filter(|(_, l, _)| *l == Layer::Staged)
+        .filter_map(|(t, _, c)| plan.table(t).map(|i| (plan.tables[i].source_id.clone(), c.clone())))
+        .collect();
+    for (t, table) in plan.tables.iter().enumerate() {
+        for (source, header) in &headers {
+            if &table.source_id == source && table.header.contains(header) {
+                out.insert((plan.tables[t].name.clone(), Layer::Staged, header.clone()));
+            }
+        }
+    }
+    // Downstream: every column whose trace reaches a sensitive one.
+    let upstream = out.clone();
+    for (t, table) in plan.tables.iter().enumerate() {
+        for layer in Layer::ALL {
+            let columns = if layer == Layer::Staged { Some(&table.header) } else { table.columns.get(&layer) };
+            for c in columns.into_iter().flatten() {
+                let reaches = trace(plan, t, layer, c).iter().any(|h| {
+                    upstream.contains(&(h.table.clone(), h.layer, h.column.clone()))
+                        || h.inputs.iter().any(|i| upstream.contains(i))
+                });
+                if reaches {
+                    out.insert((table.name.clone(), layer, c.clone()));
+                }
+            }
+        }
+    }
+    out
+}

@@ -107,9 +107,22 @@ pub struct Plan {
     pub graph: DiGraph<Node, ()>,
     pub order: Vec<NodeIndex>,
     index: HashMap<Node, NodeIndex>,
+    /// (table, layer, column) holding values of a column the model marks `pii`: never shown
+    /// outside the data (metadata examples, rule reasons, check results).
+    pub pii: std::collections::HashSet<(String, Layer, String)>,
 }
 
 impl Plan {
+    /// Whether `column` of `table` at `layer` holds personal information.
+    pub fn is_pii(&self, table: &str, layer: Layer, column: &str) -> bool {
+        !self.pii.is_empty() && self.pii.contains(&(table.to_string(), layer, column.to_string()))
+    }
+
+    /// The columns of `table`, at any layer, that hold personal information.
+    pub fn pii_columns(&self, table: &str) -> std::collections::BTreeSet<String> {
+        self.pii.iter().filter(|(t, _, _)| t == table).map(|(_, _, c)| c.clone()).collect()
+    }
+
     pub fn table(&self, name: &str) -> Option<usize> {
         self.tables.iter().position(|t| t.name == name)
     }
@@ -345,8 +358,9 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
             return Err(diags);
         }
     };
-    let mut plan = Plan { tables, graph, order, index };
+    let mut plan = Plan { tables, graph, order, index, pii: Default::default() };
     check_columns(&mut plan, &mut diags);
+    plan.pii = crate::lineage::columns::sensitive(&plan, &crate::semantic::pii_marks(&project.dir));
     crate::unit_tests::check::check_plan(&plan, &mut diags);
     crate::checks::compile::check_plan(&plan, &mut diags);
     if diags.is_empty() {

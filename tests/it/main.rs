@@ -12,6 +12,7 @@ mod governance;
 mod incremental;
 mod model;
 mod parity;
+mod pii;
 mod postgres;
 mod powerbi;
 mod real_data;
