@@ -46,6 +46,9 @@ pub struct TableEntry {
     pub last_refresh: Option<String>,
     pub last_batch: Option<String>,
     pub columns: Vec<ColumnEntry>,
+    /// The quality scorecard over the kept runs (`jobforge quality`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::Scorecard>,
 }
 
 /// The whole catalogue.
@@ -59,6 +62,7 @@ pub struct Catalogue {
 /// Builds the catalogue of every table of the plan.
 pub fn build(lineage: &Lineage, model: Option<&Model>) -> Catalogue {
     let metadata = lineage.snapshot.map(|m| lineage.store.table_metadata(m)).unwrap_or_default();
+    let mut scorecards = crate::quality::scorecards(lineage.store);
     let plan = lineage.plan;
     let mut tables = Vec::new();
     for (t, table) in plan.tables.iter().enumerate() {
@@ -81,7 +85,7 @@ pub fn build(lineage: &Lineage, model: Option<&Model>) -> Catalogue {
                             nullable: c.nullable,
                             description: declared.and_then(|d| d.description.clone()).or_else(|| c.description.clone()),
                             examples: c.examples.clone(),
-                            pii: declared.is_some_and(|d| d.pii),
+                            pii: declared.is_some_and(|d| d.pii) || plan.is_pii(&table.name, Layer::Gold, &c.name),
                         }
                     })
                     .collect()
@@ -128,6 +132,7 @@ pub fn build(lineage: &Lineage, model: Option<&Model>) -> Catalogue {
             last_refresh: meta.as_ref().map(|m| m.updated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
             last_batch: meta.as_ref().map(|m| m.batch_id.clone()),
             columns,
+            quality: scorecards.iter().position(|c| c.table == table.name).map(|i| scorecards.swap_remove(i)),
         });
     }
     let glossary =
@@ -214,6 +219,16 @@ pub fn markdown(c: &Catalogue) -> BTreeMap<PathBuf, String> {
                 md_cell(&or_dash(&col.description)),
                 md_cell(&col.examples.join(", "))
             ));
+        }
+        if let Some(q) = &t.quality {
+            page.push_str(&format!(
+                "\n## Quality\n\nOver {} kept run(s); the latest:\n\n| dimension | score |\n|---|---|\n",
+                q.history.len()
+            ));
+            for d in crate::quality::DIMENSIONS {
+                let score = q.latest.get(d).map_or("-".to_string(), |v| format!("{v:.3}"));
+                page.push_str(&format!("| {d} | {score} |\n"));
+            }
         }
         files.insert(PathBuf::from(format!("tables/{}.md", t.name)), page);
     }
@@ -316,8 +331,21 @@ pub fn html(c: &Catalogue) -> BTreeMap<PathBuf, String> {
                 )
             })
             .collect();
+        let quality = t.quality.as_ref().map_or(String::new(), |q| {
+            let rows: String = crate::quality::DIMENSIONS
+                .iter()
+                .map(|d| {
+                    let score = q.latest.get(*d).map_or("-".to_string(), |v| format!("{v:.3}"));
+                    format!("<tr><td>{d}</td><td>{score}</td><td>{}</td></tr>\n", crate::quality::sparkline(&q.history, d))
+                })
+                .collect();
+            format!(
+                "<h2>Quality</h2><p>Over {} kept run(s).</p><table><tr><th>dimension</th><th>latest</th><th>over runs</th></tr>\n{rows}</table>",
+                q.history.len()
+            )
+        });
         let body = format!(
-            "<p><a href=\"../index.html\">Index</a></p><h1>{}</h1><p>{}</p><dl>{facts}</dl><h2>Lineage</h2>{}<h2>Columns</h2><table><tr><th>column</th><th>type</th><th>nullable</th><th>PII</th><th>description</th><th>examples</th></tr>\n{cols}</table>",
+            "<p><a href=\"../index.html\">Index</a></p><h1>{}</h1><p>{}</p><dl>{facts}</dl><h2>Lineage</h2>{}<h2>Columns</h2><table><tr><th>column</th><th>type</th><th>nullable</th><th>PII</th><th>description</th><th>examples</th></tr>\n{cols}</table>{quality}",
             esc(&t.name),
             esc(&or_dash(&t.description)),
             lineage_svg(t)

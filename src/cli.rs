@@ -161,6 +161,12 @@ enum Command {
         #[arg(long, default_value = "pipelines")]
         pipelines: PathBuf,
     },
+    /// The data-quality scorecard per table (completeness, validity, uniqueness, referential
+    /// consistency, timeliness, checks) with its history over the kept runs.
+    Quality {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run every compile check; exit 0 when clean, 1 otherwise.
     Validate {
         #[arg(default_value = "pipelines")]
@@ -394,6 +400,14 @@ pub fn main() -> i32 {
                     }
                 }
             })
+        }
+        Command::Quality { format } => {
+            let cards = crate::quality::scorecards(&Store::open(&data_dir(&cli)));
+            match format {
+                Format::Text => print!("{}", crate::quality::render(&cards)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&cards).unwrap_or_default()),
+            }
+            0
         }
         Command::Check { tables, pipelines, run, format } => {
             with_plan_by(&cli, pipelines, vars, Read::WithoutTests, compile_for_tests, |_, plan| {

@@ -21,6 +21,7 @@ pub mod lineage;
 pub mod parity;
 pub mod plan;
 pub mod powerbi;
+pub mod quality;
 #[cfg(feature = "query")]
 pub mod query;
 pub mod reader;

@@ -37,7 +37,21 @@ pub fn step_label(step: &Step) -> String {
         Step::Sort(l) => format!("sort({})", l.join(", ")),
         Step::Join(j) => format!("join({})", j.reference),
         Step::Aggregate(a) => format!("aggregate(by {})", a.group_by.join(", ")),
-        Step::Expect(_) => "expect".to_string(),
+        Step::Expect(e) => {
+            let kinds: Vec<&str> = [
+                ("not_null", !e.not_null.is_empty()),
+                ("unique", !e.unique.is_empty()),
+                ("accepted_values", !e.accepted_values.is_empty()),
+                ("regex", !e.regex.is_empty()),
+                ("range", !e.range.is_empty()),
+                ("predicate", !e.predicate.is_empty()),
+                ("exists_in", !e.exists_in.is_empty()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            format!("expect({})", kinds.join(", "))
+        }
         Step::Sql(_) => "sql".to_string(),
     }
 }

@@ -33,7 +33,7 @@ fn every_question_form_gets_its_exact_answer() {
             "dim_noc comes from source `noc_structure` (./data/source/noc_structure_en.sample.csv; publisher Statistics Canada; licence Open Government Licence - Canada) through four layers:
   staged  ./data/staged/dim_noc.parquet  19 rows  [read csv]
   bronze  ./data/bronze/dim_noc.parquet  19 -> 19 rows  [columns: snake_case | rename(code_noc_2021_v1_0->noc_code, hierarchical_structure->level_name) | cast(level: int32)]
-  silver  ./data/silver/dim_noc.parquet  19 -> 7 rows  [filter(level = 5) | clean(class_title) | expect | rename(noc_code->unit_group_id)]
+  silver  ./data/silver/dim_noc.parquet  19 -> 7 rows  [filter(level = 5) | clean(class_title) | expect(not_null, unique, regex) | rename(noc_code->unit_group_id)]
   gold    ./data/gold/dim_noc.parquet  7 -> 7 rows  [{gold_steps}]
   last batch <batch> at <time>
 It also reads silver.noc_hierarchy; upstream tables: noc_hierarchy (source `noc_structure`, ./data/source/noc_structure_en.sample.csv)."

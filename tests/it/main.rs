@@ -15,6 +15,7 @@ mod parity;
 mod pii;
 mod postgres;
 mod powerbi;
+mod quality;
 mod real_data;
 mod rows;
 mod run;
