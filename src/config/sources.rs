@@ -30,6 +30,10 @@ pub struct SourceDefaults {
     pub read: ReadOptions,
     /// Default version rule for glob patterns.
     pub version: Option<VersionRule>,
+    /// Data-quality checks every table gets (see a pipeline's `checks`), unless it has a check
+    /// of the same name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::checks::Check>,
 }
 
 /// One raw source: a file (or the newest of a family of files) and how to read it.

@@ -100,8 +100,7 @@ pub fn plan_json(project: &Path, pipelines: &Path, plan: &Plan, schedules: &[Sch
                 .map(|n| plan.tables[n.table].name.clone())
                 .collect();
             let checks: Vec<serde_json::Value> = table
-                .spec
-                .checks
+                .checks()
                 .iter()
                 .map(|c| {
                     json!({ "name": dagster_name(&c.label()), "label": c.label(), "kind": c.kind.key(), "severity": c.severity.name() })

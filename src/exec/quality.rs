@@ -23,7 +23,7 @@ pub fn check_built(
     runs: &mut [TableRun],
 ) -> Vec<CheckResult> {
     let built: BTreeSet<usize> = runs.iter().filter(|r| r.outcome.status == "success").map(|r| r.table).collect();
-    if !built.iter().any(|&t| !plan.tables[t].spec.checks.is_empty()) {
+    if !built.iter().any(|&t| !plan.tables[t].checks().is_empty()) {
         return vec![];
     }
     let mut files: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
@@ -46,7 +46,8 @@ pub fn check_built(
     let mut failed = Vec::new();
     for &t in &built {
         let table = &plan.tables[t];
-        if table.spec.checks.is_empty() {
+        let checks = table.checks();
+        if checks.is_empty() {
             continue;
         }
         let source_modified = sources
@@ -62,7 +63,7 @@ pub fn check_built(
             pii: &pii,
         };
         let checked = match files.get("gold").and_then(|g| g.get(&table.name)).map(read) {
-            Some(Ok(gold)) => evaluate(&table.name, &table.spec.checks, &gold, &cx),
+            Some(Ok(gold)) => evaluate(&table.name, &checks, &gold, &cx),
             Some(Err(e)) => {
                 failed.push((t, format!("checks: {e}")));
                 continue;
@@ -125,7 +126,8 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
     let pii: std::collections::BTreeSet<String> = plan.pii.iter().map(|(_, _, c)| c.clone()).collect();
     let mut results = Vec::new();
     for table in &plan.tables {
-        if table.spec.checks.is_empty() || (!tables.is_empty() && !tables.contains(&table.name)) {
+        let checks = table.checks();
+        if checks.is_empty() || (!tables.is_empty() && !tables.contains(&table.name)) {
             continue;
         }
         let Some(file) = files.get("gold").and_then(|g| g.get(&table.name)) else { continue };
@@ -138,7 +140,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
             files: &files,
             pii: &pii,
         };
-        results.extend(evaluate(&table.name, &table.spec.checks, &gold, &cx));
+        results.extend(evaluate(&table.name, &checks, &gold, &cx));
     }
     Ok(results)
 }

@@ -88,9 +88,17 @@ pub struct TablePlan {
     pub bronze_names: Vec<String>,
     /// Output columns per layer, where known at compile time.
     pub columns: HashMap<Layer, Vec<String>>,
+    /// The project's default checks (`defaults.checks` of sources.yml) this table gets: those
+    /// whose name none of its own checks takes.
+    pub default_checks: Vec<crate::checks::Check>,
 }
 
 impl TablePlan {
+    /// The table's data-quality checks: its own, then the project's defaults it gets.
+    pub fn checks(&self) -> Vec<crate::checks::Check> {
+        self.spec.checks.iter().chain(&self.default_checks).cloned().collect()
+    }
+
     pub fn steps(&self, layer: Layer) -> &[Step] {
         match layer {
             Layer::Silver => &self.spec.silver,
@@ -359,10 +367,15 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
         }
     };
     let mut plan = Plan { tables, graph, order, index, pii: Default::default() };
+    for table in &mut plan.tables {
+        let own: std::collections::BTreeSet<String> = table.spec.checks.iter().map(|c| c.label()).collect();
+        table.default_checks =
+            project.sources.defaults.checks.iter().filter(|c| !own.contains(&c.label())).cloned().collect();
+    }
     check_columns(&mut plan, &mut diags);
     plan.pii = crate::lineage::columns::sensitive(&plan, &crate::semantic::pii_marks(&project.dir));
     crate::unit_tests::check::check_plan(&plan, &mut diags);
-    crate::checks::compile::check_plan(&plan, &mut diags);
+    crate::checks::compile::check_plan(&plan, &project.sources_text, &mut diags);
     if diags.is_empty() {
         Ok(plan)
     } else {
@@ -480,6 +493,7 @@ fn plan_table(
         file: resolved,
         header,
         columns,
+        default_checks: vec![],
     })
 }
 

@@ -139,3 +139,38 @@ fn checks_are_checked_at_compile_time_and_located() {
     let err = format!("{}{}", stdout(&out), stderr(&out));
     assert!(err.contains("pipelines/dim_noc.yml:") && err.contains("exactly one kind"), "{err}");
 }
+
+#[test]
+fn project_default_checks_apply_to_every_table_unless_it_names_its_own() {
+    let p = Project::sample();
+    p.edit(
+        "sources.yml",
+        "defaults:\n",
+        "defaults:\n  checks:\n    - name: not_empty\n      row_count: { min: 1 }\n    - null_rate: { column: _batch_id, max: 0 }\n",
+    );
+    p.edit(
+        "pipelines/dim_noc.yml",
+        "checks:\n",
+        "checks:\n  - name: not_empty\n    severity: warn\n    row_count: { min: 100000 }\n",
+    );
+    let out = p.jobforge(&["run", "pipelines"]);
+    ok(&out);
+    let all = results(&p);
+    let tables = p.gold_tables();
+    for table in &tables {
+        assert_eq!(find(&all, table, "null_rate(_batch_id)")["passed"], true, "{table}");
+        let not_empty = find(&all, table, "not_empty");
+        assert_eq!(not_empty["passed"], table != "dim_noc", "{table}: {not_empty}");
+    }
+    assert_eq!(find(&all, "dim_noc", "not_empty")["severity"], "warn", "the table's own check wins");
+    // A default naming a column some table lacks is located in sources.yml, per table.
+    p.edit("sources.yml", "column: _batch_id", "column: class_title");
+    let out = p.jobforge(&["validate", "--config-only"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        err.contains("sources.yml:") && err.contains("`class_title` is not a column of gold.cops_employment"),
+        "{err}"
+    );
+    assert!(!err.contains("is not a column of gold.dim_noc"), "dim_noc has it: {err}");
+}
