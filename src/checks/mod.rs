@@ -20,15 +20,6 @@ pub struct Check {
     pub kind: CheckKind,
 }
 
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Warn => "warn",
-            Severity::Error => "error",
-        }
-    }
-}
-
 impl JsonSchema for Check {
     fn schema_name() -> String {
         "Check".into()
@@ -39,16 +30,10 @@ impl JsonSchema for Check {
     }
 }
 
-/// How a failed check counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Reported; the table still publishes.
-    Warn,
-    /// The table fails: its dependents are skipped and it keeps its previous version.
-    #[default]
-    Error,
-}
+/// How a failed check counts, as a finding of the model does: `warn` is reported (the table
+/// still publishes); `error` fails the table (its dependents are skipped, it keeps its previous
+/// version).
+pub use crate::semantic::model::Severity;
 
 /// What a check measures.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
