@@ -323,9 +323,8 @@ pub fn main() -> i32 {
                     keep: *keep,
                     full_refresh: *full_refresh,
                 };
-                let result = crate::exec::run(project, plan, &options);
                 // The summary first; alerts (which may wait for a slow webhook) after it.
-                match &result {
+                match crate::exec::run(project, plan, &options) {
                     Ok(summary) => {
                         match format {
                             Format::Text => print!("{}", summary.render()),
@@ -336,15 +335,7 @@ pub fn main() -> i32 {
                             ),
                         }
                         let _ = std::io::Write::flush(&mut std::io::stdout());
-                        crate::alerts::for_run(summary).iter().for_each(crate::alerts::raise);
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        crate::alerts::raise(&crate::alerts::for_run_error(e));
-                    }
-                }
-                match result {
-                    Ok(summary) => {
+                        crate::alerts::for_run(&summary).iter().for_each(crate::alerts::raise);
                         if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
                             let file = cli.project.join(file);
                             let store = Store::at(&project.data_dir());
@@ -358,7 +349,11 @@ pub fn main() -> i32 {
                         }
                         i32::from(!summary.succeeded())
                     }
-                    Err(_) => 2,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        crate::alerts::raise(&crate::alerts::for_run_error(&e));
+                        2
+                    }
                 }
             })
         }

@@ -461,6 +461,19 @@ fn read_excel(path: &Path, opts: &ReadOptions, max_rows: Option<usize>) -> Resul
     with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
 }
 
+/// A written parquet file as a frame; the error names the file.
+pub fn parquet_frame(path: &Path) -> Result<DataFrame, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    ParquetReader::new(f).finish().map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A written parquet file as a lazy scan (for its schema, or a few of its columns).
+pub fn parquet_scan(path: &Path) -> Result<LazyFrame, String> {
+    PlRefPath::try_from_path(path)
+        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

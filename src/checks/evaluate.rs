@@ -199,13 +199,15 @@ fn newest(gold: &DataFrame, column: &str) -> Result<Option<DateTime<Utc>>, Strin
     }))
 }
 
-/// The mean of `column` in a previous gold file (none when the column was not there).
+/// The mean of `column` in a previous gold file (none when the column was not there); reads
+/// that column alone.
 fn previous_mean(file: &std::path::Path, column: &str) -> Result<Option<f64>, String> {
-    let f = std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let df = ParquetReader::new(f).finish().map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    if df.column(column).is_err() {
+    let mut scan = crate::reader::parquet_scan(file)?;
+    let schema = scan.collect_schema().map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if schema.get(column).is_none() {
         return Ok(None);
     }
+    let df = scan.select([col(column)]).collect().map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     Ok(numbers(&df, column)?.mean())
 }
 

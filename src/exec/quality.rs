@@ -10,7 +10,6 @@ use crate::records::{CheckResult, Fingerprint, TableOutcome};
 use crate::store::{Manifest, RunWriter, Store};
 use chrono::Utc;
 use petgraph::Direction;
-use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
@@ -41,7 +40,7 @@ pub fn check_built(
         }
     }
     let previous = writer.previous();
-    let pii: std::collections::BTreeSet<String> = plan.pii.iter().map(|(_, _, c)| c.clone()).collect();
+    let pii = plan.pii_names();
     let mut results = Vec::new();
     let mut failed = Vec::new();
     for &t in &built {
@@ -62,7 +61,8 @@ pub fn check_built(
             files: &files,
             pii: &pii,
         };
-        let checked = match files.get("gold").and_then(|g| g.get(&table.name)).map(read) {
+        let checked = match files.get("gold").and_then(|g| g.get(&table.name)).map(|f| crate::reader::parquet_frame(f))
+        {
             Some(Ok(gold)) => evaluate(&table.name, &checks, &gold, &cx),
             Some(Err(e)) => {
                 failed.push((t, format!("checks: {e}")));
@@ -123,7 +123,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
         files.insert(layer.name().to_string(), store.layer_files(m, layer.name()));
     }
     let previous = store.manifests().into_iter().filter(|p| p.seq < m.seq && p.kind == "run").max_by_key(|p| p.seq);
-    let pii: std::collections::BTreeSet<String> = plan.pii.iter().map(|(_, _, c)| c.clone()).collect();
+    let pii = plan.pii_names();
     let mut results = Vec::new();
     for table in &plan.tables {
         let checks = table.checks();
@@ -131,7 +131,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
             continue;
         }
         let Some(file) = files.get("gold").and_then(|g| g.get(&table.name)) else { continue };
-        let gold = read(file)?;
+        let gold = crate::reader::parquet_frame(file)?;
         let cx = Context {
             now: Utc::now(),
             previous_rows: previous.as_ref().and_then(|p| p.file(&table.name, "gold")).map(|f| f.rows),
@@ -143,9 +143,4 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
         results.extend(evaluate(&table.name, &checks, &gold, &cx));
     }
     Ok(results)
-}
-
-fn read(path: &PathBuf) -> Result<DataFrame, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    ParquetReader::new(f).finish().map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

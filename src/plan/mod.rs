@@ -126,6 +126,11 @@ impl Plan {
         !self.pii.is_empty() && self.pii.contains(&(table.to_string(), layer, column.to_string()))
     }
 
+    /// The names of every column, of any table and layer, that holds personal information.
+    pub fn pii_names(&self) -> std::collections::BTreeSet<String> {
+        self.pii.iter().map(|(_, _, c)| c.clone()).collect()
+    }
+
     /// The columns of `table`, at any layer, that hold personal information.
     pub fn pii_columns(&self, table: &str) -> std::collections::BTreeSet<String> {
         self.pii.iter().filter(|(t, _, _)| t == table).map(|(_, _, c)| c.clone()).collect()

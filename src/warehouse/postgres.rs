@@ -236,11 +236,8 @@ fn exec(tx: &mut Transaction, sql: &str) -> Result<u64, String> {
 
 /// The columns and Polars types of a gold file.
 fn gold_schema(file: &Path) -> Result<Schema, String> {
-    PlRefPath::try_from_path(file)
-        .and_then(|p| LazyFrame::scan_parquet(p, ScanArgsParquet::default()))
-        .and_then(|mut lf| lf.collect_schema())
-        .map(|s| s.as_ref().clone())
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))
+    let mut scan = crate::reader::parquet_scan(file)?;
+    scan.collect_schema().map(|s| s.as_ref().clone()).map_err(|e| format!("cannot read {}: {e}", file.display()))
 }
 
 /// The PostgreSQL type a gold column of Polars type `dtype` is stored as (text for the types
@@ -263,8 +260,7 @@ pub fn pg_type_of(dtype: &DataType) -> &'static str {
 
 /// The gold file as a frame, with every column PostgreSQL stores as text cast to text.
 fn gold_frame(file: &Path, columns: &[(String, String)], dtypes: &[DataType]) -> Result<DataFrame, String> {
-    let f = std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let df = ParquetReader::new(f).finish().map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let df = crate::reader::parquet_frame(file)?;
     let mut out = Vec::with_capacity(columns.len());
     for ((name, pg), dtype) in columns.iter().zip(dtypes) {
         let c = df.column(name).map_err(|e| format!("{}: {e}", file.display()))?;
