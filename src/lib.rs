@@ -31,6 +31,7 @@ pub mod schema;
 pub mod semantic;
 pub mod sql;
 pub mod status;
+pub mod steps;
 pub mod store;
 pub mod unit_tests;
 pub mod warehouse;

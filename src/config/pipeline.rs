@@ -122,6 +122,22 @@ pub enum Step {
     Expect(Box<Expect>),
     /// A Polars SQL query over `input` (this table so far) and `{{ ref('layer.table') }}`.
     Sql(String),
+    /// One row per item of list columns.
+    Explode(Box<crate::steps::explode::Explode>),
+    /// Fuzzy matching of text columns against another table's (an edge in the plan).
+    Match(Box<crate::steps::fuzzy_match::Match>),
+}
+
+impl Step {
+    /// The step's faces when it is one of the kinds in `crate::steps`, which keep them in one
+    /// file; None for the kinds matched on in the compiler, runner, lineage and plan view.
+    pub fn kind(&self) -> Option<&dyn crate::steps::StepKind> {
+        match self {
+            Step::Explode(x) => Some(x.as_ref()),
+            Step::Match(x) => Some(x.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// The one-key map a step is written as; exactly one field is set.
@@ -142,6 +158,8 @@ pub struct StepMap {
     aggregate: Option<Aggregate>,
     expect: Option<Expect>,
     sql: Option<String>,
+    explode: Option<crate::steps::explode::Explode>,
+    r#match: Option<crate::steps::fuzzy_match::Match>,
 }
 
 impl TryFrom<StepMap> for Step {
@@ -163,6 +181,8 @@ impl TryFrom<StepMap> for Step {
             m.aggregate.map(|x| Step::Aggregate(Box::new(x))),
             m.expect.map(|x| Step::Expect(Box::new(x))),
             m.sql.map(Step::Sql),
+            m.explode.map(|x| Step::Explode(Box::new(x))),
+            m.r#match.map(|x| Step::Match(Box::new(x))),
         ]
         .into_iter()
         .flatten()

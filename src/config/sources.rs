@@ -130,6 +130,14 @@ pub struct ReadOptions {
     /// CSV rows with more fields than the header: `error` (default, naming the line) or
     /// `truncate` (the extra fields are dropped). Rows with fewer fields get nulls.
     pub ragged_rows: Option<RaggedRows>,
+    /// JSON: the field holding the list of records, dotted for nesting (`rows`, `data.items`);
+    /// leave it out when the document is the list. Nested objects of a record become columns
+    /// with dotted names (`provenance.source_url`); lists of plain values become list columns.
+    pub records: Option<String>,
+    /// JSON: fields of the document (beside `records`) copied onto every record as columns,
+    /// e.g. `[scraped_at, url]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub envelope: Vec<String>,
 }
 
 /// What to do with CSV rows that have more fields than the header.
@@ -164,6 +172,8 @@ impl ReadOptions {
             },
             null_values: self.null_values.clone().or_else(|| defaults.null_values.clone()),
             ragged_rows: self.ragged_rows.or(defaults.ragged_rows),
+            records: self.records.clone().or_else(|| defaults.records.clone()),
+            envelope: if self.envelope.is_empty() { defaults.envelope.clone() } else { self.envelope.clone() },
         }
     }
 

@@ -24,7 +24,7 @@ impl StepResult {
         StepResult { df, quarantined: None, counts: RowCounts::default() }
     }
     /// A change of grain: every input row consumed, every output row produced.
-    fn reshaped(rows_in: usize, df: DataFrame) -> Self {
+    pub(crate) fn reshaped(rows_in: usize, df: DataFrame) -> Self {
         let counts =
             RowCounts { rows_reshaped_in: rows_in as u64, rows_reshaped_out: df.height() as u64, ..Default::default() };
         StepResult { df, quarantined: None, counts }
@@ -51,6 +51,9 @@ pub fn apply(
     refs: &RefReader,
     vars: &BTreeMap<String, String>,
 ) -> PolarsResult<StepResult> {
+    if let Some(kind) = step.kind() {
+        return kind.apply(df, refs);
+    }
     let rows_in = df.height();
     Ok(match step {
         Step::Filter(sql) => {
@@ -222,6 +225,7 @@ pub fn apply(
             }
             StepResult::reshaped(rows_in, ctx.execute(&rendered)?.collect()?)
         }
+        Step::Explode(_) | Step::Match(_) => unreachable!("applied through StepKind above"),
     })
 }
 

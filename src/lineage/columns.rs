@@ -28,6 +28,21 @@ pub struct Hop {
 /// hides its inputs, i.e. `sql`).
 fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, Option<String>)> {
     let same = |c: &str| (vec![Source::Local(c.to_string())], None);
+    if let Some(kind) = step.kind() {
+        return Some(match kind.lineage(column) {
+            Some((inputs, how)) => (
+                inputs
+                    .into_iter()
+                    .map(|i| match i {
+                        crate::steps::ColumnInput::Local(c) => Source::Local(c),
+                        crate::steps::ColumnInput::Ref(r, c) => Source::Ref(r, c),
+                    })
+                    .collect(),
+                Some(how),
+            ),
+            None => same(column),
+        });
+    }
     Some(match step {
         Step::Derive(map) => match map.get(column) {
             Some(sql) => {

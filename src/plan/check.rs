@@ -119,7 +119,8 @@ fn check_expression(sql: &str, context: &str, known: &[String], problems: &mut V
     }
 }
 
-fn require<'a>(
+/// A problem for each of `cols` not in `known`, with a did-you-mean.
+pub fn require<'a>(
     cols: impl IntoIterator<Item = &'a String>,
     context: &str,
     known: &[String],
@@ -141,6 +142,9 @@ pub fn step_columns(
     problems: &mut Vec<Problem>,
 ) -> Option<Vec<String>> {
     let mut cols = before?;
+    if let Some(kind) = step.kind() {
+        return kind.columns(cols, ref_columns, problems);
+    }
     match step {
         Step::Filter(sql) => check_expression(sql, "filter", &cols, problems),
         Step::Derive(map) => {
@@ -241,6 +245,7 @@ pub fn step_columns(
             cols = a.group_by.iter().chain(a.measures.keys()).cloned().collect();
         }
         Step::Sql(_) => return None,
+        Step::Explode(_) | Step::Match(_) => unreachable!("traced through StepKind above"),
     }
     Some(cols)
 }
@@ -268,6 +273,9 @@ pub fn step_static(step: &Step) -> Vec<Problem> {
             });
         }
     };
+    if let Some(kind) = step.kind() {
+        return kind.check_static();
+    }
     let mut patterns: Vec<&String> = Vec::new();
     match step {
         Step::Filter(sql) => expression(sql),

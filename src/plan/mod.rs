@@ -392,6 +392,9 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
 pub fn step_references(steps: &[Step]) -> Vec<String> {
     let mut out = Vec::new();
     for step in steps {
+        if let Some(kind) = step.kind() {
+            out.extend(kind.references());
+        }
         match step {
             Step::Join(j) => out.push(j.reference.clone()),
             Step::Sql(sql) => out.extend(template::ref_arguments(sql)),

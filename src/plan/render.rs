@@ -22,6 +22,9 @@ pub struct PlannedNode {
 
 /// A one-word name for a step, with its main argument.
 pub fn step_label(step: &Step) -> String {
+    if let Some(kind) = step.kind() {
+        return kind.label();
+    }
     match step {
         Step::Filter(sql) => format!("filter({sql})"),
         Step::Derive(m) => format!("derive({})", m.keys().cloned().collect::<Vec<_>>().join(", ")),
@@ -53,6 +56,7 @@ pub fn step_label(step: &Step) -> String {
             format!("expect({})", kinds.join(", "))
         }
         Step::Sql(_) => "sql".to_string(),
+        Step::Explode(_) | Step::Match(_) => unreachable!("labelled through StepKind above"),
     }
 }
 

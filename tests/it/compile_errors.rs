@@ -84,7 +84,7 @@ fn missing_required_source_column_names_column_and_file() {
 #[test]
 fn missing_source_file_is_reported() {
     let p = Project::sample();
-    std::fs::remove_file(p.file("data/source/skills_oasis_2023_v1.0.sample.csv")).unwrap();
+    std::fs::remove_file(p.file("data/source/noc/skills_oasis_2023_v1.0.sample.csv")).unwrap();
     let e = validate_error(&p);
     assert!(e.contains("sources.yml:"), "{e}");
     assert!(e.contains("source `oasis_skills`: no file matches") && e.contains("skills_oasis_2023_v1.0*.csv"), "{e}");

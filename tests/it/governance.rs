@@ -30,18 +30,18 @@ fn every_question_form_gets_its_exact_answer() {
     assert_eq!(
         ask(&p, "Where does DIM NOC come from?"),
         format!(
-            "dim_noc comes from source `noc_structure` (./data/source/noc_structure_en.sample.csv; publisher Statistics Canada; licence Open Government Licence - Canada) through four layers:
+            "dim_noc comes from source `noc_structure` (./data/source/noc/noc_structure_en.sample.csv; publisher Statistics Canada; licence Open Government Licence - Canada) through four layers:
   staged  ./data/staged/dim_noc.parquet  19 rows  [read csv]
   bronze  ./data/bronze/dim_noc.parquet  19 -> 19 rows  [columns: snake_case | rename(code_noc_2021_v1_0->noc_code, hierarchical_structure->level_name) | cast(level: int32)]
   silver  ./data/silver/dim_noc.parquet  19 -> 7 rows  [filter(level = 5) | clean(class_title) | expect(not_null, unique, regex) | rename(noc_code->unit_group_id)]
   gold    ./data/gold/dim_noc.parquet  7 -> 7 rows  [{gold_steps}]
   last batch <batch> at <time>
-It also reads silver.noc_hierarchy; upstream tables: noc_hierarchy (source `noc_structure`, ./data/source/noc_structure_en.sample.csv)."
+It also reads silver.noc_hierarchy; upstream tables: noc_hierarchy (source `noc_structure`, ./data/source/noc/noc_structure_en.sample.csv)."
         )
     );
     assert_eq!(
         ask(&p, "What feeds dim_noc?"),
-        "dim_noc is fed by source `noc_structure` (./data/source/noc_structure_en.sample.csv) and by silver.noc_hierarchy."
+        "dim_noc is fed by source `noc_structure` (./data/source/noc/noc_structure_en.sample.csv) and by silver.noc_hierarchy."
     );
     assert_eq!(
         ask(&p, "What depends on noc hierarchy?"),
@@ -67,7 +67,7 @@ It also reads silver.noc_hierarchy; upstream tables: noc_hierarchy (source `noc_
   gold.dim_noc.unit_group_id <- silver.dim_noc.unit_group_id
   silver.dim_noc.unit_group_id: rename from `noc_code` <- bronze.dim_noc.noc_code
   bronze.dim_noc.noc_code: bronze name of source column `Code - NOC 2021 V1.0` <- staged.dim_noc.Code - NOC 2021 V1.0
-  staged.dim_noc.Code - NOC 2021 V1.0: source `noc_structure`, file ./data/source/noc_structure_en.sample.csv"
+  staged.dim_noc.Code - NOC 2021 V1.0: source `noc_structure`, file ./data/source/noc/noc_structure_en.sample.csv"
     );
     let out = p.jobforge(&["lineage", "Where does dim_nok come from?"]);
     assert_eq!(out.status.code(), Some(1));

@@ -102,7 +102,7 @@ fn an_edited_pipeline_rebuilds_its_table_and_what_reads_it() {
 fn a_changed_source_file_rebuilds_the_tables_built_from_it() {
     let p = Project::sample();
     run(&p, &[]);
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.contains("Legislators"));
     std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();

@@ -27,7 +27,7 @@ fn a_pii_value_is_found_nowhere_but_in_the_data() {
         "      class_title: { type: text, description: \"Unit group title\" }",
         "      class_title: { type: text, description: \"Unit group title\", pii: true }",
     );
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(
         &csv,

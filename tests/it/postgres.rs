@@ -170,7 +170,7 @@ fn a_killed_load_leaves_the_database_as_it_was() {
 
     // A second run changes a table; loads of it killed mid-COPY (staging the changed rows) and
     // just before the commit leave the first run's rows.
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
     ok(&p.jobforge(&["run", "pipelines"]));
@@ -223,7 +223,7 @@ fn destructive_changes_and_violated_constraints_change_nothing() {
             "ALTER TABLE {schema}.dim_noc ADD CONSTRAINT short_titles CHECK (length(class_title) < 3) NOT VALID"
         ))
         .unwrap();
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
     ok(&p.jobforge(&["run", "pipelines"]));
@@ -260,7 +260,7 @@ fn a_load_whose_connection_is_lost_changes_nothing() {
     let p = built();
     let target = format!("{url}#{schema}");
     ok(&p.jobforge(&["load", "--target", &target, "--execute"]));
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
     ok(&p.jobforge(&["run", "pipelines"]));

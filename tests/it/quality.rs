@@ -9,7 +9,7 @@ fn scorecards_follow_the_runs_records_over_history() {
     ok(&p.jobforge(&["run", "pipelines"]));
     // A second run where two unit group rows break rules: one repeats a code (uniqueness), one
     // has a code that is not five digits (validity).
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     let repeated = text.lines().find(|l| l.starts_with("5,Unit Group,00010,")).unwrap().to_string();
     let broken = repeated.replacen("00010", "0001X", 1);

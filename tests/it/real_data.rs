@@ -1,11 +1,12 @@
 //! The same sources.yml and pipelines run unchanged on the real published files in
-//! ../shared/data/noc (CI has them; set JOBFORGE_REAL_DATA_REQUIRED=1 to fail when absent).
+//! ../shared/data (`noc/`, `tbs/`, `caf/`; CI has them; set JOBFORGE_REAL_DATA_REQUIRED=1 to fail
+//! when absent).
 
 use crate::common::*;
 
 fn real_dir() -> Option<std::path::PathBuf> {
-    let dir = repo().join("../shared/data/noc");
-    if dir.join("noc_structure_en.csv").exists() {
+    let dir = repo().join("../shared/data");
+    if dir.join("noc/noc_structure_en.csv").exists() {
         return Some(dir.canonicalize().unwrap());
     }
     assert!(std::env::var("JOBFORGE_REAL_DATA_REQUIRED").is_err(), "the real files are not at {}", dir.display());

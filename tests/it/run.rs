@@ -77,7 +77,7 @@ fn every_transition_balances_and_aggregates_are_filtered() {
 #[test]
 fn failing_rows_are_quarantined_with_rule_and_reason() {
     let p = Project::sample();
-    let csv = "data/source/noc_structure_en.sample.csv";
+    let csv = "data/source/noc/noc_structure_en.sample.csv";
     let text = std::fs::read_to_string(p.file(csv)).unwrap();
     let extra = "5,Unit Group,00010,Legislators again,A duplicate unit group\nfive,Unit Group,99999,Bad level,Level is not a number\n";
     p.write(csv, &format!("{text}{extra}"));

@@ -23,12 +23,12 @@ fn sources_lists_files_and_what_changed_since_the_last_run() {
     assert_eq!(rows.len(), 31);
     let noc = find(&rows, "noc_structure");
     assert_eq!(noc["status"], "new");
-    let bytes = std::fs::read(p.file("data/source/noc_structure_en.sample.csv")).unwrap();
+    let bytes = std::fs::read(p.file("data/source/noc/noc_structure_en.sample.csv")).unwrap();
     assert_eq!(noc["file"]["size"], bytes.len() as u64);
     assert_eq!(noc["file"]["sha256"].as_str().unwrap().len(), 64);
     ok(&p.jobforge(&["run", "pipelines"]));
     assert!(status(&p).iter().all(|r| r["status"] == "unchanged"), "{:?}", status(&p));
-    p.write("data/source/noc_structure_en.sample.csv", &format!("{}\n", String::from_utf8(bytes).unwrap()));
+    p.write("data/source/noc/noc_structure_en.sample.csv", &format!("{}\n", String::from_utf8(bytes).unwrap()));
     let rows = status(&p);
     assert_eq!(find(&rows, "noc_structure")["status"], "changed");
     assert_eq!(find(&rows, "oasis_skills")["status"], "unchanged");
@@ -62,7 +62,7 @@ fn pull_downloads_atomically_and_checks_the_sha256() {
     let body = b"noc,noc_title,onet,onet_title\n10,Legislators,11-1031.00,Legislators\n".to_vec();
     let url = serve(body.clone());
     let sha = "5c1aa6e8a3c4b5a7d6f4f38a2e8a2f6b0f4b3f0b7b1c2f9e5d1a0c9b8a7f6e5d";
-    let original = std::fs::read(p.file("data/source/noc2021_onet26.sample.csv")).unwrap();
+    let original = std::fs::read(p.file("data/source/noc/noc2021_onet26.sample.csv")).unwrap();
     p.edit(
         "sources.yml",
         "    pattern: [\"noc2021_onet26*.csv\"]\n",
@@ -74,7 +74,7 @@ fn pull_downloads_atomically_and_checks_the_sha256() {
     assert_eq!(out.status.code(), Some(1), "a wrong SHA-256 fails the pull");
     assert!(stdout(&out).contains("FAILED noc_onet") && stdout(&out).contains("SHA-256 mismatch"), "{}", stdout(&out));
     assert_eq!(
-        std::fs::read(p.file("data/source/noc2021_onet26.sample.csv")).unwrap(),
+        std::fs::read(p.file("data/source/noc/noc2021_onet26.sample.csv")).unwrap(),
         original,
         "nothing written on mismatch"
     );
@@ -83,8 +83,8 @@ fn pull_downloads_atomically_and_checks_the_sha256() {
     let out = p.jobforge(&["sources", "pull", "noc_onet"]);
     ok(&out);
     assert!(stdout(&out).contains(&format!("pulled noc_onet: {url}/noc2021_onet26.sample.csv")), "{}", stdout(&out));
-    assert_eq!(std::fs::read(p.file("data/source/noc2021_onet26.sample.csv")).unwrap(), body);
-    let leftovers: Vec<_> = std::fs::read_dir(p.file("data/source"))
+    assert_eq!(std::fs::read(p.file("data/source/noc/noc2021_onet26.sample.csv")).unwrap(), body);
+    let leftovers: Vec<_> = std::fs::read_dir(p.file("data/source/noc"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))

@@ -266,7 +266,7 @@ fn a_failed_table_keeps_its_previous_version_and_status_says_so() {
     assert!(row("noc_hierarchy")["error"].as_str().unwrap().contains("sql"));
     assert_eq!(row("oasis_skills")["stale"], serde_json::json!([]));
     // A changed source makes the tables built from it stale.
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
     let rows: Value = serde_json::from_str(&stdout(&p.jobforge(&["status", "--format", "json"]))).unwrap();

@@ -54,7 +54,7 @@ fn a_changed_run_is_planned_by_key_and_a_killed_load_changes_nothing() {
     let p = Project::sample();
     ok(&p.jobforge(&["run", "pipelines"]));
     ok(&p.jobforge(&["load", "--execute"]));
-    let csv = p.file("data/source/noc_structure_en.sample.csv");
+    let csv = p.file("data/source/noc/noc_structure_en.sample.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
     ok(&p.jobforge(&["run", "pipelines"]));

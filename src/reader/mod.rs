@@ -6,6 +6,8 @@
 //! (`2024-03-15`, `2025-01-02T13:45:00`), durations ISO 8601 (`PT36H5M0S`), booleans
 //! `true`/`false`.
 
+mod json;
+
 use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;
 use std::io::{Cursor, Read};
@@ -50,15 +52,8 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
             let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
             ParquetReader::new(file).finish().map_err(|e| err(path, e.to_string()))?
         }
-        Format::Json | Format::Ndjson => {
-            let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
-            let read = if format == Format::Json {
-                JsonReader::new(file).finish()
-            } else {
-                JsonReader::new(file).with_json_format(JsonFormat::JsonLines).finish()
-            };
-            read.map_err(|e| err(path, e.to_string()))?
-        }
+        Format::Json => json::read_json(path, opts, false)?,
+        Format::Ndjson => json::read_json(path, opts, true)?,
     };
     for name in &opts.text_columns {
         if let Some(c) = df.column(name).ok().filter(|c| c.dtype() != &DataType::String) {

@@ -1,0 +1,313 @@
+//! JSON sources: one document (`format: json`) or one document per line (`ndjson`) as a frame.
+//! The records are the document itself when it is a list, else the list at `read.records`
+//! (`rows`, `data.items`); `read.envelope` copies fields of the document onto every record;
+//! nested objects are flattened into dotted names (`provenance.source_url`, which bronze makes
+//! `provenance_source_url`); lists of plain values become list columns (an `explode` step makes
+//! rows of them). Types are kept: text, integers, numbers, booleans; a column whose values
+//! disagree holds them as JSON text. Malformed JSON is located by line and column.
+
+use super::{err, ReadError};
+use crate::config::sources::ReadOptions;
+use indexmap::IndexMap;
+use polars::prelude::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// Reads a JSON document (`lines` false) or JSON lines into a frame.
+pub fn read_json(path: &Path, opts: &ReadOptions, lines: bool) -> Result<DataFrame, ReadError> {
+    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let (records, envelope) = if lines {
+        if opts.records.is_some() || !opts.envelope.is_empty() {
+            return Err(err(path, "`records` and `envelope` apply to `format: json` (one document), not `ndjson`"));
+        }
+        (json_lines(path, text)?, vec![])
+    } else {
+        let doc: Value = serde_json::from_slice(text).map_err(|e| located(path, &e, 0))?;
+        document_records(path, doc, opts)?
+    };
+    frame(path, &records, &envelope)
+}
+
+/// A serde_json error at its line and column (lines counted from `first_line`).
+fn located(path: &Path, e: &serde_json::Error, first_line: usize) -> ReadError {
+    let message = e.to_string();
+    // serde_json ends its message with " at line L column C"; the location is given apart.
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    };
+    let mut out = err(path, format!("malformed JSON: {message}"));
+    if e.line() > 0 {
+        out.at = Some((e.line() + first_line, e.column()));
+    }
+    out
+}
+
+fn json_lines(path: &Path, text: &[u8]) -> Result<Vec<Value>, ReadError> {
+    let mut records = Vec::new();
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(line).map_err(|e| located(path, &e, i))?;
+        if !value.is_object() {
+            let mut e = err(path, format!("line {} is {}, not a JSON object", i + 1, kind_name(&value)));
+            e.at = Some((i + 1, 1));
+            return Err(e);
+        }
+        records.push(value);
+    }
+    Ok(records)
+}
+
+/// The records of a document and the envelope fields to copy onto each.
+fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<Value>, Vec<(String, Value)>), ReadError> {
+    let Value::Object(mut top) = doc else {
+        if !opts.envelope.is_empty() {
+            return Err(err(path, "`envelope` needs a document that is an object; this one is a list"));
+        }
+        return match (doc, &opts.records) {
+            (Value::Array(items), None) => Ok((objects(path, "the document", items)?, vec![])),
+            (_, Some(records)) => Err(err(path, format!("`records: {records}` needs a document that is an object; this one is a list of records, so leave `records` out"))),
+            (other, None) => Err(err(path, format!("the document is {}, not a list of records or an object holding one", kind_name(&other)))),
+        };
+    };
+    let mut envelope = Vec::new();
+    for name in &opts.envelope {
+        match top.get(name) {
+            Some(v) => envelope.push((name.clone(), v.clone())),
+            None => return Err(missing_field(path, name, "the document", &top)),
+        }
+    }
+    let Some(records_path) = &opts.records else {
+        let lists: Vec<String> = top
+            .iter()
+            .filter_map(|(k, v)| v.as_array().map(|a| format!("`{k}` ({} items)", a.len())))
+            .collect();
+        let hint = if lists.is_empty() { String::new() } else { format!(": {}", lists.join(", ")) };
+        return Err(err(
+            path,
+            format!("the document is an object; set `read.records` to the field holding the list of records{hint}"),
+        ));
+    };
+    let mut here = Value::Null;
+    let mut parent = &mut top;
+    let segments: Vec<&str> = records_path.split('.').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        if !parent.contains_key(*segment) {
+            let at = if i == 0 { "the document".to_string() } else { format!("`{}`", segments[..i].join(".")) };
+            return Err(missing_field(path, segment, &at, parent));
+        }
+        let v = parent.get_mut(*segment).ok_or_else(|| err(path, format!("no field `{segment}`")))?;
+        if i + 1 == segments.len() {
+            here = v.take();
+            break;
+        }
+        match v {
+            Value::Object(o) => parent = o,
+            other => {
+                return Err(err(
+                    path,
+                    format!("`records: {records_path}`: `{}` is {}, not an object", segments[..=i].join("."), kind_name(other)),
+                ))
+            }
+        }
+    }
+    match here {
+        Value::Array(items) => Ok((objects(path, &format!("`{records_path}`"), items)?, envelope)),
+        other => Err(err(path, format!("`records: {records_path}` is {}, not a list of records", kind_name(&other)))),
+    }
+}
+
+/// The records, when each is an object.
+fn objects(path: &Path, what: &str, items: Vec<Value>) -> Result<Vec<Value>, ReadError> {
+    match items.iter().enumerate().find(|(_, v)| !v.is_object()) {
+        Some((i, bad)) => Err(err(path, format!("{what}: item {} is {}, not an object", i + 1, kind_name(bad)))),
+        None => Ok(items),
+    }
+}
+
+fn missing_field(path: &Path, name: &str, at: &str, object: &serde_json::Map<String, Value>) -> ReadError {
+    let keys: Vec<String> = object.keys().map(|k| format!("`{k}`")).collect();
+    let hint = crate::diag::did_you_mean(name, object.keys().map(String::as_str))
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    err(path, format!("no field `{name}` in {at}{hint}; it has {}", keys.join(", ")))
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// What a column's values are, merged over its rows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Text,
+    List,
+    Json,
+}
+
+fn kind(v: &Value) -> Kind {
+    match v {
+        Value::Null => Kind::Null,
+        Value::Bool(_) => Kind::Bool,
+        Value::Number(n) if n.is_i64() => Kind::Int,
+        Value::Number(_) => Kind::Float,
+        Value::String(_) => Kind::Text,
+        Value::Array(items) if items.iter().all(|x| !x.is_array() && !x.is_object()) => Kind::List,
+        _ => Kind::Json,
+    }
+}
+
+fn merge(a: Kind, b: Kind) -> Kind {
+    match (a, b) {
+        (Kind::Null, k) | (k, Kind::Null) => k,
+        (a, b) if a == b => a,
+        (Kind::Int, Kind::Float) | (Kind::Float, Kind::Int) => Kind::Float,
+        _ => Kind::Json,
+    }
+}
+
+/// Adds `value` under `name` to a flat record, objects spread into dotted names.
+fn flatten<'a>(name: String, value: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(o) if !o.is_empty() => {
+            for (k, v) in o {
+                flatten(format!("{name}.{k}"), v, out);
+            }
+        }
+        v => out.push((name, v)),
+    }
+}
+
+/// The frame of flattened records, envelope columns last.
+fn frame(path: &Path, records: &[Value], envelope: &[(String, Value)]) -> Result<DataFrame, ReadError> {
+    let height = records.len();
+    let mut columns: IndexMap<String, Vec<Option<&Value>>> = IndexMap::new();
+    let mut flat = Vec::new();
+    for (row, record) in records.iter().enumerate() {
+        flat.clear();
+        if let Value::Object(o) = record {
+            for (k, v) in o {
+                flatten(k.clone(), v, &mut flat);
+            }
+        }
+        for (name, value) in flat.drain(..) {
+            let cells = columns.entry(name).or_insert_with(|| vec![None; height]);
+            cells[row] = Some(value);
+        }
+    }
+    let mut envelope_flat = Vec::new();
+    for (name, value) in envelope {
+        flatten(name.clone(), value, &mut envelope_flat);
+    }
+    for (name, value) in envelope_flat {
+        if columns.contains_key(&name) {
+            return Err(err(
+                path,
+                format!("envelope field `{name}` is also a field of the records; leave it out of `envelope`, or rename the records' field in bronze"),
+            ));
+        }
+        columns.insert(name, vec![Some(value); height]);
+    }
+    let series = columns.into_iter().map(|(name, cells)| column(&name, &cells)).collect::<Vec<_>>();
+    DataFrame::new(height, series).map_err(|e| err(path, e.to_string()))
+}
+
+/// One column from its cells (a missing field is null).
+fn column(name: &str, cells: &[Option<&Value>]) -> Column {
+    let k = cells.iter().flatten().fold(Kind::Null, |k, v| merge(k, kind(v)));
+    let name: PlSmallStr = name.into();
+    match k {
+        Kind::Bool => Column::new(name, cells.iter().map(|c| c.and_then(Value::as_bool)).collect::<Vec<_>>()),
+        Kind::Int => Column::new(name, cells.iter().map(|c| c.and_then(Value::as_i64)).collect::<Vec<_>>()),
+        Kind::Float => Column::new(name, cells.iter().map(|c| c.and_then(Value::as_f64)).collect::<Vec<_>>()),
+        Kind::List => {
+            let mut builder = ListStringChunkedBuilder::new(name, cells.len(), cells.len() * 2);
+            for cell in cells {
+                match cell {
+                    Some(Value::Array(items)) => {
+                        let texts: Vec<Option<String>> = items.iter().map(scalar_text).collect();
+                        let refs: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
+                        builder.append_trusted_len_iter(refs.into_iter());
+                    }
+                    _ => builder.append_null(),
+                }
+            }
+            builder.finish().into_series().into()
+        }
+        Kind::Null | Kind::Text | Kind::Json => {
+            Column::new(name, cells.iter().map(|c| c.and_then(scalar_text)).collect::<Vec<Option<String>>>())
+        }
+    }
+}
+
+/// A value as text: strings as they are, null as null, anything else as JSON.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, opts: ReadOptions) -> Result<DataFrame, ReadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, text).unwrap();
+        read_json(&path, &opts, false)
+    }
+
+    #[test]
+    fn records_under_a_path_with_envelope_flattened() {
+        let opts = ReadOptions { records: Some("data.rows".into()), envelope: vec!["scraped_at".into()], ..Default::default() };
+        let doc = r#"{"scraped_at": "2026-01-20", "data": {"rows": [
+            {"code": "AI", "n": 1, "p": {"url": "u1", "at": null}, "tags": ["a", "b"]},
+            {"code": "AO", "n": 2.5, "p": {"url": "u2"}, "tags": [], "extra": true}]}}"#;
+        let df = read(doc, opts).unwrap();
+        let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["code", "n", "p.url", "p.at", "tags", "extra", "scraped_at"]);
+        assert_eq!(df.column("n").unwrap().dtype(), &DataType::Float64);
+        assert_eq!(df.column("tags").unwrap().dtype(), &DataType::List(Box::new(DataType::String)));
+        assert_eq!(df.column("extra").unwrap().bool().unwrap().get(0), None);
+        assert_eq!(df.column("scraped_at").unwrap().str().unwrap().get(1), Some("2026-01-20"));
+    }
+
+    #[test]
+    fn malformed_json_and_wrong_paths_are_explained() {
+        let e = read("[\n {\"a\": 1},\n {\"a\" 2}\n]", ReadOptions::default()).unwrap_err();
+        assert_eq!(e.at, Some((3, 7)), "{e}");
+        assert!(e.message.starts_with("malformed JSON: expected `:`"), "{e}");
+        let e = read(r#"{"rows": [], "url": "x"}"#, ReadOptions::default()).unwrap_err();
+        assert!(e.message.contains("set `read.records`") && e.message.contains("`rows` (0 items)"), "{e}");
+        let opts = ReadOptions { records: Some("row".into()), ..Default::default() };
+        let e = read(r#"{"rows": []}"#, opts).unwrap_err();
+        assert!(e.message.contains("no field `row` in the document (did you mean `rows`?)"), "{e}");
+        let e = read(r#"[{"a": 1}, 3]"#, ReadOptions::default()).unwrap_err();
+        assert!(e.message.contains("item 2 is a number"), "{e}");
+    }
+
+    #[test]
+    fn mixed_values_are_kept_as_json_text() {
+        let df = read(r#"[{"a": 1, "t": [[1]]}, {"a": "x", "t": null}]"#, ReadOptions::default()).unwrap();
+        let a = df.column("a").unwrap().str().unwrap();
+        assert_eq!((a.get(0), a.get(1)), (Some("1"), Some("x")));
+        assert_eq!(df.column("t").unwrap().str().unwrap().get(0), Some("[[1]]"));
+    }
+}

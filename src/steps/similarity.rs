@@ -1,0 +1,347 @@
+//! Text similarity for the `match` step, every score in [0, 1]: normalisation (case, accents,
+//! punctuation, the inclusive French middle dot, stop words), token-set and token-sort ratios
+//! (on the normalised InDel distance, as rapidfuzz defines them), Jaro-Winkler and normalised
+//! Levenshtein. The longest common subsequence behind the InDel distance is computed
+//! bit-parallel (Hyyrö), 64 characters of the shorter text per machine word, so a title
+//! against a paragraph costs one pass over the paragraph.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Words left out of the token scorers by default: English and French function words.
+pub const STOP_WORDS: [&str; 40] = [
+    "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the", "to", "with", "other",
+    "au", "aux", "d", "de", "des", "du", "en", "et", "l", "la", "le", "les", "ou", "par", "pour", "sur", "un", "une",
+    "autres", "dans", "avec", "s", "n",
+];
+
+/// How texts are normalised before scoring.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    /// Compare without letter case; default true.
+    #[serde(default = "yes")]
+    pub case: bool,
+    /// Compare without accents (`é` as `e`, `ç` as `c`); default true.
+    #[serde(default = "yes")]
+    pub accents: bool,
+    /// Punctuation as spaces, and the inclusive French ending after a middle dot dropped
+    /// (`officier·ère` as `officier`); default true.
+    #[serde(default = "yes")]
+    pub punctuation: bool,
+    /// Words the token scorers leave out; default English and French function words
+    /// (`and`, `of`, `the`, `de`, `et`, `les`, ...). `[]` keeps every word.
+    pub stop_words: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Normalize {
+    fn default() -> Self {
+        Normalize { case: true, accents: true, punctuation: true, stop_words: None }
+    }
+}
+
+impl Normalize {
+    /// The text normalised, words separated by single spaces, stop words kept.
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if self.punctuation && c == '·' {
+                // The inclusive ending: `officier·ère`, `directeur·rice·s`.
+                while chars.peek().is_some_and(|n| n.is_alphabetic() || *n == '·') {
+                    chars.next();
+                }
+                continue;
+            }
+            let c = if self.accents { fold_accent(c) } else { c };
+            if self.punctuation && !c.is_alphanumeric() {
+                out.push(' ');
+            } else if self.case {
+                out.extend(c.to_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The stop words, normalised like the texts.
+    pub fn stop_set(&self) -> std::collections::HashSet<String> {
+        match &self.stop_words {
+            Some(words) => words.iter().map(|w| self.apply(w)).collect(),
+            None => STOP_WORDS.iter().map(|w| w.to_string()).collect(),
+        }
+    }
+}
+
+/// The letter without its accent, for the Latin letters of English and French (and the rest
+/// of Latin-1 and Latin Extended-A); other characters unchanged.
+pub fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ā' | 'Ă' | 'Ą' => 'A',
+        'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' => 'c',
+        'Ç' | 'Ć' | 'Ĉ' | 'Ċ' | 'Č' => 'C',
+        'ď' | 'đ' => 'd',
+        'Ď' | 'Đ' => 'D',
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' => 'e',
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ē' | 'Ĕ' | 'Ė' | 'Ę' | 'Ě' => 'E',
+        'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'ı' => 'i',
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'Ĩ' | 'Ī' | 'Ĭ' | 'Į' | 'İ' => 'I',
+        'ñ' | 'ń' | 'ņ' | 'ň' => 'n',
+        'Ñ' | 'Ń' | 'Ņ' | 'Ň' => 'N',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ŏ' | 'ő' => 'o',
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ō' | 'Ŏ' | 'Ő' => 'O',
+        'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ŭ' | 'ů' | 'ű' | 'ų' => 'u',
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ũ' | 'Ū' | 'Ŭ' | 'Ů' | 'Ű' | 'Ų' => 'U',
+        'ý' | 'ÿ' => 'y',
+        'Ý' | 'Ÿ' => 'Y',
+        'ś' | 'ŝ' | 'ş' | 'š' => 's',
+        'Ś' | 'Ŝ' | 'Ş' | 'Š' => 'S',
+        'ź' | 'ż' | 'ž' => 'z',
+        'Ź' | 'Ż' | 'Ž' => 'Z',
+        'œ' => 'o',
+        'Œ' => 'O',
+        'æ' => 'a',
+        'Æ' => 'A',
+        '’' | '‘' => '\'',
+        other => other,
+    }
+}
+
+/// A normalised text prepared for every scorer: its characters, and its distinct non-stop
+/// words sorted.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub chars: Vec<char>,
+    pub tokens: Vec<String>,
+}
+
+impl Prepared {
+    pub fn new(normalised: &str, stop: &std::collections::HashSet<String>) -> Self {
+        let mut tokens: Vec<String> =
+            normalised.split(' ').filter(|w| !w.is_empty() && !stop.contains(*w)).map(str::to_string).collect();
+        tokens.sort();
+        tokens.dedup();
+        Prepared { chars: normalised.chars().collect(), tokens }
+    }
+}
+
+/// Length of the longest common subsequence of two texts, bit-parallel over the shorter one.
+pub fn lcs_len(a: &[char], b: &[char]) -> usize {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return 0;
+    }
+    let words = short.len().div_ceil(64);
+    let mut masks: HashMap<char, Vec<u64>> = HashMap::new();
+    for (i, c) in short.iter().enumerate() {
+        masks.entry(*c).or_insert_with(|| vec![0; words])[i / 64] |= 1 << (i % 64);
+    }
+    // V has a 0 bit where the LCS grew; its zero count over the short text is the length.
+    let mut v = vec![u64::MAX; words];
+    for c in long {
+        let Some(m) = masks.get(c) else { continue };
+        let mut carry = 0u64;
+        for (w, x) in v.iter_mut().enumerate() {
+            let u = *x & m[w];
+            let (sum, c1) = x.overflowing_add(u);
+            let (sum, c2) = sum.overflowing_add(carry);
+            carry = u64::from(c1 || c2);
+            *x = sum | (*x - u);
+        }
+    }
+    let mut ones = 0usize;
+    for (w, x) in v.iter().enumerate() {
+        let bits = if w + 1 == words && short.len() % 64 != 0 { short.len() % 64 } else { 64 };
+        let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        ones += (x & mask).count_ones() as usize;
+    }
+    short.len() - ones
+}
+
+/// Normalised InDel similarity: 2 * LCS / (|a| + |b|); 1 for two empty texts.
+pub fn ratio(a: &[char], b: &[char]) -> f64 {
+    let total = a.len() + b.len();
+    if total == 0 {
+        return 1.0;
+    }
+    2.0 * lcs_len(a, b) as f64 / total as f64
+}
+
+/// Token-sort ratio: the ratio of the sorted distinct words.
+pub fn token_sort(a: &Prepared, b: &Prepared) -> f64 {
+    let ja: Vec<char> = a.tokens.join(" ").chars().collect();
+    let jb: Vec<char> = b.tokens.join(" ").chars().collect();
+    if ja.is_empty() || jb.is_empty() {
+        return 0.0;
+    }
+    ratio(&ja, &jb)
+}
+
+/// Token-set ratio: the words both texts share against each text's own words, so that a text
+/// whose words all occur in the other scores 1.
+pub fn token_set(a: &Prepared, b: &Prepared) -> f64 {
+    if a.tokens.is_empty() || b.tokens.is_empty() {
+        return 0.0;
+    }
+    let (mut common, mut only_a, mut only_b) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < a.tokens.len() || j < b.tokens.len() {
+        match (a.tokens.get(i), b.tokens.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                common.push(x.as_str());
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                only_a.push(x.as_str());
+                i += 1;
+            }
+            (Some(x), None) => {
+                only_a.push(x.as_str());
+                i += 1;
+            }
+            (_, Some(y)) => {
+                only_b.push(y.as_str());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    let diff_a: Vec<char> = only_a.join(" ").chars().collect();
+    let diff_b: Vec<char> = only_b.join(" ").chars().collect();
+    if common.is_empty() {
+        return ratio(&diff_a, &diff_b);
+    }
+    if diff_a.is_empty() || diff_b.is_empty() {
+        return 1.0;
+    }
+    // `common + " " + diff` against `common` and against each other; the common words are a
+    // shared prefix, so only the differences need a subsequence.
+    let sect = common.join(" ").chars().count();
+    let (la, lb) = (sect + 1 + diff_a.len(), sect + 1 + diff_b.len());
+    let with_a = 2.0 * sect as f64 / (sect + la) as f64;
+    let with_b = 2.0 * sect as f64 / (sect + lb) as f64;
+    let both = 2.0 * (sect + 1 + lcs_len(&diff_a, &diff_b)) as f64 / (la + lb) as f64;
+    with_a.max(with_b).max(both)
+}
+
+/// Jaro-Winkler similarity (prefix scale 0.1, up to 4 characters).
+pub fn jaro_winkler(a: &[char], b: &[char]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let mut b_used = vec![false; b.len()];
+    let mut a_matched = Vec::new();
+    for (i, c) in a.iter().enumerate() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window + 1).min(b.len());
+        if let Some(j) = (lo..hi).find(|&j| !b_used[j] && b[j] == *c) {
+            b_used[j] = true;
+            a_matched.push(*c);
+        }
+    }
+    let m = a_matched.len();
+    if m == 0 {
+        return 0.0;
+    }
+    let b_matched = b.iter().zip(&b_used).filter(|(_, u)| **u).map(|(c, _)| *c);
+    let transpositions = a_matched.iter().zip(b_matched).filter(|(x, y)| **x != *y).count() / 2;
+    let m = m as f64;
+    let jaro = (m / a.len() as f64 + m / b.len() as f64 + (m - transpositions as f64) / m) / 3.0;
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count() as f64;
+    jaro + prefix * 0.1 * (1.0 - jaro)
+}
+
+/// 1 - Levenshtein distance / the longer length.
+pub fn levenshtein(a: &[char], b: &[char]) -> f64 {
+    let longest = a.len().max(b.len());
+    if longest == 0 {
+        return 1.0;
+    }
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    1.0 - row[b.len()] as f64 / longest as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prep(s: &str) -> Prepared {
+        let n = Normalize::default();
+        Prepared::new(&n.apply(s), &n.stop_set())
+    }
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn normalises_case_accents_punctuation_and_inclusive_endings() {
+        let n = Normalize::default();
+        assert_eq!(n.apply("Officier·ère du Génie  aérospatial"), "officier du genie aerospatial");
+        assert_eq!(n.apply("Air Traffic Control(AI)"), "air traffic control ai");
+        assert_eq!(n.apply("Aircraft Maintenance Engineer – Avionics"), "aircraft maintenance engineer avionics");
+        assert_eq!(prep("Directeurs et directrices des finances").tokens, ["directeurs", "directrices", "finances"]);
+    }
+
+    #[test]
+    fn subsequence_is_exact_across_machine_words() {
+        fn slow(a: &[char], b: &[char]) -> usize {
+            let mut t = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+            for i in 0..a.len() {
+                for j in 0..b.len() {
+                    t[i + 1][j + 1] = if a[i] == b[j] { t[i][j] + 1 } else { t[i][j + 1].max(t[i + 1][j]) };
+                }
+            }
+            t[a.len()][b.len()]
+        }
+        let texts = [
+            "",
+            "a",
+            "kitten",
+            "sitting",
+            "the quick brown fox jumps over the lazy dog and keeps running past the river bank until dusk",
+            "quick brown dogs jump over lazy foxes by the river bank while the sun sets slowly behind the hills of town",
+            &"abcde".repeat(40),
+            &"edcba".repeat(27),
+        ];
+        for a in &texts {
+            for b in &texts {
+                assert_eq!(lcs_len(&chars(a), &chars(b)), slow(&chars(a), &chars(b)), "{a:?} / {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn scorers_agree_with_their_definitions() {
+        assert!((levenshtein(&chars("kitten"), &chars("sitting")) - (1.0 - 3.0 / 7.0)).abs() < 1e-12);
+        assert!((jaro_winkler(&chars("martha"), &chars("marhta")) - 0.961_111).abs() < 1e-5);
+        assert!((jaro_winkler(&chars("dixon"), &chars("dicksonx")) - 0.813_333).abs() < 1e-5);
+        assert_eq!(token_set(&prep("Financial managers"), &prep("managers, financial")), 1.0);
+        // Every word of the shorter in the longer: 1.
+        assert_eq!(token_set(&prep("Software engineers"), &prep("Software engineers and designers")), 1.0);
+        let partial = token_set(&prep("Financial managers"), &prep("Financial Management"));
+        assert!(partial > 0.8 && partial < 1.0, "{partial}");
+        assert_eq!(token_set(&prep("Legislators"), &prep("Air traffic control")), ratio(&chars("legislators"), &chars("air control traffic")));
+        assert!(token_sort(&prep("b a"), &prep("a b")) == 1.0);
+    }
+}
