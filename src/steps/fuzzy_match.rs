@@ -7,7 +7,7 @@
 //! output is the same on every run. Rows without a candidate are dropped and counted, or kept
 //! with nulls (`keep_unmatched`).
 
-use super::similarity::{self, Normalize, Prepared};
+use super::similarity::{self, Normalize, Prepared, WordWeights};
 use super::{ColumnInput, StepKind};
 use crate::exec::steps::{RefReader, StepResult};
 use crate::plan::check::{require, Problem};
@@ -31,7 +31,7 @@ pub struct Match {
     pub key: Vec<String>,
     /// The candidates' text columns.
     pub against: Vec<String>,
-    /// `token_set` (default), `token_sort`, `jaro_winkler`, `levenshtein`, or a weighted mix
+    /// `token_set` (default), `token_sort`, `jaro_winkler`, `levenshtein`, `tfidf`, or a weighted mix
     /// such as `{ token_set: 0.7, jaro_winkler: 0.3 }`.
     #[serde(default)]
     pub scorer: Scorer,
@@ -99,6 +99,9 @@ pub enum ScorerKind {
     JaroWinkler,
     /// 1 - Levenshtein distance / the longer length.
     Levenshtein,
+    /// Cosine of the word sets weighted by how rare each word is among the candidates
+    /// (TF-IDF): shared distinctive words count, shared common ones barely.
+    Tfidf,
 }
 
 impl ScorerKind {
@@ -108,15 +111,17 @@ impl ScorerKind {
             ScorerKind::TokenSort => "token_sort",
             ScorerKind::JaroWinkler => "jaro_winkler",
             ScorerKind::Levenshtein => "levenshtein",
+            ScorerKind::Tfidf => "tfidf",
         }
     }
 
-    fn score(self, a: &Prepared, b: &Prepared) -> f64 {
+    fn score(self, a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
         match self {
             ScorerKind::TokenSet => similarity::token_set(a, b),
             ScorerKind::TokenSort => similarity::token_sort(a, b),
             ScorerKind::JaroWinkler => similarity::jaro_winkler(&a.chars, &b.chars),
             ScorerKind::Levenshtein => similarity::levenshtein(&a.chars, &b.chars),
+            ScorerKind::Tfidf => similarity::tfidf(a, b, weights),
         }
     }
 }
@@ -137,10 +142,10 @@ impl Scorer {
         }
     }
 
-    fn score(&self, a: &Prepared, b: &Prepared) -> f64 {
+    fn score(&self, a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
         let parts = self.parts();
         let total: f64 = parts.iter().map(|(_, w)| w).sum();
-        parts.iter().map(|(k, w)| w * k.score(a, b)).sum::<f64>() / total
+        parts.iter().map(|(k, w)| w * k.score(a, b, weights)).sum::<f64>() / total
     }
 }
 
@@ -164,7 +169,7 @@ impl Match {
             .map(|row| {
                 texts
                     .iter()
-                    .map(|t| t.get(row).map(|s| Prepared::new(&self.normalize.apply(s), &stop)))
+                    .map(|t| t.get(row).map(|s| Prepared::new(&self.normalize.apply(s), &stop, self.normalize.stem)))
                     .collect()
             })
             .collect())
@@ -259,6 +264,7 @@ impl StepKind for Match {
         let right = refs(&self.reference)?;
         let candidates = self.prepare(&right, &self.against)?;
         let rows = self.prepare(&df, &self.columns)?;
+        let weights = WordWeights::new(candidates.iter().flatten().flatten());
         // Ties rank by the candidate's key as text.
         let keys = right.select(self.key.iter().map(String::as_str))?;
         let key_text: Vec<String> = (0..keys.height())
@@ -278,7 +284,7 @@ impl StepKind for Match {
                     let Some(mine) = mine else { continue };
                     for (j, theirs) in their.iter().enumerate() {
                         let Some(theirs) = theirs else { continue };
-                        let score = (self.scorer.score(mine, theirs) * 10_000.0).round() / 10_000.0;
+                        let score = (self.scorer.score(mine, theirs, &weights) * 10_000.0).round() / 10_000.0;
                         if top.as_ref().is_none_or(|t| score > t.score) {
                             top = Some(Scored { candidate, score, pair: (i, j) });
                         }

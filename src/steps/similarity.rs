@@ -33,6 +33,10 @@ pub struct Normalize {
     /// Words the token scorers leave out; default English and French function words
     /// (`and`, `of`, `the`, `de`, `et`, `les`, ...). `[]` keeps every word.
     pub stop_words: Option<Vec<String>>,
+    /// Reduce English words to a crude stem for the token scorers (`managers`, `management`
+    /// and `manager` all as `manag`); default false.
+    #[serde(default)]
+    pub stem: bool,
 }
 
 fn yes() -> bool {
@@ -41,7 +45,7 @@ fn yes() -> bool {
 
 impl Default for Normalize {
     fn default() -> Self {
-        Normalize { case: true, accents: true, punctuation: true, stop_words: None }
+        Normalize { case: true, accents: true, punctuation: true, stop_words: None, stem: false }
     }
 }
 
@@ -123,13 +127,42 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(normalised: &str, stop: &std::collections::HashSet<String>) -> Self {
-        let mut tokens: Vec<String> =
-            normalised.split(' ').filter(|w| !w.is_empty() && !stop.contains(*w)).map(str::to_string).collect();
+    pub fn new(normalised: &str, stop: &std::collections::HashSet<String>, stem_words: bool) -> Self {
+        let mut tokens: Vec<String> = normalised
+            .split(' ')
+            .filter(|w| !w.is_empty() && !stop.contains(*w))
+            .map(|w| if stem_words { stem(w) } else { w.to_string() })
+            .collect();
         tokens.sort();
         tokens.dedup();
         Prepared { chars: normalised.chars().collect(), tokens }
     }
+}
+
+/// Suffixes `stem` removes, longest first within each family; the stem keeps 4 letters.
+const SUFFIXES: [&str; 16] =
+    ["ements", "ement", "ment", "ings", "ing", "ion", "ers", "er", "ors", "or", "ist", "ian", "ical", "ial", "ic", "al"];
+
+/// A crude English stem: the plural dropped, then up to two common suffixes, then a final `e` or `y`,
+/// so that `managers`, `management` and `manage` meet, as do `auditors` and `auditing`.
+pub fn stem(word: &str) -> String {
+    let mut w = word.to_string();
+    if w.len() > 4 && w.ends_with("ies") {
+        w.truncate(w.len() - 3);
+        w.push('y');
+    } else if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
+        w.pop();
+    }
+    // Twice: `engineering` to `engineer` to `engine`.
+    for _ in 0..2 {
+        if let Some(suffix) = SUFFIXES.iter().find(|s| w.ends_with(*s) && w.chars().count() - s.chars().count() >= 4) {
+            w.truncate(w.len() - suffix.len());
+        }
+    }
+    if w.chars().count() > 4 && (w.ends_with('e') || w.ends_with('y')) {
+        w.pop();
+    }
+    w
 }
 
 /// Length of the longest common subsequence of two texts, bit-parallel over the shorter one.
@@ -232,6 +265,46 @@ pub fn token_set(a: &Prepared, b: &Prepared) -> f64 {
     with_a.max(with_b).max(both)
 }
 
+/// How rare each word is among the candidates: inverse document frequency,
+/// `ln((n + 1) / (df + 1)) + 1`; a word no candidate has weighs the most.
+#[derive(Debug, Clone, Default)]
+pub struct WordWeights {
+    idf: HashMap<String, f64>,
+    unseen: f64,
+}
+
+impl WordWeights {
+    /// Weights from the candidates' word sets.
+    pub fn new<'a>(documents: impl IntoIterator<Item = &'a Prepared>) -> Self {
+        let mut df: HashMap<String, usize> = HashMap::new();
+        let mut n = 0usize;
+        for d in documents {
+            n += 1;
+            for t in &d.tokens {
+                *df.entry(t.clone()).or_default() += 1;
+            }
+        }
+        let weight = |k: usize| ((n as f64 + 1.0) / (k as f64 + 1.0)).ln() + 1.0;
+        WordWeights { idf: df.into_iter().map(|(t, k)| (t, weight(k))).collect(), unseen: weight(0) }
+    }
+
+    fn get(&self, word: &str) -> f64 {
+        self.idf.get(word).copied().unwrap_or(self.unseen)
+    }
+}
+
+/// Cosine of the two word sets weighted by rarity (TF-IDF over distinct words): shared rare
+/// words count for much, shared common ones (`services`, `operators`) for little.
+pub fn tfidf(a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
+    let norm = |p: &Prepared| p.tokens.iter().map(|t| weights.get(t).powi(2)).sum::<f64>().sqrt();
+    let (na, nb) = (norm(a), norm(b));
+    if na == 0.0 || nb == 0.0 {
+        return 0.0;
+    }
+    let shared: f64 = a.tokens.iter().filter(|t| b.tokens.binary_search(t).is_ok()).map(|t| weights.get(t).powi(2)).sum();
+    (shared / (na * nb)).min(1.0)
+}
+
 /// Jaro-Winkler similarity (prefix scale 0.1, up to 4 characters).
 pub fn jaro_winkler(a: &[char], b: &[char]) -> f64 {
     if a.is_empty() && b.is_empty() {
@@ -288,7 +361,7 @@ mod tests {
 
     fn prep(s: &str) -> Prepared {
         let n = Normalize::default();
-        Prepared::new(&n.apply(s), &n.stop_set())
+        Prepared::new(&n.apply(s), &n.stop_set(), false)
     }
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
@@ -301,6 +374,15 @@ mod tests {
         assert_eq!(n.apply("Air Traffic Control(AI)"), "air traffic control ai");
         assert_eq!(n.apply("Aircraft Maintenance Engineer – Avionics"), "aircraft maintenance engineer avionics");
         assert_eq!(prep("Directeurs et directrices des finances").tokens, ["directeurs", "directrices", "finances"]);
+    }
+
+    #[test]
+    fn stems_bring_word_families_together() {
+        for family in [["managers", "management", "manager"], ["auditors", "auditing", "audit"], ["engineers", "engineering", "engineer"], ["economists", "economics", "economist"], ["translators", "translation", "translator"]] {
+            let stems: Vec<String> = family.iter().map(|w| stem(w)).collect();
+            assert!(stems.iter().all(|s| *s == stems[0]), "{stems:?}");
+        }
+        assert_ne!(stem("nurses"), stem("nations"));
     }
 
     #[test]
@@ -343,5 +425,11 @@ mod tests {
         assert!(partial > 0.8 && partial < 1.0, "{partial}");
         assert_eq!(token_set(&prep("Legislators"), &prep("Air traffic control")), ratio(&chars("legislators"), &chars("air control traffic")));
         assert!(token_sort(&prep("b a"), &prep("a b")) == 1.0);
+        // A rare shared word outweighs a common one.
+        let candidates = [prep("Economics Services"), prep("Operational Services"), prep("Technical Services"), prep("Research")];
+        let w = WordWeights::new(&candidates);
+        let economists = prep("Economics research services");
+        assert!(tfidf(&economists, &candidates[0], &w) > tfidf(&economists, &candidates[1], &w));
+        assert_eq!(tfidf(&candidates[3], &candidates[3], &w), 1.0);
     }
 }
