@@ -2,7 +2,7 @@
 # Benchmarks (release builds, same machine, same run), reported in BENCHMARKS.md:
 #  1. synthetic: a generated 5,000,000-row source through JobForge (bench/pipelines) and through
 #     the hand-written Polars program examples/bench_baseline.rs doing the same transforms;
-#  2. wiq: the full WiQ product (every table) on the real files in ../shared/data/noc: from
+#  2. wiq: the full WiQ product (every table) on the real files in ../shared/data: from
 #     nothing, a rerun with nothing changed, a rerun after editing one pipeline file, and
 #     `validate --config-only` and `plan --dry-run`;
 #  3. load (under scripts/with-postgres): `jobforge load --execute` of the WiQ gold and of the
@@ -50,7 +50,7 @@ if [[ $what == synthetic || $what == all ]]; then
   measure "hand-written polars" "$bin/examples/bench_baseline" "$src" bench/out/baseline
 fi
 if [[ $what == wiq || $what == all ]]; then
-  real=$(cd ../shared/data/noc && pwd)
+  real=$(cd ../shared/data && pwd)
   work=$(mktemp -d)
   cp -r sources.yml pipelines "$work/"
   export JOBFORGE_SOURCE_DIR=$real
@@ -70,7 +70,7 @@ if [[ $what == load ]]; then
   url="${JOBFORGE_TEST_POSTGRES:?run it as: scripts/with-postgres bench/run.sh load}"
   export PGOPTIONS="-c client_min_messages=warning"
   sql=(psql "$url" -qAtX -v ON_ERROR_STOP=1)
-  real=$(cd ../shared/data/noc && pwd)
+  real=$(cd ../shared/data && pwd)
   work=$(mktemp -d)
   cp -r sources.yml pipelines wiq_schema.yml "$work/"
   JOBFORGE_SOURCE_DIR=$real "$bin/jobforge" --project "$work" run pipelines >/dev/null

@@ -138,7 +138,21 @@ pub fn pull(project: &Project, only: &[String]) -> Result<Vec<PullOutcome>, Stri
         }
         let name = match &source.path {
             Some(p) => crate::config::template::render(p, &project.vars, None)?,
-            None => url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(id).to_string(),
+            None => {
+                // Into the folder of the first pattern (`noc/` of `noc/structure*.csv`), so the
+                // pattern finds the file.
+                let file = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(id).to_string();
+                let pattern = match source.pattern.first() {
+                    Some(p) => crate::config::template::render(p, &project.vars, None)?,
+                    None => String::new(),
+                };
+                match std::path::Path::new(&pattern).parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() && !dir.to_string_lossy().contains(['*', '?', '[']) => {
+                        dir.join(file).to_string_lossy().to_string()
+                    }
+                    _ => file,
+                }
+            }
         };
         // A download lands under the source root, never beside or above it.
         resolve::stays_under_root(&name)

@@ -29,6 +29,11 @@ pub fn read_json(path: &Path, opts: &ReadOptions, lines: bool) -> Result<DataFra
     frame(path, &records, &envelope)
 }
 
+/// The frame of records as a JSON read makes it (for `jobforge test` inputs of JSON sources).
+pub fn records_frame(records: &[Value]) -> Result<DataFrame, ReadError> {
+    frame(Path::new("test input"), records, &[])
+}
+
 /// A serde_json error at its line and column (lines counted from `first_line`).
 fn located(path: &Path, e: &serde_json::Error, first_line: usize) -> ReadError {
     let message = e.to_string();

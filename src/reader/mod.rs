@@ -6,7 +6,7 @@
 //! (`2024-03-15`, `2025-01-02T13:45:00`), durations ISO 8601 (`PT36H5M0S`), booleans
 //! `true`/`false`.
 
-mod json;
+pub mod json;
 
 use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;

@@ -6,6 +6,7 @@ use super::check::{csv_path, input_columns, references, INPUT};
 use super::compare::{compare, Cell, Table};
 use super::{layer_range, Rows, UnitTest};
 use crate::config::pipeline::{DType, Step};
+use crate::config::sources::Format;
 use crate::exec::layers::{transform, Inputs};
 use crate::plan::check::PROVENANCE;
 use crate::plan::{parse_ref, Layer, Plan, TablePlan};
@@ -249,6 +250,40 @@ fn typed(v: &serde_json::Value) -> Typed {
     }
 }
 
+/// A JSON source's rows typed as reading the file would type them (nested maps flattened, lists
+/// as list columns), the `known` columns not given as null, plus provenance.
+fn json_frame(
+    table: &TablePlan,
+    list: &[indexmap::IndexMap<String, serde_json::Value>],
+    known: Option<Vec<String>>,
+) -> Result<DataFrame, String> {
+    let records: Vec<serde_json::Value> =
+        list.iter().map(|r| serde_json::Value::Object(r.clone().into_iter().collect())).collect();
+    let df = crate::reader::json::records_frame(&records).map_err(|e| e.to_string())?;
+    let height = df.height();
+    let mut columns = df.into_columns();
+    for name in known.unwrap_or_default() {
+        if !PROVENANCE.contains(&name.as_str()) && !columns.iter().any(|c| c.name().as_str() == name) {
+            columns.push(Column::full_null(name.as_str().into(), height, &DataType::String));
+        }
+    }
+    with_provenance(table, &mut columns, height)?;
+    DataFrame::new(height, columns).map_err(|e| e.to_string())
+}
+
+/// Appends the provenance columns a test frame carries.
+fn with_provenance(table: &TablePlan, columns: &mut Vec<Column>, height: usize) -> Result<(), String> {
+    columns.push(Column::new("_source_file".into(), vec![format!("test of {}", table.name); height]));
+    columns.push(
+        Column::new("_ingested_at".into(), vec![0i64; height])
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .map_err(|e| e.to_string())?,
+    );
+    columns.push(Column::new("_batch_id".into(), vec!["test".to_string(); height]));
+    columns.push(Column::new("_layer".into(), vec!["test".to_string(); height]));
+    Ok(())
+}
+
 /// A frame of `rows`: the `known` columns (those not given are null) or the ones given; all text
 /// with `text_only` (the source as published), else cast as `types` declare (strictly: a value
 /// that does not cast is an error) or as the values were written (all integers, all numbers or
@@ -260,6 +295,9 @@ fn frame(
     types: Vec<(String, DType)>,
     text_only: bool,
 ) -> Result<DataFrame, String> {
+    if let (true, Format::Json | Format::Ndjson, Rows::Inline(list)) = (text_only, table.format, rows) {
+        return json_frame(table, list, known);
+    }
     let (given, cells) = cells(table, rows)?;
     let names: Vec<String> =
         known.unwrap_or_else(|| given.clone()).into_iter().filter(|c| !PROVENANCE.contains(&c.as_str())).collect();
@@ -287,15 +325,7 @@ fn frame(
         }
         columns.push(column);
     }
-    let height = cells.len();
-    columns.push(Column::new("_source_file".into(), vec![format!("test of {}", table.name); height]));
-    columns.push(
-        Column::new("_ingested_at".into(), vec![0i64; height])
-            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
-            .map_err(|e| e.to_string())?,
-    );
-    columns.push(Column::new("_batch_id".into(), vec!["test".to_string(); height]));
-    columns.push(Column::new("_layer".into(), vec!["test".to_string(); height]));
+    with_provenance(table, &mut columns, cells.len())?;
     let df = DataFrame::new_infer_height(columns).map_err(|e| e.to_string())?;
     let casts: Vec<(String, DType)> = types.into_iter().filter(|(c, _)| names.contains(c)).collect();
     if casts.is_empty() {

@@ -111,6 +111,23 @@ fn walk(dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// The tables of the shipped project, as its model lists them (a model test holds every gold
+/// table to be modelled).
+pub fn wiq_tables() -> usize {
+    yaml_len("wiq_schema.yml", "tables")
+}
+
+/// The number of entries of a top-level list or map of a YAML file of the shipped project.
+pub fn yaml_len(file: &str, key: &str) -> usize {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    match &doc[key] {
+        serde_yaml::Value::Sequence(s) => s.len(),
+        serde_yaml::Value::Mapping(m) => m.len(),
+        other => panic!("{file}: `{key}` is {other:?}"),
+    }
+}
+
 pub fn read_parquet(path: &Path) -> DataFrame {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     ParquetReader::new(file).finish().unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -18,7 +18,12 @@ fn the_sample_project_validates() {
     let out = p.jobforge(&["validate", "--config-only"]);
     ok(&out);
     assert!(
-        stdout(&out).contains("39 table(s), 156 node(s); model WiQ with 39 table(s) and 38 relationship(s), no errors"),
+        stdout(&out).contains(&format!(
+            "{t} table(s), {n} node(s); model WiQ with {t} table(s) and {r} relationship(s), no errors",
+            t = wiq_tables(),
+            n = wiq_tables() * 4,
+            r = yaml_len("wiq_schema.yml", "relationships")
+        )),
         "{}",
         stdout(&out)
     );
@@ -51,7 +56,7 @@ fn unknown_key_is_located_with_a_suggestion() {
     );
     assert!(e.contains("did you mean `filter`?"), "{e}");
     let p = Project::sample();
-    p.edit("sources.yml", "    pattern: [\"noc_structure_en*.csv\"]", "    pth: noc_structure_en.csv");
+    p.edit("sources.yml", "    pattern: [\"noc/noc_structure_en*.csv\"]", "    pth: noc/noc_structure_en.csv");
     let e = validate_error(&p);
     assert!(e.contains("sources.yml:") && e.contains("unknown field `pth`"), "{e}");
     assert!(e.contains("did you mean `path`?"), "{e}");

@@ -11,6 +11,7 @@ mod formats;
 mod governance;
 mod incremental;
 mod model;
+mod nested_json;
 mod parity;
 mod pii;
 mod postgres;

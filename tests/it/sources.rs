@@ -20,7 +20,7 @@ fn find<'a>(rows: &'a [Value], id: &str) -> &'a Value {
 fn sources_lists_files_and_what_changed_since_the_last_run() {
     let p = Project::sample();
     let rows = status(&p);
-    assert_eq!(rows.len(), 31);
+    assert_eq!(rows.len(), yaml_len("sources.yml", "sources"));
     let noc = find(&rows, "noc_structure");
     assert_eq!(noc["status"], "new");
     let bytes = std::fs::read(p.file("data/source/noc/noc_structure_en.sample.csv")).unwrap();
@@ -65,9 +65,9 @@ fn pull_downloads_atomically_and_checks_the_sha256() {
     let original = std::fs::read(p.file("data/source/noc/noc2021_onet26.sample.csv")).unwrap();
     p.edit(
         "sources.yml",
-        "    pattern: [\"noc2021_onet26*.csv\"]\n",
+        "    pattern: [\"noc/noc2021_onet26*.csv\"]\n",
         &format!(
-            "    pattern: [\"noc2021_onet26*.csv\"]\n    url: {url}/noc2021_onet26.sample.csv\n    sha256: {sha}\n"
+            "    pattern: [\"noc/noc2021_onet26*.csv\"]\n    url: {url}/noc2021_onet26.sample.csv\n    sha256: {sha}\n"
         ),
     );
     let out = p.jobforge(&["sources", "pull"]);

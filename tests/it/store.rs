@@ -169,7 +169,7 @@ fn names_that_leave_the_data_folder_are_refused_at_compile() {
     assert!(!std::path::Path::new("/tmp/jobforge_escape.parquet").exists());
     // A source that climbs out of its root is refused, naming the source.
     let p = Project::sample();
-    p.edit("sources.yml", "pattern: [\"noc_structure_en", "pattern: [\"../../noc_structure_en");
+    p.edit("sources.yml", "pattern: [\"noc/noc_structure_en", "pattern: [\"../../noc_structure_en");
     let out = p.jobforge(&["validate"]);
     assert_eq!(out.status.code(), Some(1));
     let e = stderr(&out);
