@@ -5,11 +5,14 @@
 #  2. wiq: the full WiQ product (every table) on the real files in ../shared/data: from
 #     nothing, a rerun with nothing changed, a rerun after editing one pipeline file, and
 #     `validate --config-only` and `plan --dry-run`;
-#  3. load (under scripts/with-postgres): `jobforge load --execute` of the WiQ gold and of the
+#  3. match: the `match` step on the real files: every NOC unit group's title and definition
+#     (516) against every occupational group and subgroup (142), top 3, token_set and tfidf;
+#     the run of that one table against the same table without the step;
+#  4. load (under scripts/with-postgres): `jobforge load --execute` of the WiQ gold and of the
 #     synthetic gold into an empty PostgreSQL schema, against `psql \copy` of the same rows from
 #     CSV files into the same tables (created beforehand, with their primary keys).
 # Each command runs RUNS times (default 5) timed alone, and RUNS times under /usr/bin/time for
-# its peak RSS; the medians are printed. Usage: bench/run.sh [synthetic|wiq|all|load]
+# its peak RSS; the medians are printed. Usage: bench/run.sh [synthetic|wiq|all|match|load]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/jobforge-target}"
@@ -65,6 +68,29 @@ if [[ $what == wiq || $what == all ]]; then
   measure "WiQ plan --dry-run" "${jf[@]}" plan --dry-run
   unset JOBFORGE_SOURCE_DIR
   rm -rf "$work" "$rows5m"
+fi
+if [[ $what == match || $what == all ]]; then
+  real=$(cd ../shared/data && pwd)
+  work=$(mktemp -d)
+  cp -r sources.yml wiq_schema.yml "$work/"
+  mkdir "$work/pipelines"
+  cp pipelines/og_classifications.yml pipelines/og_classifications_fr.yml "$work/pipelines/"
+  export JOBFORGE_SOURCE_DIR=$real
+  jf=("$bin/jobforge" --project "$work")
+  for scorer in none token_set tfidf; do
+    step=""
+    if [[ $scorer != none ]]; then
+      step="  - match: { columns: [class_title, class_definition], ref: silver.og_classifications, key: [class_code], against: [class_name], scorer: $scorer, top_k: 3 }"
+    fi
+    printf 'table: noc_match_%s\nsource: noc_structure\nbronze: { rename: { code_noc_2021_v1_0: noc_code }, cast: { level: int32 } }\nsilver:\n  - filter: "level = 5"\n%s\n' \
+      "$scorer" "$step" > "$work/pipelines/noc_match_$scorer.yml"
+  done
+  "${jf[@]}" run pipelines >/dev/null
+  for scorer in none token_set tfidf; do
+    measure "match 516 x 142, title+definition: $scorer" "${jf[@]}" run pipelines --select "noc_match_$scorer" --full-refresh
+  done
+  unset JOBFORGE_SOURCE_DIR
+  rm -rf "$work"
 fi
 if [[ $what == load ]]; then
   url="${JOBFORGE_TEST_POSTGRES:?run it as: scripts/with-postgres bench/run.sh load}"

@@ -323,23 +323,51 @@ fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> 
 
 /// Writes the table's quarantined rows of this run (all columns as text).
 pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<FileEntry, String> {
-    let as_text =
-        |df: DataFrame| -> PolarsResult<LazyFrame> { Ok(df.lazy().select([col("*").cast(DataType::String)])) };
-    let frames = frames.into_iter().map(as_text).collect::<PolarsResult<Vec<_>>>().map_err(|e| e.to_string())?;
-    let df = if frames.is_empty() {
-        DataFrame::new(
-            0,
-            ["_rule", "_reason", "_layer", "_source_file", "_batch_id"]
-                .iter()
-                .map(|c| Column::new((*c).into(), Vec::<String>::new()))
-                .collect(),
-        )
-    } else {
-        concat_lf_diagonal(frames, UnionArgs::default()).and_then(|lf| lf.collect())
-    }
-    .map_err(|e| e.to_string())?;
+    let df = quarantine_text(frames).map_err(|e| e.to_string())?;
     let df = mask_reasons(df, &ctx.plan.pii_columns(table)).map_err(|e| e.to_string())?;
     write_parquet(ctx, "quarantine", table, &df)
+}
+
+/// Quarantined rows of several steps as one frame of text, as the quarantine file holds them
+/// (lists from JSON sources as JSON arrays).
+pub fn quarantine_text(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    if frames.is_empty() {
+        let names = ["_rule", "_reason", "_layer", "_source_file", "_batch_id"];
+        return DataFrame::new(0, names.iter().map(|c| Column::new((*c).into(), Vec::<String>::new())).collect());
+    }
+    let as_text = |df: DataFrame| -> PolarsResult<LazyFrame> {
+        let height = df.height();
+        let columns = df.columns().iter().map(text_column).collect::<PolarsResult<Vec<_>>>()?;
+        Ok(DataFrame::new(height, columns)?.lazy())
+    };
+    let frames = frames.into_iter().map(as_text).collect::<PolarsResult<Vec<_>>>()?;
+    concat_lf_diagonal(frames, UnionArgs::default())?.collect()
+}
+
+/// A column as text for the quarantine file: lists (from JSON sources) as JSON arrays, the rest
+/// cast.
+fn text_column(c: &Column) -> PolarsResult<Column> {
+    if !matches!(c.dtype(), DataType::List(_)) {
+        return c.cast(&DataType::String);
+    }
+    let texts: Vec<Option<String>> = c
+        .list()?
+        .amortized_iter()
+        .map(|item| {
+            item.map(|s| {
+                let values: Vec<serde_json::Value> = s
+                    .as_ref()
+                    .iter()
+                    .map(|v| match v {
+                        AnyValue::Null => serde_json::Value::Null,
+                        v => serde_json::Value::String(v.str_value().to_string()),
+                    })
+                    .collect();
+                serde_json::Value::Array(values).to_string()
+            })
+        })
+        .collect();
+    Ok(Column::new(c.name().clone(), texts))
 }
 
 /// `_reason` with every value of the row's personal-information columns replaced by `***`

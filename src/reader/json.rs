@@ -67,7 +67,11 @@ fn json_lines(path: &Path, text: &[u8]) -> Result<Vec<Value>, ReadError> {
 }
 
 /// The records of a document and the envelope fields to copy onto each.
-fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<Value>, Vec<(String, Value)>), ReadError> {
+fn document_records(
+    path: &Path,
+    doc: Value,
+    opts: &ReadOptions,
+) -> Result<(Vec<Value>, Vec<(String, Value)>), ReadError> {
     let Value::Object(mut top) = doc else {
         if !opts.envelope.is_empty() {
             return Err(err(path, "`envelope` needs a document that is an object; this one is a list"));
@@ -86,10 +90,8 @@ fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<
         }
     }
     let Some(records_path) = &opts.records else {
-        let lists: Vec<String> = top
-            .iter()
-            .filter_map(|(k, v)| v.as_array().map(|a| format!("`{k}` ({} items)", a.len())))
-            .collect();
+        let lists: Vec<String> =
+            top.iter().filter_map(|(k, v)| v.as_array().map(|a| format!("`{k}` ({} items)", a.len()))).collect();
         let hint = if lists.is_empty() { String::new() } else { format!(": {}", lists.join(", ")) };
         return Err(err(
             path,
@@ -114,7 +116,11 @@ fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<
             other => {
                 return Err(err(
                     path,
-                    format!("`records: {records_path}`: `{}` is {}, not an object", segments[..=i].join("."), kind_name(other)),
+                    format!(
+                        "`records: {records_path}`: `{}` is {}, not an object",
+                        segments[..=i].join("."),
+                        kind_name(other)
+                    ),
                 ))
             }
         }
@@ -281,7 +287,11 @@ mod tests {
 
     #[test]
     fn records_under_a_path_with_envelope_flattened() {
-        let opts = ReadOptions { records: Some("data.rows".into()), envelope: vec!["scraped_at".into()], ..Default::default() };
+        let opts = ReadOptions {
+            records: Some("data.rows".into()),
+            envelope: vec!["scraped_at".into()],
+            ..Default::default()
+        };
         let doc = r#"{"scraped_at": "2026-01-20", "data": {"rows": [
             {"code": "AI", "n": 1, "p": {"url": "u1", "at": null}, "tags": ["a", "b"]},
             {"code": "AO", "n": 2.5, "p": {"url": "u2"}, "tags": [], "extra": true}]}}"#;

@@ -160,10 +160,7 @@ impl Match {
     /// Each row's texts prepared, one per column (None for null).
     fn prepare(&self, df: &DataFrame, columns: &[String]) -> PolarsResult<Vec<Vec<Option<Prepared>>>> {
         let stop = self.normalize.stop_set();
-        let texts = columns
-            .iter()
-            .map(|c| df.column(c)?.cast(&DataType::String))
-            .collect::<PolarsResult<Vec<_>>>()?;
+        let texts = columns.iter().map(|c| df.column(c)?.cast(&DataType::String)).collect::<PolarsResult<Vec<_>>>()?;
         let texts = texts.iter().map(|c| c.str().cloned()).collect::<PolarsResult<Vec<_>>>()?;
         Ok((0..df.height())
             .map(|row| {
@@ -255,7 +252,10 @@ impl StepKind for Match {
         if [&self.score_column, &self.rank_column, &self.method_column].contains(&&column.to_string()) {
             let mut inputs: Vec<ColumnInput> = self.columns.iter().cloned().map(ColumnInput::Local).collect();
             inputs.extend(self.against.iter().map(|c| ColumnInput::Ref(self.reference.clone(), c.clone())));
-            return Some((inputs, format!("match {} of [{}] against `{}`", self.scorer.name(), self.columns.join(", "), self.reference)));
+            return Some((
+                inputs,
+                format!("match {} of [{}] against `{}`", self.scorer.name(), self.columns.join(", "), self.reference),
+            ));
         }
         None
     }
@@ -357,7 +357,10 @@ mod tests {
     fn best_candidates_rank_first_with_deterministic_ties() {
         let groups = DataFrame::new_infer_height(vec![
             Column::new("code".into(), ["FI", "PE", "ZZ", "AA"]),
-            Column::new("name".into(), ["Financial Management", "Human Resources Management", "Financial Management", "Air Traffic Control"]),
+            Column::new(
+                "name".into(),
+                ["Financial Management", "Human Resources Management", "Financial Management", "Air Traffic Control"],
+            ),
         ])
         .unwrap();
         let step: Match = serde_yaml::from_str(

@@ -140,8 +140,9 @@ impl Prepared {
 }
 
 /// Suffixes `stem` removes, longest first within each family; the stem keeps 4 letters.
-const SUFFIXES: [&str; 16] =
-    ["ements", "ement", "ment", "ings", "ing", "ion", "ers", "er", "ors", "or", "ist", "ian", "ical", "ial", "ic", "al"];
+const SUFFIXES: [&str; 16] = [
+    "ements", "ement", "ment", "ings", "ing", "ion", "ers", "er", "ors", "or", "ist", "ian", "ical", "ial", "ic", "al",
+];
 
 /// A crude English stem: the plural dropped, then up to two common suffixes, then a final `e` or `y`,
 /// so that `managers`, `management` and `manage` meet, as do `auditors` and `auditing`.
@@ -301,7 +302,8 @@ pub fn tfidf(a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
     if na == 0.0 || nb == 0.0 {
         return 0.0;
     }
-    let shared: f64 = a.tokens.iter().filter(|t| b.tokens.binary_search(t).is_ok()).map(|t| weights.get(t).powi(2)).sum();
+    let shared: f64 =
+        a.tokens.iter().filter(|t| b.tokens.binary_search(t).is_ok()).map(|t| weights.get(t).powi(2)).sum();
     (shared / (na * nb)).min(1.0)
 }
 
@@ -378,7 +380,13 @@ mod tests {
 
     #[test]
     fn stems_bring_word_families_together() {
-        for family in [["managers", "management", "manager"], ["auditors", "auditing", "audit"], ["engineers", "engineering", "engineer"], ["economists", "economics", "economist"], ["translators", "translation", "translator"]] {
+        for family in [
+            ["managers", "management", "manager"],
+            ["auditors", "auditing", "audit"],
+            ["engineers", "engineering", "engineer"],
+            ["economists", "economics", "economist"],
+            ["translators", "translation", "translator"],
+        ] {
             let stems: Vec<String> = family.iter().map(|w| stem(w)).collect();
             assert!(stems.iter().all(|s| *s == stems[0]), "{stems:?}");
         }
@@ -423,10 +431,14 @@ mod tests {
         assert_eq!(token_set(&prep("Software engineers"), &prep("Software engineers and designers")), 1.0);
         let partial = token_set(&prep("Financial managers"), &prep("Financial Management"));
         assert!(partial > 0.8 && partial < 1.0, "{partial}");
-        assert_eq!(token_set(&prep("Legislators"), &prep("Air traffic control")), ratio(&chars("legislators"), &chars("air control traffic")));
+        assert_eq!(
+            token_set(&prep("Legislators"), &prep("Air traffic control")),
+            ratio(&chars("legislators"), &chars("air control traffic"))
+        );
         assert!(token_sort(&prep("b a"), &prep("a b")) == 1.0);
         // A rare shared word outweighs a common one.
-        let candidates = [prep("Economics Services"), prep("Operational Services"), prep("Technical Services"), prep("Research")];
+        let candidates =
+            [prep("Economics Services"), prep("Operational Services"), prep("Technical Services"), prep("Research")];
         let w = WordWeights::new(&candidates);
         let economists = prep("Economics research services");
         assert!(tfidf(&economists, &candidates[0], &w) > tfidf(&economists, &candidates[1], &w));

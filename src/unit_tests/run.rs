@@ -144,13 +144,7 @@ fn execute(plan: &Plan, vars: &BTreeMap<String, String>, t: usize, test: &UnitTe
         }
     }
     if let Some(rows) = &test.expect.quarantine {
-        let as_text = |q: DataFrame| q.lazy().select([col("*").cast(DataType::String)]);
-        let frames: Vec<LazyFrame> = quarantined.into_iter().map(as_text).collect();
-        let actual = if frames.is_empty() {
-            DataFrame::empty()
-        } else {
-            concat_lf_diagonal(frames, UnionArgs::default()).and_then(|lf| lf.collect()).map_err(|e| e.to_string())?
-        };
+        let actual = crate::exec::layers::quarantine_text(quarantined).map_err(|e| e.to_string())?;
         let diff = compare(&expected(table, rows)?, &actual);
         if !diff.is_empty() {
             failures.extend(diff.render("quarantine"));
@@ -261,12 +255,16 @@ fn json_frame(
         list.iter().map(|r| serde_json::Value::Object(r.clone().into_iter().collect())).collect();
     let df = crate::reader::json::records_frame(&records).map_err(|e| e.to_string())?;
     let height = df.height();
-    let mut columns = df.into_columns();
-    for name in known.unwrap_or_default() {
-        if !PROVENANCE.contains(&name.as_str()) && !columns.iter().any(|c| c.name().as_str() == name) {
-            columns.push(Column::full_null(name.as_str().into(), height, &DataType::String));
+    // In the header's order (the plan compares it), the header's columns not given as null.
+    let mut given = df.into_columns();
+    let mut columns = Vec::new();
+    for name in known.unwrap_or_default().into_iter().filter(|n| !PROVENANCE.contains(&n.as_str())) {
+        match given.iter().position(|c| c.name().as_str() == name) {
+            Some(i) => columns.push(given.remove(i)),
+            None => columns.push(Column::full_null(name.as_str().into(), height, &DataType::String)),
         }
     }
+    columns.extend(given);
     with_provenance(table, &mut columns, height)?;
     DataFrame::new(height, columns).map_err(|e| e.to_string())
 }

@@ -92,7 +92,8 @@ fn jobforge_check_evaluates_edited_checks_without_a_rebuild() {
     );
     // An edited check rebuilds nothing.
     assert!(stdout(&p.jobforge(&["run", "pipelines"])).starts_with("nothing to do"));
-    let source = std::fs::File::options().write(true).open(p.file("data/source/noc/noc_structure_en.sample.csv")).unwrap();
+    let source =
+        std::fs::File::options().write(true).open(p.file("data/source/noc/noc_structure_en.sample.csv")).unwrap();
     source.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400)).unwrap();
     drop(source);
     let out = p.jobforge(&["check", "dim_noc", "--format", "json"]);

@@ -127,7 +127,11 @@ fn the_match_step_ranks_candidates_and_counts_every_row() {
     assert_eq!(ranks, [Some(1), Some(1)]);
     assert_eq!(strings(&df, "match_method")[0].as_deref(), Some("0.5*token_set+0.5*tfidf(title ~ title)"));
     let c = counts(&p, "career_titles", "silver");
-    assert_eq!((c["rows_in"].as_str(), c["rows_join_dropped"].as_str(), c["rows_out"].as_str()), (Some("3"), Some("1"), Some("2")), "{c}");
+    assert_eq!(
+        (c["rows_in"].as_str(), c["rows_join_dropped"].as_str(), c["rows_out"].as_str()),
+        (Some("3"), Some("1"), Some("2")),
+        "{c}"
+    );
     // The same input gives the same rows, scores and ranks.
     ok(&p.jobforge(&["run", "pipelines", "--full-refresh"]));
     let business = |d: DataFrame| d.drop_many(["_ingested_at", "_batch_id"]);
@@ -137,7 +141,12 @@ fn the_match_step_ranks_candidates_and_counts_every_row() {
     let out = p.jobforge(&["validate", "--config-only"]);
     assert_eq!(out.status.code(), Some(1));
     let e = stderr(&out);
-    assert!(e.contains("career_titles.yml:") && e.contains("unknown column `titel` in match of `silver.titles` (against)") && e.contains("did you mean `title`?"), "{e}");
+    assert!(
+        e.contains("career_titles.yml:")
+            && e.contains("unknown column `titel` in match of `silver.titles` (against)")
+            && e.contains("did you mean `title`?"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -166,7 +175,11 @@ fn the_bundled_tbs_and_caf_samples_build_bilingual_tables() {
     ok(&p.jobforge(&["run", "pipelines"]));
     let og = p.read("data/gold/dim_og.parquet");
     let ai = strings(&og, "og_code").iter().position(|c| c.as_deref() == Some("AI")).unwrap();
-    assert_eq!(strings(&og, "group_name_en")[ai].as_deref(), Some("Air Traffic Control"), "the code is cut from the name");
+    assert_eq!(
+        strings(&og, "group_name_en")[ai].as_deref(),
+        Some("Air Traffic Control"),
+        "the code is cut from the name"
+    );
     assert!(strings(&og, "group_name_fr").iter().all(Option::is_some), "every group has its French name");
     let caf = p.read("data/gold/dim_caf_occupation.parquet");
     assert!(strings(&caf, "title_fr").iter().flatten().any(|t| t.contains('·')), "inclusive French kept");

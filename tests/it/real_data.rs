@@ -192,7 +192,8 @@ fn the_real_files_build_the_whole_wiq_product() {
     );
     assert_eq!(tabs[0]["n"], "0");
     // TBS and CAF: as published, bilingual.
-    let groups = query(&p, "select count(*) as n, count(group_name_fr) as fr, count(distinct og_code) as codes from dim_og");
+    let groups =
+        query(&p, "select count(*) as n, count(group_name_fr) as fr, count(distinct og_code) as codes from dim_og");
     assert_eq!((groups[0]["n"].as_str(), groups[0]["fr"].as_str()), (Some("31"), Some("31")), "{groups:?}");
     let ai = query(&p, "select group_name_en, group_name_fr from dim_og where og_code = 'AI'");
     assert_eq!(ai[0]["group_name_en"], "Air Traffic Control");
@@ -223,8 +224,14 @@ fn the_real_files_build_the_whole_wiq_product() {
         let best = query(&p, &format!("select unit_group_id, confidence from caf_noc_bridge where career_id = '{career}' and civilian_title = '{civilian}' and match_rank = 1"));
         assert_eq!(best[0]["unit_group_id"], unit_group, "{career}: {civilian}: {best:?}");
     }
-    for (unit_group, class) in [("10011", "HM"), ("10010", "CT-FIN"), ("43201", "CX"), ("51114", "TR"), ("43203", "FB")] {
-        let best = query(&p, &format!("select class_code from noc_og_concordance where unit_group_id = '{unit_group}' and match_rank = 1"));
+    for (unit_group, class) in [("10011", "HM"), ("10010", "CT-FIN"), ("43201", "CX"), ("51114", "TR"), ("43203", "FB")]
+    {
+        let best = query(
+            &p,
+            &format!(
+                "select class_code from noc_og_concordance where unit_group_id = '{unit_group}' and match_rank = 1"
+            ),
+        );
         assert_eq!(best[0]["class_code"], class, "{unit_group}: {best:?}");
     }
     let bounds = query(&p, "select count(*) filter (where confidence < 0.4 or confidence > 1) as outside, max(match_rank) as k from noc_og_concordance");
@@ -236,5 +243,9 @@ fn the_real_files_build_the_whole_wiq_product() {
         &[("JOBFORGE_SOURCE_DIR", dir.to_str().unwrap())],
     );
     ok(&out);
-    assert!(stdout(&out).contains("match key from `silver.dim_noc`") && stdout(&out).contains("noc_structure_en.csv"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("match key from `silver.dim_noc`") && stdout(&out).contains("noc_structure_en.csv"),
+        "{}",
+        stdout(&out)
+    );
 }
