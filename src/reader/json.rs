@@ -66,12 +66,11 @@ fn json_lines(path: &Path, text: &[u8]) -> Result<Vec<Value>, ReadError> {
     Ok(records)
 }
 
+/// Fields of the document copied onto every record, by name.
+type Envelope = Vec<(String, Value)>;
+
 /// The records of a document and the envelope fields to copy onto each.
-fn document_records(
-    path: &Path,
-    doc: Value,
-    opts: &ReadOptions,
-) -> Result<(Vec<Value>, Vec<(String, Value)>), ReadError> {
+fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<Value>, Envelope), ReadError> {
     let Value::Object(mut top) = doc else {
         if !opts.envelope.is_empty() {
             return Err(err(path, "`envelope` needs a document that is an object; this one is a list"));
