@@ -67,7 +67,7 @@ if [[ $what == wiq || $what == all ]]; then
   measure "WiQ validate --config-only" "${jf[@]}" validate --config-only
   measure "WiQ plan --dry-run" "${jf[@]}" plan --dry-run
   unset JOBFORGE_SOURCE_DIR
-  rm -rf "$work" "$rows5m"
+  rm -rf "$work"
 fi
 if [[ $what == match || $what == all ]]; then
   real=$(cd ../shared/data && pwd)

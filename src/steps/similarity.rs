@@ -172,6 +172,20 @@ pub fn lcs_len(a: &[char], b: &[char]) -> usize {
     if short.is_empty() {
         return 0;
     }
+    // The common case, a short ASCII text: one machine word, masks in an array.
+    if short.len() <= 64 && short.iter().all(char::is_ascii) {
+        let mut masks = [0u64; 128];
+        for (i, c) in short.iter().enumerate() {
+            masks[*c as usize] |= 1 << i;
+        }
+        let mut v = u64::MAX;
+        for c in long.iter().filter(|c| c.is_ascii()) {
+            let u = v & masks[*c as usize];
+            v = v.wrapping_add(u) | (v - u);
+        }
+        let used = if short.len() == 64 { u64::MAX } else { (1u64 << short.len()) - 1 };
+        return short.len() - (v & used).count_ones() as usize;
+    }
     let words = short.len().div_ceil(64);
     let mut masks: HashMap<char, Vec<u64>> = HashMap::new();
     for (i, c) in short.iter().enumerate() {
