@@ -15,7 +15,7 @@ fn real_dir() -> Option<std::path::PathBuf> {
 }
 
 /// Every gold table of the WiQ product and its row count on the published files.
-const GOLD_ROWS: [(&str, usize); 58] = [
+const GOLD_ROWS: [(&str, usize); 59] = [
     // TBS occupational groups: 31 groups, 111 subgroup codes (130 group-subgroup pairs: the
     // SR-* codes sit under SRE and SRW), 3,520 pay rows of which 473 repeat another exactly.
     ("dim_og", 31),
@@ -40,6 +40,7 @@ const GOLD_ROWS: [(&str, usize); 58] = [
     // The bridges' sizes depend on the scores; checked by their matches below.
     ("noc_og_concordance", 0),
     ("caf_noc_bridge", 0),
+    ("caf_job_architecture_bridge", 0),
     ("dim_noc", 516),
     ("noc_hierarchy", 822),
     ("noc_onet_crosswalk", 1467),
@@ -234,6 +235,8 @@ fn the_real_files_build_the_whole_wiq_product() {
         );
         assert_eq!(best[0]["class_code"], class, "{unit_group}: {best:?}");
     }
+    let cook = query(&p, "select j.job_title from caf_job_architecture_bridge b join job_architecture j using (job_title_id) where career_id = 'cook' and match_rank = 1");
+    assert_eq!(cook[0]["job_title"], "Cook", "{cook:?}");
     let bounds = query(&p, "select count(*) filter (where confidence < 0.4 or confidence > 1) as outside, max(match_rank) as k from noc_og_concordance");
     assert_eq!((bounds[0]["outside"].as_str(), bounds[0]["k"].as_str()), (Some("0"), Some("3")), "{bounds:?}");
     let orphans = query(&p, "select count(*) as n from caf_noc_bridge b left join dim_noc d using (unit_group_id) where d.unit_group_id is null");
