@@ -48,7 +48,12 @@ It also reads silver.noc_hierarchy; upstream tables: noc_hierarchy (source `noc_
         "noc_hierarchy feeds 1 table(s): dim_noc.\nRead directly by gold.dim_noc."
     );
     let feeds = ask(&p, "What does Dim-Noc feed?");
-    assert!(feeds.starts_with("dim_noc feeds 31 table(s): caf_noc_bridge, cops_future_labour_market, "), "{feeds}");
+    assert!(
+        feeds.starts_with(
+            "dim_noc feeds 32 table(s): caf_job_architecture_bridge, caf_noc_bridge, cops_future_labour_market, "
+        ),
+        "{feeds}"
+    );
     assert!(feeds.contains("Read directly by silver.") && feeds.contains("silver.cops_employment"), "{feeds}");
     let lineage = ask(&p, "Lineage of noc_hierarchy");
     assert!(
