@@ -7,6 +7,7 @@ use crate::config::pipeline::Step;
 use crate::plan::check::{expression_columns, PROVENANCE};
 use crate::plan::render::step_label;
 use crate::plan::{parse_ref, Layer, Plan};
+use crate::steps::ColumnInput;
 use serde::Serialize;
 
 /// Where one column comes from, one hop back.
@@ -26,20 +27,11 @@ pub struct Hop {
 
 /// The columns before a step that `column` after it is made from, and how (None: the step
 /// hides its inputs, i.e. `sql`).
-fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, Option<String>)> {
-    let same = |c: &str| (vec![Source::Local(c.to_string())], None);
+fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<ColumnInput>, Option<String>)> {
+    let same = |c: &str| (vec![ColumnInput::Local(c.to_string())], None);
     if let Some(kind) = step.kind() {
         return Some(match kind.lineage(column) {
-            Some((inputs, how)) => (
-                inputs
-                    .into_iter()
-                    .map(|i| match i {
-                        crate::steps::ColumnInput::Local(c) => Source::Local(c),
-                        crate::steps::ColumnInput::Ref(r, c) => Source::Ref(r, c),
-                    })
-                    .collect(),
-                Some(how),
-            ),
+            Some((inputs, how)) => (inputs, Some(how)),
             None => same(column),
         });
     }
@@ -47,20 +39,20 @@ fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, 
         Step::Derive(map) => match map.get(column) {
             Some(sql) => {
                 let inputs = expression_columns(sql).unwrap_or_default();
-                (inputs.into_iter().map(Source::Local).collect(), Some(format!("derive `{sql}`")))
+                (inputs.into_iter().map(ColumnInput::Local).collect(), Some(format!("derive `{sql}`")))
             }
             None => same(column),
         },
         Step::Rename(map) => match map.iter().find(|(_, new)| *new == column) {
-            Some((old, _)) => (vec![Source::Local(old.clone())], Some(format!("rename from `{old}`"))),
+            Some((old, _)) => (vec![ColumnInput::Local(old.clone())], Some(format!("rename from `{old}`"))),
             None => same(column),
         },
         Step::Cast(map) => match map.get(column) {
-            Some(t) => (vec![Source::Local(column.to_string())], Some(format!("cast to {t:?}").to_lowercase())),
+            Some(t) => (vec![ColumnInput::Local(column.to_string())], Some(format!("cast to {t:?}").to_lowercase())),
             None => same(column),
         },
         Step::Clean(c) if c.columns.iter().any(|x| x == column || x == "*") => {
-            (vec![Source::Local(column.to_string())], Some(step_label(step)))
+            (vec![ColumnInput::Local(column.to_string())], Some(step_label(step)))
         }
         Step::Join(j) => {
             let prefix = j.prefix.as_deref().unwrap_or("");
@@ -79,7 +71,7 @@ fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, 
             };
             match taken.iter().find(|c| format!("{prefix}{c}") == column) {
                 Some(original) => (
-                    vec![Source::Ref(j.reference.clone(), original.clone())],
+                    vec![ColumnInput::Ref(j.reference.clone(), original.clone())],
                     Some(format!("join from `{}`", j.reference)),
                 ),
                 None => same(column),
@@ -88,7 +80,7 @@ fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, 
         Step::Unpivot(u) if column == u.variable || column == u.value => {
             let what = if column == u.variable { "names" } else { "values" };
             (
-                u.on.iter().cloned().map(Source::Local).collect(),
+                u.on.iter().cloned().map(ColumnInput::Local).collect(),
                 Some(format!("unpivot: the {what} of columns [{}]", u.on.join(", "))),
             )
         }
@@ -96,7 +88,7 @@ fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, 
             Some(sql) => {
                 let inputs = expression_columns(sql).unwrap_or_default();
                 (
-                    inputs.into_iter().map(Source::Local).collect(),
+                    inputs.into_iter().map(ColumnInput::Local).collect(),
                     Some(format!("aggregate `{sql}` by [{}]", a.group_by.join(", "))),
                 )
             }
@@ -105,13 +97,6 @@ fn through_step(plan: &Plan, step: &Step, column: &str) -> Option<(Vec<Source>, 
         Step::Sql(_) => return None,
         _ => same(column),
     })
-}
-
-/// A step input: a column of the same frame, or a column of another table (`layer.table`).
-#[derive(Debug, Clone)]
-enum Source {
-    Local(String),
-    Ref(String, String),
 }
 
 /// One hop: what `column` of `table` at `layer` is made from.
@@ -156,8 +141,8 @@ pub fn hop(plan: &Plan, table: usize, layer: Layer, column: &str) -> Hop {
                             hop.how.splice(0..0, how);
                             for s in sources {
                                 match s {
-                                    Source::Local(c) => next.push(c),
-                                    Source::Ref(r, c) => {
+                                    ColumnInput::Local(c) => next.push(c),
+                                    ColumnInput::Ref(r, c) => {
                                         if let Ok((l, name)) = parse_ref(&r) {
                                             hop.inputs.push((name.to_string(), l, c));
                                         }

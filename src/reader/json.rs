@@ -71,7 +71,7 @@ type Envelope = Vec<(String, Value)>;
 
 /// The records of a document and the envelope fields to copy onto each.
 fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<Value>, Envelope), ReadError> {
-    let Value::Object(mut top) = doc else {
+    let Value::Object(top) = doc else {
         if !opts.envelope.is_empty() {
             return Err(err(path, "`envelope` needs a document that is an object; this one is a list"));
         }
@@ -97,32 +97,18 @@ fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<
             format!("the document is an object; set `read.records` to the field holding the list of records{hint}"),
         ));
     };
-    let mut here = Value::Null;
-    let mut parent = &mut top;
+    // Down the dotted path, taking each field out of its (owned) parent.
+    let mut here = Value::Object(top);
     let segments: Vec<&str> = records_path.split('.').collect();
     for (i, segment) in segments.iter().enumerate() {
-        if !parent.contains_key(*segment) {
-            let at = if i == 0 { "the document".to_string() } else { format!("`{}`", segments[..i].join(".")) };
-            return Err(missing_field(path, segment, &at, parent));
-        }
-        let v = parent.get_mut(*segment).ok_or_else(|| err(path, format!("no field `{segment}`")))?;
-        if i + 1 == segments.len() {
-            here = v.take();
-            break;
-        }
-        match v {
-            Value::Object(o) => parent = o,
-            other => {
-                return Err(err(
-                    path,
-                    format!(
-                        "`records: {records_path}`: `{}` is {}, not an object",
-                        segments[..=i].join("."),
-                        kind_name(other)
-                    ),
-                ))
-            }
-        }
+        let at = if i == 0 { "the document".to_string() } else { format!("`{}`", segments[..i].join(".")) };
+        let Value::Object(mut parent) = here else {
+            return Err(err(path, format!("`records: {records_path}`: {at} is {}, not an object", kind_name(&here))));
+        };
+        here = match parent.remove(*segment) {
+            Some(v) => v,
+            None => return Err(missing_field(path, segment, &at, &parent)),
+        };
     }
     match here {
         Value::Array(items) => Ok((objects(path, &format!("`{records_path}`"), items)?, envelope)),
@@ -188,6 +174,16 @@ fn merge(a: Kind, b: Kind) -> Kind {
         (Kind::Int, Kind::Float) | (Kind::Float, Kind::Int) => Kind::Float,
         _ => Kind::Json,
     }
+}
+
+/// The columns a record's fields make, nested objects as dotted names (for the column check of
+/// `jobforge test` inputs).
+pub fn field_names<'a>(fields: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Vec<String> {
+    let mut flat = Vec::new();
+    for (k, v) in fields {
+        flatten(k.clone(), v, &mut flat);
+    }
+    flat.into_iter().map(|(name, _)| name).collect()
 }
 
 /// Adds `value` under `name` to a flat record, objects spread into dotted names.

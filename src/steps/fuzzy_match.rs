@@ -127,13 +127,6 @@ impl ScorerKind {
 }
 
 impl Scorer {
-    fn parts(&self) -> Vec<(ScorerKind, f64)> {
-        match self {
-            Scorer::One(k) => vec![(*k, 1.0)],
-            Scorer::Mix(m) => m.iter().map(|(k, w)| (*k, *w)).collect(),
-        }
-    }
-
     /// `token_set`, or `0.7*token_set+0.3*jaro_winkler`.
     fn name(&self) -> String {
         match self {
@@ -142,10 +135,12 @@ impl Scorer {
         }
     }
 
+    /// The score of one pair (called for every pair: allocates nothing).
     fn score(&self, a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
-        let parts = self.parts();
-        let total: f64 = parts.iter().map(|(_, w)| w).sum();
-        parts.iter().map(|(k, w)| w * k.score(a, b, weights)).sum::<f64>() / total
+        match self {
+            Scorer::One(k) => k.score(a, b, weights),
+            Scorer::Mix(m) => m.iter().map(|(k, w)| w * k.score(a, b, weights)).sum::<f64>() / m.values().sum::<f64>(),
+        }
     }
 }
 

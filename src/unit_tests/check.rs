@@ -57,21 +57,13 @@ pub fn row_columns(table: &TablePlan, rows: &Rows) -> Result<Vec<String>, String
             // A JSON source's nested maps are columns with dotted names, as a read makes them.
             let json =
                 matches!(table.format, crate::config::sources::Format::Json | crate::config::sources::Format::Ndjson);
-            fn add(name: String, value: &serde_json::Value, json: bool, out: &mut Vec<String>) {
-                match value {
-                    serde_json::Value::Object(o) if json && !o.is_empty() => {
-                        for (k, v) in o {
-                            add(format!("{name}.{k}"), v, json, out);
-                        }
-                    }
-                    _ if !out.contains(&name) => out.push(name),
-                    _ => {}
-                }
-            }
             let mut out: Vec<String> = vec![];
             for r in rows {
-                for (k, v) in r {
-                    add(k.clone(), v, json, &mut out);
+                let names = if json { crate::reader::json::field_names(r) } else { r.keys().cloned().collect() };
+                for name in names {
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
                 }
             }
             Ok(out)

@@ -1,11 +1,11 @@
 //! The embedded DuckDB target: gold parquet read directly by DuckDB into an attached database
 //! file, planned with counting queries and applied as one SQL transaction.
 
-use super::{Load, TableLoad, Target};
+use super::{Load, LoadRequest, TableLoad};
 use crate::query::{count, text_rows};
 use crate::semantic::model::{LoadStrategy, Model};
 use crate::sql::{ident, literal};
-use crate::store::{Manifest, Store};
+use crate::store::Manifest;
 use std::path::Path;
 
 /// (column, type) pairs that `sql` returns.
@@ -18,17 +18,8 @@ fn column_types(conn: &duckdb::Connection, sql: &str, args: &[&str]) -> Result<V
 
 /// Plans the load of snapshot `m` into the DuckDB file at `path`, or with `execute` applies it
 /// in one transaction.
-#[allow(clippy::too_many_arguments)]
-pub fn load(
-    store: &Store,
-    m: &Manifest,
-    model: Option<&Model>,
-    target: &Target,
-    path: &Path,
-    schema: &str,
-    execute: bool,
-    allow_destructive: bool,
-) -> Result<Load, String> {
+pub fn load(request: LoadRequest, path: &Path) -> Result<Load, String> {
+    let LoadRequest { store, snapshot: m, model, target, schema, execute, .. } = request;
     let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
     let exists = path.is_file();
     if execute {
@@ -67,10 +58,9 @@ pub fn load(
             vec![]
         };
         let qualified = format!("wh.{}.{}", ident(schema), ident(&name));
-        let mut t =
-            TableLoad::plan(&name, file, model, &qualified, columns, &existing, allow_destructive, |alter, ty| {
-                format!("{alter} TYPE {ty}")
-            })?;
+        let mut t = TableLoad::plan(&request, &name, file, &qualified, columns, &existing, |alter, ty| {
+            format!("{alter} TYPE {ty}")
+        })?;
         let rows = m.file(&name, "gold").map_or(0, |f| f.rows);
         if !t.exists {
             t.insert = rows;

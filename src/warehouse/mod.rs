@@ -81,17 +81,16 @@ impl TableLoad {
     /// The plan of one gold table: strategy and key from the model, the statement that creates
     /// it, and the schema changes from the target's `existing` columns to gold's `columns` (both
     /// in the target's type names). `alter_type` writes the statement that retypes a column.
-    #[allow(clippy::too_many_arguments)]
     fn plan(
+        request: &LoadRequest,
         name: &str,
         file: PathBuf,
-        model: Option<&Model>,
         qualified: &str,
         columns: Vec<(String, String)>,
         existing: &[(String, String)],
-        allow_destructive: bool,
         alter_type: impl Fn(&str, &str) -> String,
     ) -> Result<TableLoad, String> {
+        let (model, allow_destructive) = (request.model, request.allow_destructive);
         let model_table = model.and_then(|md| md.tables.get(name));
         let key = model_table.map(|t| t.primary_key.columns()).unwrap_or_default();
         let strategy = model_table.and_then(|t| t.load).unwrap_or(if key.is_empty() {
@@ -258,6 +257,19 @@ impl Load {
     }
 }
 
+/// What a load is asked to do; each backend reads it.
+#[derive(Clone, Copy)]
+pub struct LoadRequest<'a> {
+    pub store: &'a Store,
+    /// The committed run whose gold is loaded.
+    pub snapshot: &'a Manifest,
+    pub model: Option<&'a Model>,
+    pub target: &'a Target,
+    pub schema: &'a str,
+    pub execute: bool,
+    pub allow_destructive: bool,
+}
+
 /// Plans the load of snapshot `m` into `target`, or with `execute` applies it in one
 /// transaction and records it.
 pub fn load(
@@ -269,12 +281,13 @@ pub fn load(
     execute: bool,
     allow_destructive: bool,
 ) -> Result<Load, String> {
+    let request = LoadRequest { store, snapshot: m, model, target, schema, execute, allow_destructive };
     let load = match target {
         #[cfg(feature = "query")]
-        Target::DuckDb(path) => duckdb::load(store, m, model, target, path, schema, execute, allow_destructive)?,
+        Target::DuckDb(path) => duckdb::load(request, path)?,
         #[cfg(not(feature = "query"))]
         Target::DuckDb(_) => return Err("this jobforge was built without the `query` feature (DuckDB)".into()),
-        Target::Postgres(pg) => postgres::load(store, m, model, target, pg, schema, execute, allow_destructive)?,
+        Target::Postgres(pg) => postgres::load(request, pg)?,
     };
     if load.executed {
         store.record_load(&serde_json::to_value(&load).map_err(|e| e.to_string())?)?;

@@ -10,10 +10,10 @@
 //! `_jobforge_loads`. Any failure, a lost connection or a killed process rolls it all back.
 //! The plan runs the same reads in a transaction that is rolled back: it writes nothing.
 
-use super::{Load, TableLoad, Target};
+use super::{Load, LoadRequest, TableLoad};
 use crate::semantic::model::{LoadStrategy, Model, Severity};
 use crate::sql::{ident, idents, literal};
-use crate::store::{Manifest, Store};
+use crate::store::Manifest;
 use polars::prelude::*;
 use postgres::{Client, NoTls, Transaction};
 use std::path::{Path, PathBuf};
@@ -363,17 +363,8 @@ fn foreign_keys(model: Option<&Model>, table: &str, loaded: &[TableLoad]) -> Vec
 }
 
 /// Plans the load of snapshot `m` into `pg`, or with `execute` applies it, in one transaction.
-#[allow(clippy::too_many_arguments)]
-pub fn load(
-    store: &Store,
-    m: &Manifest,
-    model: Option<&Model>,
-    target: &Target,
-    pg: &Pg,
-    schema: &str,
-    execute: bool,
-    allow_destructive: bool,
-) -> Result<Load, String> {
+pub fn load(request: LoadRequest, pg: &Pg) -> Result<Load, String> {
+    let LoadRequest { store, snapshot: m, model, target, schema, execute, .. } = request;
     let mut client = pg.connect()?;
     let mut tx = client.transaction().map_err(|e| error_text(&e))?;
     if execute {
@@ -402,10 +393,9 @@ pub fn load(
         dtypes.push(gold.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
         let existing = pg_columns(&mut tx, schema, &name)?;
         let qualified = format!("{}.{}", ident(schema), ident(&name));
-        let mut t =
-            TableLoad::plan(&name, file, model, &qualified, columns, &existing, allow_destructive, |alter, ty| {
-                format!("{alter} TYPE {ty} USING {}::{ty}", alter.rsplit(' ').next().unwrap_or_default())
-            })?;
+        let mut t = TableLoad::plan(&request, &name, file, &qualified, columns, &existing, |alter, ty| {
+            format!("{alter} TYPE {ty} USING {}::{ty}", alter.rsplit(' ').next().unwrap_or_default())
+        })?;
         let rows = m.file(&name, "gold").map_or(0, |f| f.rows);
         if !t.exists {
             t.insert = rows;
