@@ -55,12 +55,13 @@ pub fn status(project: &Project) -> Result<Vec<SourceStatus>, String> {
     let root = resolve::source_root(project)?;
     let runs = Store::open(&project.data_dir()).manifests();
     let last_seen = |id: &str| runs.iter().rev().find_map(|r| r.sources.get(id).filter(|s| s.sha256.is_some()));
+    let listings = resolve::Listings::default();
     Ok(project
         .sources
         .sources
         .iter()
         .map(|(id, source)| {
-            let resolved = resolve::resolve(project, &root, id, source)
+            let resolved = resolve::resolve(project, &root, id, source, &listings)
                 .and_then(|f| fingerprint(&f.path).map_err(|e| format!("{}: {e}", f.path.display())));
             match resolved {
                 Ok(fp) => {

@@ -26,6 +26,61 @@ pub struct RunContext<'a> {
     pub records: Mutex<Records>,
     /// Frames this run built that other tables' layers still read, by (layer, table).
     pub frames: Mutex<HashMap<(Layer, usize), DataFrame>>,
+    /// Source files several tables of the run read the same way, read once (see `SourceReads`).
+    pub sources: SourceReads,
+}
+
+/// Each source file a run reads, read once however many of its tables read it the same way
+/// (seven CAF tables read one `occupations.json`; each OaSIS file feeds a wide and a long
+/// table). The frame is dropped when the last of those tables has taken it.
+#[derive(Default)]
+pub struct SourceReads {
+    reads: Mutex<HashMap<String, SharedRead>>,
+}
+
+/// One source read that several tables wait on, and how many have yet to take it.
+struct SharedRead {
+    left: usize,
+    frame: std::sync::Arc<std::sync::OnceLock<Result<DataFrame, String>>>,
+}
+
+impl SourceReads {
+    /// Counts the readers of each file among the tables `building` (only files read by more than
+    /// one table are shared).
+    pub fn new(plan: &Plan, building: &BTreeSet<usize>) -> SourceReads {
+        let mut reads: HashMap<String, SharedRead> = HashMap::new();
+        for &t in building.iter().filter(|t| !super::streamed::applies(plan, **t)) {
+            let frame = std::sync::Arc::default();
+            reads.entry(read_key(plan, t)).or_insert(SharedRead { left: 0, frame }).left += 1;
+        }
+        reads.retain(|_, r| r.left > 1);
+        SourceReads { reads: Mutex::new(reads) }
+    }
+
+    /// The source frame of table `t`: read now, or taken from the table that read it.
+    fn read(&self, plan: &Plan, t: usize) -> Result<DataFrame, String> {
+        let table = &plan.tables[t];
+        let read = || crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string());
+        let key = read_key(plan, t);
+        let shared = {
+            let Ok(mut reads) = self.reads.lock() else { return read() };
+            let Some(entry) = reads.get_mut(&key) else { return read() };
+            entry.left -= 1;
+            let frame = entry.frame.clone();
+            if entry.left == 0 {
+                reads.remove(&key);
+            }
+            frame
+        };
+        shared.get_or_init(read).clone()
+    }
+}
+
+/// What makes two tables' reads of their source the same: the file, its format and the options.
+fn read_key(plan: &Plan, t: usize) -> String {
+    let table = &plan.tables[t];
+    let options = serde_json::to_string(&table.read).unwrap_or_default();
+    format!("{}\0{:?}\0{options}", table.file.path.display(), table.format)
 }
 
 /// The records every layer adds to, committed with the run.
@@ -92,6 +147,36 @@ impl Built {
     }
 }
 
+impl Built {
+    /// Adds a later batch of the same layer: its rows after these, its counts, quarantined rows
+    /// and step counts added to these.
+    pub(super) fn absorb(&mut self, batch: Built) -> PolarsResult<()> {
+        if self.df.width() == 0 {
+            self.df = batch.df;
+        } else {
+            self.df.vstack_mut_owned(batch.df)?;
+        }
+        self.counts.rows_in += batch.counts.rows_in;
+        self.counts.add_causes(&batch.counts);
+        self.quarantined.extend(batch.quarantined);
+        for (mine, theirs) in self.steps.iter_mut().zip(&batch.steps) {
+            let counts = &mut mine.counts;
+            counts.rows_in += theirs.counts.rows_in;
+            counts.rows_out += theirs.counts.rows_out;
+            counts.add_causes(&theirs.counts);
+        }
+        if self.steps.is_empty() {
+            self.steps = batch.steps;
+        }
+        Ok(())
+    }
+
+    /// An empty layer to absorb batches into.
+    pub(super) fn empty() -> Built {
+        Built::new(DataFrame::empty(), vec![], vec![])
+    }
+}
+
 /// What a written layer hands on: its frame, its file, its quarantined rows and its warnings.
 pub struct LayerOutput {
     pub df: DataFrame,
@@ -104,8 +189,6 @@ pub struct LayerOutput {
 pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataFrame>) -> Result<LayerOutput, String> {
     let table = &ctx.plan.tables[t];
     let started_at = Utc::now();
-    let target = ctx.stable_file(layer, &table.name);
-    let previous_file = |l: Layer| ctx.stable_file(l, &table.name);
     let result = match layer {
         Layer::Staged => staged(ctx, t),
         Layer::Silver | Layer::Gold | Layer::Bronze => {
@@ -121,20 +204,26 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
             })
         }
     };
+    finish_layer(ctx, t, layer, started_at, result)
+}
+
+/// The transition log of `layer` of table `t`, begun at `started_at`, as failed until it is not.
+pub(super) fn transition(ctx: &RunContext, t: usize, layer: Layer, started_at: DateTime<Utc>) -> TransitionLog {
+    let table = &ctx.plan.tables[t];
     let source_layer = match layer {
-        Layer::Staged => "source".to_string(),
-        Layer::Bronze => "staged".into(),
-        Layer::Silver => "bronze".into(),
-        Layer::Gold => "silver".into(),
+        Layer::Staged => "source",
+        Layer::Bronze => "staged",
+        Layer::Silver => "bronze",
+        Layer::Gold => "silver",
     };
-    let mut log = TransitionLog {
+    TransitionLog {
         transition_id: uuid::Uuid::new_v4().to_string(),
         batch_id: ctx.batch_id().to_string(),
         table: table.name.clone(),
-        source_layer: source_layer.clone(),
+        source_layer: source_layer.into(),
         target_layer: layer.name().into(),
         source_files: vec![],
-        target_file: target,
+        target_file: ctx.stable_file(layer, &table.name),
         counts: RowCounts::default(),
         steps_applied: vec![],
         started_at,
@@ -142,7 +231,29 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
         status: "failed".into(),
         errors: vec![],
         warnings: vec![],
-    };
+    }
+}
+
+/// Adds a layer's transition log and metadata to the run's records.
+pub(super) fn record(ctx: &RunContext, log: TransitionLog, meta: Option<TableMetadata>) -> Result<(), String> {
+    let mut records = ctx.records.lock().map_err(|_| "the run's records are poisoned".to_string())?;
+    records.metadata.extend(meta);
+    records.transitions.push(log);
+    Ok(())
+}
+
+/// Writes layer `layer` of table `t` as `result` built it (with provenance), and records its
+/// transition and metadata.
+pub(super) fn finish_layer(
+    ctx: &RunContext,
+    t: usize,
+    layer: Layer,
+    started_at: DateTime<Utc>,
+    result: Result<Built, String>,
+) -> Result<LayerOutput, String> {
+    let table = &ctx.plan.tables[t];
+    let previous_file = |l: Layer| ctx.stable_file(l, &table.name);
+    let mut log = transition(ctx, t, layer, started_at);
     let written = result.and_then(|mut built| {
         if layer != Layer::Staged {
             built.source_files.insert(0, previous_file(Layer::ALL[layer as usize - 1]));
@@ -178,21 +289,19 @@ pub fn build_layer(ctx: &RunContext, t: usize, layer: Layer, input: Option<DataF
             None
         }
     };
-    let mut records = ctx.records.lock().map_err(|_| "the run's records are poisoned".to_string())?;
-    records.metadata.extend(meta);
-    records.transitions.push(log);
+    record(ctx, log, meta)?;
     written
 }
 
 fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let df = crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?;
+    let df = ctx.sources.read(ctx.plan, t)?;
     let warnings = schema_drift(ctx, t, &df);
     Ok(Built::new(df, vec![table.file.path.display().to_string()], warnings))
 }
 
 /// Source columns that appeared or disappeared since the last staged write of this table.
-fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
+pub(super) fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
     let table = &ctx.plan.tables[t];
     let Some(previous) = ctx.writer.previous_metadata(Layer::Staged.name(), &table.name) else {
         return vec![];
@@ -221,7 +330,7 @@ pub fn transform(inputs: &Inputs, t: usize, layer: Layer, df: DataFrame) -> Resu
     }
 }
 
-fn bronze(plan: &Plan, t: usize, df: DataFrame) -> Result<Built, String> {
+pub(super) fn bronze(plan: &Plan, t: usize, df: DataFrame) -> Result<Built, String> {
     let table = &plan.tables[t];
     let published: Vec<String> = df
         .get_column_names()
@@ -288,7 +397,7 @@ fn read_reference(ctx: &RunContext, reference: &str) -> PolarsResult<DataFrame> 
 }
 
 /// Sets `_layer` and fills any provenance column a step dropped.
-fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> PolarsResult<DataFrame> {
+pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> PolarsResult<DataFrame> {
     let table = &ctx.plan.tables[t];
     let has = |c: &str| df.get_column_index(c).is_some();
     let mut exprs = vec![lit(layer.name()).alias("_layer")];
@@ -307,7 +416,7 @@ fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> P
 
 /// Frames smaller than this in memory are written uncompressed: compressing them costs more
 /// time than their bytes do.
-const COMPRESS_FROM_BYTES: usize = 8 << 20;
+pub(super) const COMPRESS_FROM_BYTES: usize = 8 << 20;
 
 /// Writes a frame as `layer.table` of this run.
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {

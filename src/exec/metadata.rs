@@ -57,8 +57,32 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
     }
 }
 
-/// The first `n` distinct non-null values of a column, as text, looking at no more rows than it
-/// takes to find them (at most 1,000).
+/// Metadata of a layer written in batches: from its first batch `first`, with the row and null
+/// counts of the whole layer.
+pub fn batched_metadata(
+    ctx: &RunContext,
+    t: usize,
+    layer: Layer,
+    first: &DataFrame,
+    rows: u64,
+    nulls: &[u64],
+    file: &FileEntry,
+) -> TableMetadata {
+    let mut meta = table_metadata(ctx, t, layer, first, file);
+    meta.row_count = rows;
+    for (column, &n) in meta.columns.iter_mut().zip(nulls) {
+        column.null_count = n;
+        column.nullable = n > 0;
+    }
+    meta
+}
+
+/// Examples longer than this many characters are cut, ending in `…`: a catalogue shows a glimpse
+/// of a value, and whole documents in every layer's records made them megabytes.
+const EXAMPLE_CHARS: usize = 80;
+
+/// The first `n` distinct non-null values of a column, as text (cut at `EXAMPLE_CHARS`),
+/// looking at no more rows than it takes to find them (at most 1,000).
 fn examples(column: &Series, n: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(n);
     for i in 0..column.len().min(1_000) {
@@ -66,7 +90,7 @@ fn examples(column: &Series, n: usize) -> Vec<String> {
         if value.is_null() {
             continue;
         }
-        let text = value.str_value().to_string();
+        let text = shortened(&value.str_value());
         if !out.contains(&text) {
             out.push(text);
             if out.len() == n {
@@ -75,6 +99,14 @@ fn examples(column: &Series, n: usize) -> Vec<String> {
         }
     }
     out
+}
+
+/// `text` cut to `EXAMPLE_CHARS` characters, with `…` when it was longer.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(EXAMPLE_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 /// Tables this one reads and tables that read it.
@@ -106,4 +138,20 @@ fn schema_version(df: &DataFrame) -> String {
         h.update(b";");
     }
     h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_examples_are_cut_at_a_character_boundary() {
+        let long: String = "é".repeat(EXAMPLE_CHARS + 5);
+        let column = Series::new("x".into(), [long.as_str(), "short"]);
+        let found = examples(&column, 3);
+        assert_eq!(found[0].chars().count(), EXAMPLE_CHARS + 1);
+        assert!(found[0].ends_with('…'));
+        assert!(long.starts_with(found[0].trim_end_matches('…')));
+        assert_eq!(found[1], "short");
+    }
 }

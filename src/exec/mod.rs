@@ -13,6 +13,7 @@ pub mod quality;
 pub mod rules;
 mod schedule;
 pub mod steps;
+mod streamed;
 
 use crate::config::Project;
 use crate::plan::{Layer, Plan};
@@ -130,7 +131,9 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
     let selected: BTreeSet<usize> = plan.select(&options.selectors)?;
     let store = Store::at(&project.data_dir());
     let writer = store.begin_run(options.wait)?;
+    tracing::debug!("run: began");
     let decision = incremental::decide(project, plan, writer.previous(), &selected, options.full_refresh);
+    tracing::debug!("run: decided ({} to build)", decision.build.len());
     let name = |t: usize| plan.tables[t].name.clone();
     let mut reasons: Vec<(String, String)> =
         decision.build.iter().chain(&decision.unchanged).map(|(&t, why)| (name(t), why.clone())).collect();
@@ -163,9 +166,12 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
         progress: bar.as_ref(),
         records: Mutex::new(layers::Records::default()),
         frames: Mutex::new(HashMap::new()),
+        sources: layers::SourceReads::new(plan, &building),
     };
     let mut results = schedule::run_nodes(&ctx, &building);
+    tracing::debug!("run: built");
     let checks = quality::check_built(plan, &writer, &decision.sources, &mut results);
+    tracing::debug!("run: checked");
     let records = ctx.records.into_inner().unwrap_or_default();
     if let Some(bar) = bar {
         bar.finish_and_clear();

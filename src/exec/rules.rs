@@ -17,34 +17,36 @@ pub struct Check {
 pub const RULE: &str = "_rule";
 pub const REASON: &str = "_reason";
 
-/// Splits `df` into (passing rows, failing rows with `_rule` and `_reason`).
+/// Splits `df` into (passing rows, failing rows with `_rule` and `_reason`). Each check is
+/// evaluated once over all rows (a rule such as `unique` looks at every row); rules and reasons
+/// are written for the failing rows only.
 pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, DataFrame)> {
     if checks.is_empty() {
         let empty = df.clear();
         return Ok((df, empty));
     }
-    let rule = coalesce(
-        &checks
+    let flags: Vec<String> = (0..checks.len()).map(|i| format!("__jf_fails_{i}")).collect();
+    let marks: Vec<Expr> =
+        checks.iter().zip(&flags).map(|(c, f)| c.fails.clone().fill_null(true).alias(f.as_str())).collect();
+    let marked = df.lazy().with_columns(marks).collect()?;
+    let mut failing = marked.column(&flags[0])?.bool()?.clone();
+    for f in &flags[1..] {
+        failing = &failing | marked.column(f)?.bool()?;
+    }
+    let failed = marked.filter(&failing)?;
+    let passed =
+        if failed.height() == 0 { marked.drop_many(&flags) } else { marked.filter(&!&failing)?.drop_many(&flags) };
+    let first_failing = |value: &dyn Fn(&Check) -> Expr| {
+        let cases: Vec<Expr> = checks
             .iter()
-            .map(|c| {
-                when(c.fails.clone().fill_null(true))
-                    .then(lit(c.rule.clone()))
-                    .otherwise(lit(NULL).cast(DataType::String))
-            })
-            .collect::<Vec<_>>(),
-    );
-    let reason = coalesce(
-        &checks
-            .iter()
-            .map(|c| {
-                when(c.fails.clone().fill_null(true)).then(c.reason.clone()).otherwise(lit(NULL).cast(DataType::String))
-            })
-            .collect::<Vec<_>>(),
-    );
-    let marked = df.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).collect()?;
-    let failed_mask = marked.column(RULE)?.is_not_null();
-    let failed = marked.filter(&failed_mask)?;
-    let passed = marked.filter(&!&failed_mask)?.drop_many([RULE, REASON]);
+            .zip(&flags)
+            .map(|(c, f)| when(col(f.as_str())).then(value(c)).otherwise(lit(NULL).cast(DataType::String)))
+            .collect();
+        coalesce(&cases)
+    };
+    let rule = first_failing(&|c| lit(c.rule.clone()));
+    let reason = first_failing(&|c| c.reason.clone());
+    let failed = failed.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).drop(cols(&flags)).collect()?;
     Ok((passed, failed))
 }
 
@@ -131,7 +133,6 @@ pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFra
         let empty = df.clear();
         return Ok((df, empty));
     }
-    const ROW: &str = "__jf_row";
     let names = key.join(", ");
     let shown = concat_str(
         key.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(),
@@ -139,7 +140,10 @@ pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFra
         false,
     );
     let any_null = key.iter().map(|c| col(c).is_null()).reduce(|a, b| a.or(b)).unwrap_or(lit(false));
-    let keys: Vec<Expr> = key.iter().map(col).collect();
+    let first_of_key = match key {
+        [one] => col(one.as_str()).is_first_distinct(),
+        _ => as_struct(key.iter().map(col).collect()).is_first_distinct(),
+    };
     let checks = vec![
         Check {
             fails: any_null,
@@ -151,13 +155,12 @@ pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFra
             ),
         },
         Check {
-            fails: col(ROW).neq(col(ROW).min().over(keys)?),
+            fails: first_of_key.not(),
             rule: format!("unique({names})"),
             reason: concat_str([lit(format!("duplicate ({names}) = (")), shown, lit(")")], "", false),
         },
     ];
-    let (passed, failed) = split(df.with_row_index(ROW.into(), None)?, checks)?;
-    Ok((passed.drop(ROW)?, failed.drop(ROW)?))
+    split(df, checks)
 }
 
 /// The row rules of an `expect` step (all but `unique`), in declaration order; `refs` reads

@@ -6,6 +6,7 @@
 //! with it: those tables are skipped, naming what they needed.
 
 use super::layers::{self, RunContext};
+use super::streamed;
 use crate::plan::Layer;
 use crate::records::TableOutcome;
 use crate::store::FileEntry;
@@ -28,6 +29,8 @@ pub struct TableRun {
 struct TableState {
     /// The last built layer's frame, for the next layer.
     frame: Option<DataFrame>,
+    /// The next layer, already built by this one (bronze, built batch by batch with staged).
+    built: Option<layers::Built>,
     quarantine: Vec<DataFrame>,
     warnings: Vec<String>,
     files: BTreeMap<String, FileEntry>,
@@ -108,15 +111,24 @@ fn build_node<'s>(
     let plan = ctx.plan;
     let (t, layer) = (plan.graph[node].table, plan.graph[node].layer);
     let name = &plan.tables[t].name;
-    let (input, quarantine) = {
+    let (input, prebuilt, quarantine) = {
         let Ok(mut q) = queue.lock() else { return };
         let state = q.tables.entry(t).or_default();
         let quarantine = if layer == Layer::Gold { std::mem::take(&mut state.quarantine) } else { vec![] };
-        (state.frame.take(), quarantine)
+        (state.frame.take(), state.built.take(), quarantine)
     };
     tracing::info!(table = %name, layer = %layer, "building");
+    let mut next_built = None;
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut out = layers::build_layer(ctx, t, layer, input)?;
+        let mut out = match prebuilt {
+            Some(built) => layers::finish_layer(ctx, t, layer, chrono::Utc::now(), Ok(built))?,
+            None if layer == Layer::Staged && streamed::applies(plan, t) => {
+                let (out, bronze) = streamed::staged_and_bronze(ctx, t)?;
+                next_built = Some(bronze);
+                out
+            }
+            None => layers::build_layer(ctx, t, layer, input)?,
+        };
         let mut quarantine = quarantine;
         quarantine.append(&mut out.quarantined);
         let quarantine_file = match layer {
@@ -137,7 +149,8 @@ fn build_node<'s>(
             for w in &out.warnings {
                 tracing::warn!(table = %name, layer = %layer, "{w}");
             }
-            if q.readers.contains_key(&node) {
+            // A layer built in batches was never whole in memory: its readers read its file.
+            if q.readers.contains_key(&node) && next_built.is_none() {
                 if let Ok(mut frames) = ctx.frames.lock() {
                     frames.insert((layer, t), out.df.clone());
                 }
@@ -152,6 +165,7 @@ fn build_node<'s>(
             if layer != Layer::Gold {
                 state.frame = Some(out.df);
             }
+            state.built = next_built;
             for next in plan.graph.neighbors_directed(node, Direction::Outgoing) {
                 if let Some(count) = q.waiting.get_mut(&next) {
                     *count -= 1;

@@ -219,6 +219,7 @@ enum SourceFiles<'a> {
         Option<std::path::PathBuf>,
         std::cell::RefCell<HashMap<String, (ResolvedFile, Vec<String>)>>,
         &'a KnownHeaders,
+        resolve::Listings,
     ),
     /// As a run recorded them, by source id.
     Recorded(&'a HashMap<String, RecordedSource>),
@@ -288,7 +289,7 @@ pub fn compile_known(project: &Project, known: &KnownHeaders) -> Result<Plan, Di
             None
         }
     };
-    compile_with(project, SourceFiles::Live(root, Default::default(), known), diags)
+    compile_with(project, SourceFiles::Live(root, Default::default(), known, Default::default()), diags)
 }
 
 /// Compiles a run's recorded config against the source files it recorded (no file is read).
@@ -428,35 +429,36 @@ fn plan_table(
     let read = source.read.over(&defaults.read);
     let at = || project.sources_text.locate(Some("sources:"), &spec.source);
     let (resolved, header) = match files {
-        SourceFiles::Live(_, seen, _) if seen.borrow().contains_key(&spec.source) => {
+        SourceFiles::Live(_, seen, _, _) if seen.borrow().contains_key(&spec.source) => {
             seen.borrow()[&spec.source].clone()
         }
-        SourceFiles::Live(root, seen, known) => match resolve::resolve(project, root.as_deref()?, &spec.source, source)
-        {
-            Ok(resolved) => {
-                let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
-                let header = known
-                    .get(&resolved.path)
-                    .map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok);
-                match header {
-                    Ok(h) => {
-                        seen.borrow_mut().insert(spec.source.clone(), (resolved.clone(), h.clone()));
-                        (resolved, h)
+        SourceFiles::Live(root, seen, known, listings) => {
+            match resolve::resolve(project, root.as_deref()?, &spec.source, source, listings) {
+                Ok(resolved) => {
+                    let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
+                    let header = known
+                        .get(&resolved.path)
+                        .map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok);
+                    match header {
+                        Ok(h) => {
+                            seen.borrow_mut().insert(spec.source.clone(), (resolved.clone(), h.clone()));
+                            (resolved, h)
+                        }
+                        Err(e) => {
+                            diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
+                            return None;
+                        }
                     }
-                    Err(e) => {
-                        diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
+                }
+                Err(m) => match known.recorded.get(&spec.source) {
+                    Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
+                    None => {
+                        diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
                         return None;
                     }
-                }
+                },
             }
-            Err(m) => match known.recorded.get(&spec.source) {
-                Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
-                None => {
-                    diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
-                    return None;
-                }
-            },
-        },
+        }
         SourceFiles::Recorded(recorded) => match recorded.get(&spec.source) {
             Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
             None => {

@@ -4,6 +4,8 @@ use crate::config::sources::{Source, VersionRule};
 use crate::config::template;
 use crate::config::Project;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -37,8 +39,53 @@ pub fn source_root(project: &Project) -> Result<PathBuf, String> {
     Ok(project.dir.join(root))
 }
 
+/// The folders patterns look in, each listed once however many sources look there (a project
+/// has dozens of sources under one folder).
+#[derive(Debug, Default)]
+pub struct Listings(RefCell<HashMap<PathBuf, Vec<PathBuf>>>);
+
+impl Listings {
+    /// The files matching `full` (a pattern whose wildcards are all in its last component) in
+    /// name order; other patterns go to `glob`.
+    fn matches(&self, full: &Path) -> Result<Vec<PathBuf>, glob::PatternError> {
+        let wild = |s: &str| s.contains(['*', '?', '[']);
+        let (Some(dir), Some(name)) = (full.parent(), full.file_name().map(|n| n.to_string_lossy())) else {
+            return Ok(vec![]);
+        };
+        if wild(&dir.to_string_lossy()) {
+            let paths = glob::glob(&full.to_string_lossy())?;
+            return Ok(paths.flatten().filter(|p| p.is_file()).collect());
+        }
+        let pattern = glob::Pattern::new(&name)?;
+        let mut listings = self.0.borrow_mut();
+        let files = listings.entry(dir.to_path_buf()).or_insert_with(|| {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file())))
+                .map(|e| e.path())
+                .collect();
+            files.sort();
+            files
+        });
+        let options = glob::MatchOptions::new();
+        Ok(files
+            .iter()
+            .filter(|p| p.file_name().is_some_and(|n| pattern.matches_with(&n.to_string_lossy(), options)))
+            .cloned()
+            .collect())
+    }
+}
+
 /// The single file `source` reads, or a message saying why there is none.
-pub fn resolve(project: &Project, root: &Path, id: &str, source: &Source) -> Result<ResolvedFile, String> {
+pub fn resolve(
+    project: &Project,
+    root: &Path,
+    id: &str,
+    source: &Source,
+    listings: &Listings,
+) -> Result<ResolvedFile, String> {
     let render = |t: &str| {
         let text = template::render(t, &project.vars, None).map_err(|e| format!("source `{id}`: {e}"))?;
         stays_under_root(&text).map_err(|m| format!("source `{id}`: `{text}` {m} {}; put the file under the root, or set `defaults.root` (or JOBFORGE_SOURCE_DIR) to a folder that holds it", root.display()))?;
@@ -63,11 +110,10 @@ pub fn resolve(project: &Project, root: &Path, id: &str, source: &Source) -> Res
     let mut matches = Vec::new();
     for pattern in &source.pattern {
         let full = root.join(render(pattern)?);
-        let paths =
-            glob::glob(&full.to_string_lossy()).map_err(|e| format!("source `{id}`: bad pattern `{pattern}`: {e}"))?;
-        for path in paths.flatten() {
+        let paths = listings.matches(&full).map_err(|e| format!("source `{id}`: bad pattern `{pattern}`: {e}"))?;
+        for path in paths {
             let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            if path.is_file() && !excludes.iter().any(|x| x.matches(&name)) && !matches.contains(&path) {
+            if !excludes.iter().any(|x| x.matches(&name)) && !matches.contains(&path) {
                 matches.push(path);
             }
         }
@@ -140,6 +186,26 @@ mod tests {
         assert!(stays_under_root("../b.csv").is_err());
         assert!(stays_under_root("a/../../b.csv").is_err());
         assert!(stays_under_root("/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn a_folder_is_listed_once_and_matched_like_glob() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b_2.csv", "a_1.csv", "a_1.txt", ".a_3.csv"] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("a_dir.csv")).unwrap();
+        let listings = Listings::default();
+        for pattern in ["*.csv", "a_*", "[ab]_?.csv", "nothing*"] {
+            let full = dir.path().join(pattern);
+            let by_glob: Vec<PathBuf> =
+                glob::glob(&full.to_string_lossy()).unwrap().flatten().filter(|p| p.is_file()).collect();
+            assert_eq!(listings.matches(&full).unwrap(), by_glob, "{pattern}");
+        }
+        assert_eq!(listings.0.borrow().len(), 1);
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/c_1.csv"), "x").unwrap();
+        assert_eq!(listings.matches(&dir.path().join("s*/c_*.csv")).unwrap(), vec![dir.path().join("sub/c_1.csv")]);
     }
 
     #[test]

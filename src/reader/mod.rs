@@ -81,6 +81,113 @@ pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Ve
 
 fn read_csv(path: &Path, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
     let (text, truncate) = csv_text(path, opts, false)?;
+    parse_csv(path, text, opts, truncate)
+}
+
+/// Source files at least this big are read in batches of about this many bytes where the
+/// table's layers allow it (see `exec::streamed`), so the raw file is never whole in memory.
+pub const BATCH_BYTES: u64 = 64 << 20;
+
+/// Whether `read_csv_batches` reads this source: a CSV file with its header on the first line.
+pub fn batchable(format: Format, opts: &ReadOptions) -> bool {
+    format == Format::Csv && opts.skip_rows.unwrap_or(0) == 0 && opts.header.unwrap_or(true)
+}
+
+/// Reads a CSV file (see `batchable`) about `batch_bytes` at a time, each batch whole records
+/// under the file's header, into frames exactly as `read_table` reads the whole file (names,
+/// nulls, encodings, errors located by the line in the file), handing each to `each` in order.
+pub fn read_csv_batches(
+    path: &Path,
+    opts: &ReadOptions,
+    batch_bytes: usize,
+    mut each: impl FnMut(DataFrame) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut file = std::fs::File::open(path).map_err(|e| err(path, format!("cannot open: {e}")).to_string())?;
+    let delimiter = opts.delimiter.unwrap_or(',');
+    if !delimiter.is_ascii() {
+        return Err(err(path, format!("delimiter `{delimiter}` must be a single ASCII character")).to_string());
+    }
+    let truncate = opts.ragged_rows == Some(RaggedRows::Truncate);
+    let encoding = opts.encoding.unwrap_or(Encoding::Utf8);
+    let (mut pending, mut header, mut eof, mut first) = (Vec::new(), None::<Vec<u8>>, false, true);
+    // Lines of the file before `pending`, less the header's: what a batch's line numbers shift by.
+    let mut shift = 0;
+    let mut want = batch_bytes.max(1);
+    loop {
+        while !eof && pending.len() < want {
+            let n = (&mut file)
+                .take((want - pending.len()) as u64)
+                .read_to_end(&mut pending)
+                .map_err(|e| err(path, format!("cannot read: {e}")).to_string())?;
+            eof = n == 0;
+        }
+        if header.is_none() {
+            match records_end(&pending, 1) {
+                Some(end) => header = Some(pending.drain(..end).collect()),
+                None if eof => header = Some(std::mem::take(&mut pending)),
+                None => {
+                    // A header longer than a batch: read on until it ends.
+                    want = pending.len() + batch_bytes.max(1);
+                    continue;
+                }
+            }
+        }
+        let cut = if eof { pending.len() } else { last_record_end(&pending) };
+        if cut == 0 && !eof {
+            // One record longer than a batch: read on until it ends.
+            want = pending.len() + batch_bytes.max(1);
+            continue;
+        }
+        let rest = pending.split_off(cut);
+        let lines = memchr::memchr_iter(b'\n', &pending).count();
+        let mut bytes = header.clone().unwrap_or_default();
+        bytes.extend_from_slice(&pending);
+        pending = rest;
+        let located = |mut e: ReadError| {
+            e.at = e.at.map(|(line, column)| (if line > 1 { line + shift } else { line }, column));
+            e.to_string()
+        };
+        let text = decode(path, bytes, encoding, false).map_err(located)?;
+        if text.trim().is_empty() {
+            return Err(err(path, "the file is empty: no header row").to_string());
+        }
+        if !truncate {
+            if let Some(problem) = csv_problem(&text, delimiter, 0, true) {
+                // The message names the line too: the line in the file, not in the batch.
+                let (line, in_file) = (problem.at.0, problem.at.0 + shift);
+                let message = problem.message.replacen(&format!("line {line} "), &format!("line {in_file} "), 1);
+                return Err(located(ReadError { at: Some(problem.at), ..err(path, message) }));
+            }
+        }
+        let df = parse_csv(path, text, opts, truncate).map_err(located)?;
+        let df = with_nulls(df, &opts.nulls()).map_err(|e| err(path, e.to_string()).to_string())?;
+        if first || df.height() > 0 {
+            each(df)?;
+        }
+        first = false;
+        shift += lines;
+        if eof && pending.is_empty() {
+            return Ok(());
+        }
+        want = batch_bytes.max(1);
+    }
+}
+
+/// The byte offset just past the last line end outside quotes in `bytes` (0 when none).
+fn last_record_end(bytes: &[u8]) -> usize {
+    let (mut in_quotes, mut end) = (false, 0);
+    for at in memchr::memchr2_iter(b'"', b'\n', bytes) {
+        match bytes[at] {
+            b'"' => in_quotes = !in_quotes,
+            _ if !in_quotes => end = at + 1,
+            _ => {}
+        }
+    }
+    end
+}
+
+/// Parses CSV text (as `csv_text` checked it) into a frame named by its header row.
+fn parse_csv(path: &Path, text: String, opts: &ReadOptions, truncate: bool) -> Result<DataFrame, ReadError> {
     let skip = opts.skip_rows.unwrap_or(0);
     let has_header = opts.header.unwrap_or(true);
     let delimiter = opts.delimiter.unwrap_or(',');

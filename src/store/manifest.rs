@@ -122,3 +122,10 @@ impl Manifest {
         )
     }
 }
+
+/// The part of a manifest that recovery and retention read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestHead {
+    pub seq: u64,
+    pub folder: String,
+}

@@ -10,6 +10,7 @@
 //!     config/                    the YAML the run compiled (sources.yml, pipelines/)
 //! data/manifests/<seq>.json      the commits, one per run or rollback; the highest is current
 //! data/current -> runs/<id>      the published snapshot
+//! data/pruned/<run id>/          runs retention dropped, removed by the next writer
 //! data/<layer> -> current/<layer>   the stable paths users and Power BI read
 //! ```
 //!
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use lock::{Lock, Wait};
 pub use manifest::{FileEntry, Manifest, SourceFile, TableEntry};
-pub use writer::{RunResult, RunWriter};
+pub use writer::{NewFile, RunResult, RunWriter};
 
 /// Runs kept (their manifests and files) unless told otherwise.
 pub const DEFAULT_KEEP: usize = 5;
@@ -43,6 +44,7 @@ pub const STABLE: [&str; 5] = ["staged", "bronze", "silver", "gold", "quarantine
 const RUNS: &str = "runs";
 const MANIFESTS: &str = "manifests";
 const CURRENT: &str = "current";
+const PRUNED: &str = "pruned";
 
 /// A project's data folder.
 #[derive(Debug, Clone)]
@@ -86,6 +88,17 @@ impl Store {
                 }
                 Err(_) => None,
             })
+            .collect();
+        out.sort_by_key(|m| m.seq);
+        out
+    }
+
+    /// The sequence number and folder of every committed manifest, oldest first: what recovery
+    /// and retention need, without reading the rest (a manifest lists every table).
+    fn heads(&self) -> Vec<manifest::ManifestHead> {
+        let mut out: Vec<manifest::ManifestHead> = manifest_paths(&self.data)
+            .into_iter()
+            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
             .collect();
         out.sort_by_key(|m| m.seq);
         out
@@ -209,6 +222,7 @@ impl Store {
         let run_id = uuid::Uuid::new_v4().to_string();
         let lock = Lock::acquire(&self.data, &format!("run {run_id}"), wait)?;
         self.recover()?;
+        self.remove_pruned();
         RunWriter::new(self.clone(), lock, run_id)
     }
 
@@ -292,9 +306,9 @@ impl Store {
 
     /// True when a run was left committed but unpublished, or left uncommitted files.
     fn needs_recovery(&self) -> bool {
-        let manifests = self.manifests();
-        let referenced: BTreeSet<&str> = manifests.iter().map(|m| m.folder.as_str()).collect();
-        let unpublished = manifests.last().is_some_and(|m| self.published_folder().as_deref() != Some(&m.folder));
+        let heads = self.heads();
+        let referenced: BTreeSet<&str> = heads.iter().map(|m| m.folder.as_str()).collect();
+        let unpublished = heads.last().is_some_and(|m| self.published_folder().as_deref() != Some(&m.folder));
         unpublished
             || run_folders(&self.data).iter().any(|f| !referenced.contains(f.as_str()))
             || temporaries(&self.data).next().is_some()
@@ -305,8 +319,8 @@ impl Store {
         for tmp in temporaries(&self.data).collect::<Vec<_>>() {
             let _ = std::fs::remove_file(tmp);
         }
-        let manifests = self.manifests();
-        let referenced: BTreeSet<&str> = manifests.iter().map(|m| m.folder.as_str()).collect();
+        let heads = self.heads();
+        let referenced: BTreeSet<&str> = heads.iter().map(|m| m.folder.as_str()).collect();
         for folder in run_folders(&self.data) {
             if !referenced.contains(folder.as_str()) {
                 tracing::info!("removing {folder}: a run that never committed");
@@ -314,10 +328,10 @@ impl Store {
                     .map_err(|e| format!("cannot remove the uncommitted {folder}: {e}"))?;
             }
         }
-        if let Some(m) = manifests.last() {
-            if self.published_folder().as_deref() != Some(&m.folder) {
+        if let Some(head) = heads.last().filter(|m| self.published_folder().as_deref() != Some(&m.folder)) {
+            if let Some(m) = self.latest().filter(|m| m.seq == head.seq) {
                 tracing::info!("publishing run {} (committed, not yet published)", m.run_id);
-                self.publish(m).map_err(|e| format!("cannot publish run {}: {e}", m.run_id))?;
+                self.publish(&m).map_err(|e| format!("cannot publish run {}: {e}", m.run_id))?;
             }
         }
         Ok(())
@@ -325,7 +339,7 @@ impl Store {
 
     /// Keeps the last `keep` manifests (at least one) and the folders they name.
     fn prune(&self, keep: usize) {
-        let manifests = self.manifests();
+        let manifests = self.heads();
         let cut = manifests.len().saturating_sub(keep.max(1));
         for m in &manifests[..cut] {
             let _ = std::fs::remove_file(self.data.join(MANIFESTS).join(format!("{:06}.json", m.seq)));
@@ -334,8 +348,24 @@ impl Store {
         let kept: BTreeSet<&str> = manifests[cut..].iter().map(|m| m.folder.as_str()).collect();
         for folder in run_folders(&self.data) {
             if !kept.contains(folder.as_str()) {
-                let _ = std::fs::remove_dir_all(self.data.join(folder));
+                // Moved aside (one rename): removing a run's few hundred files is left to the
+                // next writer, which does it on another thread while it compiles.
+                let aside = self.data.join(PRUNED).join(folder.trim_start_matches(&format!("{RUNS}/")));
+                let moved = std::fs::create_dir_all(self.data.join(PRUNED))
+                    .and_then(|()| std::fs::rename(self.data.join(&folder), &aside));
+                if moved.is_err() {
+                    let _ = std::fs::remove_dir_all(self.data.join(folder));
+                }
             }
+        }
+    }
+
+    /// Removes the runs retention moved aside, on a thread of its own (a process that ends
+    /// first leaves the rest to the next writer).
+    fn remove_pruned(&self) {
+        let pruned = self.data.join(PRUNED);
+        if pruned.exists() {
+            std::thread::spawn(move || std::fs::remove_dir_all(pruned));
         }
     }
 }

@@ -113,19 +113,24 @@ impl RunWriter {
         schema: &[(String, String)],
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<FileEntry, String> {
+        let mut file = self.create_file(layer, table)?;
+        write(&mut file.out).map_err(|e| format!("cannot write {}: {e}", file.path.display()))?;
+        file.finish(rows, schema)
+    }
+
+    /// Creates this run's file of `layer.table` for writing a piece at a time; `finish` gives
+    /// its manifest entry (see `write_file`).
+    pub fn create_file(&self, layer: &str, table: &str) -> Result<NewFile, String> {
         let rel = self.rel(layer, table)?;
         let path = self.store.path(&rel);
-        let result = (|| {
+        let out = (|| {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-            write(&mut out)?;
-            out.flush()
-        })();
-        result.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        fault::point(&format!("write:{layer}/{table}"));
-        Ok(FileEntry { path: rel, rows, schema_hash: schema_hash(schema) })
+            Ok::<_, std::io::Error>(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?))
+        })()
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(NewFile { out, rel, path, fault: format!("write:{layer}/{table}") })
     }
 
     /// Ends the run without a commit (it had nothing to build): removes its folder and releases
@@ -197,6 +202,7 @@ impl RunWriter {
             let logs = previous_transitions.remove(name).unwrap_or_default();
             transitions.extend(logs.into_iter().filter(|t| Some(&t.batch_id) == built_by));
         }
+        tracing::debug!("commit: carried {} held table(s)", result.tables.len());
         metadata.sort_by(|a, b| (&a.name, &a.layer).cmp(&(&b.name, &b.layer)));
         transitions.sort_by(|a, b| (a.started_at, &a.table).cmp(&(b.started_at, &b.table)));
         let folder = self.store.path(&self.folder);
@@ -206,13 +212,23 @@ impl RunWriter {
         fault::point("write:transitions.json");
         checks.sort_by(|a, b| (&a.table, &a.check).cmp(&(&b.table, &b.check)));
         write_json(&folder.join(CHECKS_FILE), &checks)?;
+        let previous_config = previous.as_ref().map(|m| self.store.config_dir(m));
         for (rel, text) in &result.config {
             let path = folder.join(CONFIG_DIR).join(rel);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
-            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            // A file the previous run recorded as it is now is linked, not written again (a new
+            // file costs the file system far more than a link).
+            let same = previous_config.as_ref().map(|d| d.join(rel)).filter(|p| {
+                std::fs::metadata(p).is_ok_and(|m| m.len() == text.len() as u64)
+                    && std::fs::read(p).is_ok_and(|b| b == text.as_bytes())
+            });
+            if same.is_none_or(|p| std::fs::hard_link(p, &path).is_err()) {
+                std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
         }
+        tracing::debug!("commit: records and config written");
         fault::point("barrier");
         barrier(&folder).map_err(|e| format!("cannot make the run durable: {e}"))?;
         let now = Utc::now();
@@ -233,9 +249,12 @@ impl RunWriter {
             sources: result.sources,
             tables: result.tables,
         };
+        tracing::debug!("commit: durable");
         self.store.commit(&manifest).map_err(|e| format!("cannot commit the run: {e}"))?;
         self.store.publish(&manifest).map_err(|e| format!("cannot publish the run: {e}"))?;
+        tracing::debug!("commit: committed and published run #{}", manifest.seq);
         self.store.prune(result.keep);
+        tracing::debug!("commit: pruned to {} run(s)", result.keep);
         Ok(manifest)
     }
 
@@ -245,6 +264,23 @@ impl RunWriter {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// A file of the run being written (see `RunWriter::create_file`).
+pub struct NewFile {
+    pub out: std::io::BufWriter<std::fs::File>,
+    rel: String,
+    path: std::path::PathBuf,
+    fault: String,
+}
+
+impl NewFile {
+    /// Flushes the file; returns its manifest entry, with `rows` and the `schema` it holds.
+    pub fn finish(mut self, rows: u64, schema: &[(String, String)]) -> Result<FileEntry, String> {
+        self.out.flush().map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        fault::point(&self.fault);
+        Ok(FileEntry { path: self.rel, rows, schema_hash: schema_hash(schema) })
     }
 }
 

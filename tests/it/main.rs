@@ -1,6 +1,7 @@
 //! The one integration test binary (each extra binary would link Polars and DuckDB again).
 
 mod alerts;
+mod batches;
 mod checks;
 mod common;
 mod compile_errors;
