@@ -145,9 +145,7 @@ impl Built {
         self.df = r.df;
         Ok(())
     }
-}
 
-impl Built {
     /// Adds a later batch of the same layer: its rows after these, its counts, quarantined rows
     /// and step counts added to these.
     pub(super) fn absorb(&mut self, batch: Built) -> PolarsResult<()> {
@@ -416,18 +414,22 @@ pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: Data
 
 /// Frames smaller than this in memory are written uncompressed: compressing them costs more
 /// time than their bytes do.
-pub(super) const COMPRESS_FROM_BYTES: usize = 8 << 20;
+const COMPRESS_FROM_BYTES: usize = 8 << 20;
 
 /// Writes a frame as `layer.table` of this run.
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let mut df = df.clone();
-    let schema: Vec<(String, String)> =
-        df.columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect();
+    let schema = schema_of(&df);
     let small = df.estimated_size() < COMPRESS_FROM_BYTES;
     let compression = if small { ParquetCompression::Uncompressed } else { ParquetCompression::Zstd(None) };
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
         ParquetWriter::new(out).with_compression(compression).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
     })
+}
+
+/// The names and types of a frame's columns, as a file's manifest entry fingerprints them.
+pub(super) fn schema_of(df: &DataFrame) -> Vec<(String, String)> {
+    df.columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect()
 }
 
 /// Writes the table's quarantined rows of this run (all columns as text).

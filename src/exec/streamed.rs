@@ -54,9 +54,7 @@ pub fn staged_and_bronze(ctx: &RunContext, t: usize) -> Result<(LayerOutput, Bui
     };
     let written = result.and_then(|()| {
         let first = staged.first.take().unwrap_or_default();
-        let schema: Vec<(String, String)> =
-            first.columns().iter().map(|c| (c.name().to_string(), c.dtype().to_string())).collect();
-        let entry = file.finish(staged.rows, &schema)?;
+        let entry = file.finish(staged.rows, &layers::schema_of(&first))?;
         let meta = metadata::batched_metadata(ctx, t, Layer::Staged, &first, staged.rows, &staged.nulls, &entry);
         Ok((first, entry, meta))
     });

@@ -339,13 +339,13 @@ impl Store {
 
     /// Keeps the last `keep` manifests (at least one) and the folders they name.
     fn prune(&self, keep: usize) {
-        let manifests = self.heads();
-        let cut = manifests.len().saturating_sub(keep.max(1));
-        for m in &manifests[..cut] {
+        let heads = self.heads();
+        let cut = heads.len().saturating_sub(keep.max(1));
+        for m in &heads[..cut] {
             let _ = std::fs::remove_file(self.data.join(MANIFESTS).join(format!("{:06}.json", m.seq)));
         }
         fault::point("retention");
-        let kept: BTreeSet<&str> = manifests[cut..].iter().map(|m| m.folder.as_str()).collect();
+        let kept: BTreeSet<&str> = heads[cut..].iter().map(|m| m.folder.as_str()).collect();
         for folder in run_folders(&self.data) {
             if !kept.contains(folder.as_str()) {
                 // Moved aside (one rename): removing a run's few hundred files is left to the

@@ -202,7 +202,7 @@ impl RunWriter {
             let logs = previous_transitions.remove(name).unwrap_or_default();
             transitions.extend(logs.into_iter().filter(|t| Some(&t.batch_id) == built_by));
         }
-        tracing::debug!("commit: carried {} held table(s)", result.tables.len());
+        tracing::debug!("commit: held tables carried ({} tables in the snapshot)", result.tables.len());
         metadata.sort_by(|a, b| (&a.name, &a.layer).cmp(&(&b.name, &b.layer)));
         transitions.sort_by(|a, b| (a.started_at, &a.table).cmp(&(b.started_at, &b.table)));
         let folder = self.store.path(&self.folder);
