@@ -269,6 +269,8 @@ pub(super) fn finish_layer(
         if !counts.balances() || quarantined_rows != counts.rows_quarantined {
             return Err(format!("rows are unaccounted for: {}", counts.describe()));
         }
+        let constants = df.columns().iter().filter(|c| matches!(c, Column::Scalar(_))).count();
+        tracing::debug!(table = %table.name, layer = layer.name(), rows = df.height(), bytes = frame_bytes(&df), constants, "layer built");
         let file = write_parquet(ctx, layer.name(), &table.name, &df)?;
         log.source_files = built.source_files;
         log.counts = counts;
@@ -395,36 +397,73 @@ fn read_reference(ctx: &RunContext, reference: &str) -> PolarsResult<DataFrame> 
 }
 
 /// Sets `_layer` and fills any provenance column a step dropped.
-pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, df: DataFrame) -> PolarsResult<DataFrame> {
+pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, mut df: DataFrame) -> PolarsResult<DataFrame> {
     let table = &ctx.plan.tables[t];
-    let has = |c: &str| df.get_column_index(c).is_some();
-    let mut exprs = vec![lit(layer.name()).alias("_layer")];
-    if !has("_source_file") {
-        exprs.push(lit(table.file.path.display().to_string()).alias("_source_file"));
+    let height = df.height();
+    // Constant columns: one value, however many rows (see `frame_bytes`).
+    let constant = |name: &str, dtype: DataType, value: AnyValue<'static>| {
+        Column::new_scalar(name.into(), Scalar::new(dtype, value), height)
+    };
+    let text = |name: &str, value: String| constant(name, DataType::String, AnyValue::StringOwned(value.into()));
+    df.with_column(text("_layer", layer.name().to_string()))?;
+    if df.get_column_index("_source_file").is_none() {
+        df.with_column(text("_source_file", table.file.path.display().to_string()))?;
     }
-    if !has("_ingested_at") {
+    if df.get_column_index("_ingested_at").is_none() {
         let micros = ctx.ingested_at.timestamp_micros();
-        exprs.push(lit(micros).cast(DataType::Datetime(TimeUnit::Microseconds, None)).alias("_ingested_at"));
+        let dtype = DataType::Datetime(TimeUnit::Microseconds, None);
+        df.with_column(constant("_ingested_at", dtype, AnyValue::Datetime(micros, TimeUnit::Microseconds, None)))?;
     }
-    if !has("_batch_id") {
-        exprs.push(lit(ctx.batch_id().to_string()).alias("_batch_id"));
+    if df.get_column_index("_batch_id").is_none() {
+        df.with_column(text("_batch_id", ctx.batch_id().to_string()))?;
     }
-    df.lazy().with_columns(exprs).collect()
+    Ok(df)
 }
 
 /// Frames smaller than this in memory are written uncompressed: compressing them costs more
 /// time than their bytes do.
 const COMPRESS_FROM_BYTES: usize = 8 << 20;
 
-/// Writes a frame as `layer.table` of this run.
+/// Rows per parquet row group, written a group at a time.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Writes a frame as `layer.table` of this run, a row group at a time (see `write_groups`): a
+/// whole-frame write aligns, and so copies, every column of a frame built from batches, and
+/// materializes its constant columns whole.
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
-    let mut df = df.clone();
-    let schema = schema_of(&df);
-    let small = df.estimated_size() < COMPRESS_FROM_BYTES;
+    let schema = schema_of(df);
+    let small = frame_bytes(df) < COMPRESS_FROM_BYTES;
     let compression = if small { ParquetCompression::Uncompressed } else { ParquetCompression::Zstd(None) };
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
-        ParquetWriter::new(out).with_compression(compression).finish(&mut df).map(|_| ()).map_err(std::io::Error::other)
+        let mut writer = ParquetWriter::new(out)
+            .with_compression(compression)
+            .batched(df.schema())
+            .map_err(std::io::Error::other)?;
+        write_groups(&mut writer, df).map_err(std::io::Error::other)?;
+        writer.finish().map(|_| ()).map_err(std::io::Error::other)
     })
+}
+
+/// Writes `df` through `writer` a row group at a time, each group made contiguous (constant
+/// columns included) just before it is encoded.
+pub(super) fn write_groups<W: std::io::Write>(
+    writer: &mut polars::io::parquet::write::BatchedWriter<W>,
+    df: &DataFrame,
+) -> PolarsResult<()> {
+    let mut offset = 0;
+    while offset < df.height() {
+        let mut group = df.slice(offset as i64, ROW_GROUP_ROWS);
+        offset += group.height();
+        group.rechunk_mut_par();
+        writer.write_batch(&group)?;
+    }
+    Ok(())
+}
+
+/// A frame's size in memory, counting a constant column (provenance) as its one value: Polars'
+/// own estimate materializes it, every row, and keeps it.
+fn frame_bytes(df: &DataFrame) -> usize {
+    df.columns().iter().filter_map(|c| c.as_series()).map(|s| s.estimated_size()).sum()
 }
 
 /// The names and types of a frame's columns, as a file's manifest entry fingerprints them.

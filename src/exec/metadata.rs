@@ -21,7 +21,8 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
             let examples = if plan.is_pii(&table.name, layer, c.name()) {
                 vec![]
             } else {
-                examples(c.as_materialized_series(), 3)
+                // A slice: materializing a constant column whole would allocate every row.
+                examples(c.slice(0, 1_000).as_materialized_series(), 3)
             };
             ColumnMetadata {
                 name: c.name().to_string(),
@@ -82,10 +83,10 @@ pub fn batched_metadata(
 const EXAMPLE_CHARS: usize = 80;
 
 /// The first `n` distinct non-null values of a column, as text (cut at `EXAMPLE_CHARS`),
-/// looking at no more rows than it takes to find them (at most 1,000).
+/// looking at no more rows than it takes to find them.
 fn examples(column: &Series, n: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(n);
-    for i in 0..column.len().min(1_000) {
+    for i in 0..column.len() {
         let Ok(value) = column.get(i) else { break };
         if value.is_null() {
             continue;

@@ -28,14 +28,14 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
     let flags: Vec<String> = (0..checks.len()).map(|i| format!("__jf_fails_{i}")).collect();
     let marks: Vec<Expr> =
         checks.iter().zip(&flags).map(|(c, f)| c.fails.clone().fill_null(true).alias(f.as_str())).collect();
-    let marked = df.lazy().with_columns(marks).collect()?;
-    let mut failing = marked.column(&flags[0])?.bool()?.clone();
+    let marks = evaluate(&df, marks)?;
+    let mut failing = marks.column(&flags[0])?.bool()?.clone();
     for f in &flags[1..] {
-        failing = &failing | marked.column(f)?.bool()?;
+        failing = &failing | marks.column(f)?.bool()?;
     }
-    let failed = marked.filter(&failing)?;
-    let passed =
-        if failed.height() == 0 { marked.drop_many(&flags) } else { marked.filter(&!&failing)?.drop_many(&flags) };
+    let failed = df.filter(&failing)?.hstack(marks.filter(&failing)?.columns())?;
+    drop(marks);
+    let passed = if failed.height() == 0 { df } else { keep_rows(df, &!&failing)? };
     let first_failing = |value: &dyn Fn(&Check) -> Expr| {
         let cases: Vec<Expr> = checks
             .iter()
@@ -48,6 +48,58 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
     let reason = first_failing(&|c| c.reason.clone());
     let failed = failed.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).drop(cols(&flags)).collect()?;
     Ok((passed, failed))
+}
+
+/// The columns `exprs` compute over `df`, one value per row (a constant is repeated), without
+/// `df`'s own columns.
+pub fn evaluate(df: &DataFrame, exprs: Vec<Expr>) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = exprs.iter().map(|e| e.clone().meta().output_name()).collect::<PolarsResult<_>>()?;
+    df.clone().lazy().with_columns(exprs).select(names.into_iter().map(col).collect::<Vec<_>>()).collect()
+}
+
+/// The rows of `df` where `mask` (without nulls) is true. Constant columns (provenance) stay
+/// constants. A frame built from batches (aligned chunks) is filtered a chunk at a time, each
+/// chunk dropped once filtered, so its rows are never all held twice.
+pub fn keep_rows(df: DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
+    let constant = |c: &Column| matches!(c, Column::Scalar(_));
+    if !df.columns().iter().any(constant) {
+        return keep_chunks(df, mask);
+    }
+    let height = mask.sum().unwrap_or(0) as usize;
+    let order = df.get_column_names_owned();
+    let constants: Vec<Column> = df.columns().iter().filter(|c| constant(c)).cloned().collect();
+    let rest = df.drop_many(constants.iter().map(|c| c.name().clone()));
+    let kept = keep_chunks(rest, mask)?;
+    let columns = order
+        .iter()
+        .map(|name| match constants.iter().find(|c| c.name() == name) {
+            Some(Column::Scalar(c)) => Ok(Column::Scalar(c.resize(height))),
+            _ => kept.column(name).cloned(),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(height, columns)
+}
+
+fn keep_chunks(mut df: DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
+    if df.first_col_n_chunks() < 2 || df.should_rechunk() {
+        return df.filter(mask);
+    }
+    let chunks: Vec<DataFrame> = df.split_chunks().collect();
+    drop(df);
+    let mut kept = DataFrame::empty();
+    let mut offset = 0;
+    for chunk in chunks {
+        let rows = chunk.height();
+        let part = chunk.filter(&mask.slice(offset as i64, rows))?;
+        drop(chunk);
+        offset += rows;
+        if kept.width() == 0 {
+            kept = part;
+        } else {
+            kept.vstack_mut_owned(part)?;
+        }
+    }
+    Ok(kept)
 }
 
 fn quoted_value(column: &str) -> Expr {
@@ -241,4 +293,44 @@ fn not_in(column: &str, allowed: Series) -> Expr {
 
 fn fmt_bound(b: Option<f64>) -> String {
     b.map_or("-".to_string(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame of three batches (chunks) with a constant column, as a batched layer is.
+    fn batched() -> DataFrame {
+        let batch = |from: i64| {
+            let ids: Vec<i64> = (from..from + 4).collect();
+            DataFrame::new(4, vec![Column::new("id".into(), ids)]).unwrap()
+        };
+        let mut df = batch(0);
+        df.vstack_mut_owned(batch(4)).unwrap();
+        df.vstack_mut_owned(batch(8)).unwrap();
+        let layer = Column::new_scalar("_layer".into(), Scalar::new(DataType::String, "silver".into()), 12);
+        df.with_column(layer).unwrap();
+        df
+    }
+
+    #[test]
+    fn keep_rows_filters_chunk_by_chunk_and_keeps_constants_constant() {
+        let df = batched();
+        assert_eq!(df.first_col_n_chunks(), 3);
+        let mask = BooleanChunked::from_iter_values("m".into(), (0..12).map(|i| i % 3 != 0));
+        let expected = df.filter(&mask).unwrap();
+        let kept = keep_rows(df, &mask).unwrap();
+        assert!(kept.equals(&expected));
+        assert_eq!(kept.get_column_names(), expected.get_column_names());
+        assert!(matches!(kept.column("_layer").unwrap(), Column::Scalar(_)));
+        assert_eq!(kept.height(), 8);
+    }
+
+    #[test]
+    fn keep_rows_of_no_rows_and_all_rows() {
+        let none = BooleanChunked::from_iter_values("m".into(), std::iter::repeat_n(false, 12));
+        assert_eq!(keep_rows(batched(), &none).unwrap().height(), 0);
+        let all = BooleanChunked::from_iter_values("m".into(), std::iter::repeat_n(true, 12));
+        assert!(keep_rows(batched(), &all).unwrap().equals(&batched()));
+    }
 }

@@ -59,10 +59,9 @@ pub fn apply(
         Step::Filter(sql) => {
             // The rows the predicate does not keep (false or null) are counted from the mask.
             let keep = polars::sql::sql_expr(sql)?.fill_null(false);
-            let marked = df.lazy().with_column(keep.alias(MASK)).collect()?;
-            let mask = marked.column(MASK)?.bool()?.clone();
+            let mask = rules::evaluate(&df, vec![keep.alias(MASK)])?.column(MASK)?.bool()?.clone();
             let filtered = (mask.len() - mask.sum().unwrap_or(0) as usize) as u64;
-            StepResult::filtered(marked.filter(&mask)?.drop(MASK)?, filtered)
+            StepResult::filtered(rules::keep_rows(df, &mask)?, filtered)
         }
         Step::Derive(map) => {
             let exprs = map
@@ -199,7 +198,7 @@ pub fn apply(
                 .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
                 .collect::<PolarsResult<Vec<_>>>()?;
             let keys: Vec<Expr> = a.group_by.iter().map(col).collect();
-            let out = df.lazy().group_by_stable(keys).agg(measures).collect()?;
+            let out = streamed(df.lazy().group_by_stable(keys).agg(measures))?;
             StepResult::reshaped(rows_in, out)
         }
         Step::Expect(e) => {
@@ -227,6 +226,15 @@ pub fn apply(
         }
         Step::Explode(_) | Step::Match(_) => unreachable!("applied through StepKind above"),
     })
+}
+
+/// Collects `lf` on Polars' streaming engine: its morsels are processed as they come, so a
+/// reduction (an aggregate) holds its groups, not copies of its whole input.
+fn streamed(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    match lf.collect_with_engine(Engine::Streaming)? {
+        polars_core::query_result::QueryResult::Single(df) => Ok(df),
+        polars_core::query_result::QueryResult::Multiple(frames) => polars::functions::concat_df_diagonal(&frames),
+    }
 }
 
 /// Strict casts (see `rules::cast_columns`): rows that do not convert exactly are quarantined.

@@ -41,7 +41,7 @@ pub fn staged_and_bronze(ctx: &RunContext, t: usize) -> Result<(LayerOutput, Bui
                 writer = Some(batched.map_err(|e| e.to_string())?);
             }
             if let Some(w) = writer.as_mut() {
-                w.write_batch(&batch).map_err(|e| e.to_string())?;
+                layers::write_groups(w, &batch).map_err(|e| e.to_string())?;
             }
             staged.add(&batch);
             let built = layers::bronze(ctx.plan, t, batch)?;
