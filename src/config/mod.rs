@@ -171,6 +171,10 @@ fn without_tests(mut text: SourceText) -> SourceText {
 /// is rendered with minijinja once per item (`{{ item }}`), keeping its lines, so errors still
 /// point into the file as written. `ref()` calls are kept for the `sql` step to resolve.
 fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mut Diagnostics) -> Vec<SourceText> {
+    // Most files have no `for_each` anywhere; they are parsed once, as pipelines, not twice.
+    if !text.text.contains("for_each") {
+        return vec![text];
+    }
     let items = match serde_yaml::from_str::<serde_yaml::Value>(&text.text) {
         Ok(v) => match v.get("for_each") {
             None => return vec![text],

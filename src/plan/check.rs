@@ -90,8 +90,22 @@ pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Pro
     (with_provenance, problems)
 }
 
-/// The columns a SQL expression reads.
+/// The columns a SQL expression reads. Each distinct expression is parsed once per thread: a
+/// compile checks it once on its own and again against its input's columns.
 pub fn expression_columns(sql: &str) -> Result<Vec<String>, String> {
+    type Parsed = std::collections::HashMap<String, Result<Vec<String>, String>>;
+    thread_local! {
+        static PARSED: std::cell::RefCell<Parsed> = Default::default();
+    }
+    if let Some(found) = PARSED.with_borrow(|parsed| parsed.get(sql).cloned()) {
+        return found;
+    }
+    let columns = parse_expression_columns(sql);
+    PARSED.with_borrow_mut(|parsed| parsed.insert(sql.to_string(), columns.clone()));
+    columns
+}
+
+fn parse_expression_columns(sql: &str) -> Result<Vec<String>, String> {
     let expr = polars::sql::sql_expr(sql).map_err(|e| format!("invalid SQL expression `{sql}`: {e}"))?;
     let mut out = Vec::new();
     for e in &expr {

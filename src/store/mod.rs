@@ -22,6 +22,7 @@
 //! publishes it; one that finds an uncommitted folder removes it. Readers go through the
 //! manifest and never block.
 
+mod carried;
 pub mod lock;
 pub mod manifest;
 pub mod names;

@@ -2,6 +2,7 @@
 //! run did not rebuild, writes the records and the config snapshot, makes everything durable
 //! with one barrier, commits the manifest, publishes it and prunes old runs.
 
+use super::carried;
 use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT};
 use super::{names, Lock, Store, RUNS};
 use crate::fault;
@@ -25,8 +26,9 @@ pub struct RunWriter {
     /// `runs/<id>`, relative to the data folder.
     folder: String,
     previous: Option<Manifest>,
-    /// Read on first use: a run with nothing to build never needs it.
-    previous_metadata: std::sync::OnceLock<HashMap<(String, String), TableMetadata>>,
+    /// The previous snapshot's table metadata as written, read on first use: a run with nothing
+    /// to build never needs it.
+    previous_metadata: std::sync::OnceLock<Vec<carried::Record>>,
 }
 
 /// What a run hands to `commit`.
@@ -76,15 +78,15 @@ impl RunWriter {
     }
 
     /// The metadata the previous snapshot holds for `layer.table`.
-    pub fn previous_metadata(&self, layer: &str, table: &str) -> Option<&TableMetadata> {
-        self.all_previous_metadata().get(&(layer.to_string(), table.to_string()))
+    pub fn previous_metadata(&self, layer: &str, table: &str) -> Option<TableMetadata> {
+        let records = self.previous_metadata.get_or_init(|| self.previous_records(carried::Kind::Tables, TABLES_FILE));
+        records.iter().find(|r| r.table == table && r.layer.as_deref() == Some(layer)).and_then(|r| r.decode())
     }
 
-    fn all_previous_metadata(&self) -> &HashMap<(String, String), TableMetadata> {
-        self.previous_metadata.get_or_init(|| {
-            let records = self.previous.as_ref().map(|m| self.store.table_metadata(m)).unwrap_or_default();
-            records.into_iter().map(|t| ((t.layer.clone(), t.name.clone()), t)).collect()
-        })
+    /// The previous snapshot's records of one kind, as written.
+    fn previous_records(&self, kind: carried::Kind, file: &str) -> Vec<carried::Record> {
+        let Some(m) = &self.previous else { return vec![] };
+        carried::read(kind, &self.store.path(&m.folder).join(file))
     }
 
     /// The committed file of `layer.table` in the previous snapshot.
@@ -143,20 +145,26 @@ impl RunWriter {
     /// and prunes. Returns the committed manifest.
     pub fn commit(mut self, mut result: RunResult) -> Result<Manifest, String> {
         let mut metadata = result.metadata;
-        let mut transitions = result.transitions;
-        let mut checks = std::mem::take(&mut result.checks);
+        let transitions = result.transitions;
+        let checks = std::mem::take(&mut result.checks);
         let previous = self.previous.clone();
-        let previous_checks = previous.as_ref().map(|m| self.store.checks(m)).unwrap_or_default();
-        // The previous records by table, moved into this snapshot for the tables it carries.
-        let mut previous_transitions: HashMap<String, Vec<TransitionLog>> = HashMap::new();
-        for t in previous.as_ref().map(|m| self.store.transitions(m)).unwrap_or_default() {
-            previous_transitions.entry(t.table.clone()).or_default().push(t);
-        }
-        self.all_previous_metadata();
-        let mut previous_metadata: HashMap<String, Vec<TableMetadata>> = HashMap::new();
-        for ((_, name), m) in std::mem::take(&mut self.previous_metadata).into_inner().unwrap_or_default() {
-            previous_metadata.entry(name).or_default().push(m);
-        }
+        // The previous records by table, moved into this snapshot, as written, for the tables it
+        // carries.
+        let by_table = |records: Vec<carried::Record>| {
+            let mut map: HashMap<String, Vec<carried::Record>> = HashMap::new();
+            for r in records {
+                map.entry(r.table.clone()).or_default().push(r);
+            }
+            map
+        };
+        let mut previous_checks = by_table(self.previous_records(carried::Kind::Checks, CHECKS_FILE));
+        let mut previous_transitions = by_table(self.previous_records(carried::Kind::Transitions, TRANSITIONS_FILE));
+        let previous_metadata = std::mem::take(&mut self.previous_metadata).into_inner();
+        let mut previous_metadata =
+            by_table(previous_metadata.unwrap_or_else(|| self.previous_records(carried::Kind::Tables, TABLES_FILE)));
+        let mut carried_metadata = Vec::new();
+        let mut carried_transitions = Vec::new();
+        let mut carried_checks = Vec::new();
         // Tables of the previous snapshot this run did not select are kept as they were.
         if let Some(prev) = &previous {
             for (name, entry) in &prev.tables {
@@ -193,25 +201,26 @@ impl RunWriter {
                     .map_err(|e| format!("cannot carry {} into the new run: {e}", file.path))?;
                 entry.files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
             }
-            metadata.extend(previous_metadata.remove(name).unwrap_or_default());
+            carried_metadata.extend(previous_metadata.remove(name).unwrap_or_default());
             // The checks of the version carried, unless this run evaluated (and failed) them.
+            let held_checks = previous_checks.remove(name).unwrap_or_default();
             if !checks.iter().any(|c| &c.table == name) {
-                checks.extend(previous_checks.iter().filter(|c| &c.table == name).cloned());
+                carried_checks.extend(held_checks);
             }
             let built_by = entry.built_by.as_ref();
             let logs = previous_transitions.remove(name).unwrap_or_default();
-            transitions.extend(logs.into_iter().filter(|t| Some(&t.batch_id) == built_by));
+            carried_transitions.extend(logs.into_iter().filter(|t| t.batch_id.as_ref() == built_by));
         }
         tracing::debug!("commit: held tables carried ({} tables in the snapshot)", result.tables.len());
-        metadata.sort_by(|a, b| (&a.name, &a.layer).cmp(&(&b.name, &b.layer)));
-        transitions.sort_by(|a, b| (a.started_at, &a.table).cmp(&(b.started_at, &b.table)));
         let folder = self.store.path(&self.folder);
-        write_json(&folder.join(TABLES_FILE), &metadata)?;
+        let tables = carried::with_new(carried::Kind::Tables, &metadata, carried_metadata)?;
+        carried::write(&folder.join(TABLES_FILE), tables)?;
         fault::point("write:tables.json");
-        write_json(&folder.join(TRANSITIONS_FILE), &transitions)?;
+        let logs = carried::with_new(carried::Kind::Transitions, &transitions, carried_transitions)?;
+        carried::write(&folder.join(TRANSITIONS_FILE), logs)?;
         fault::point("write:transitions.json");
-        checks.sort_by(|a, b| (&a.table, &a.check).cmp(&(&b.table, &b.check)));
-        write_json(&folder.join(CHECKS_FILE), &checks)?;
+        let results = carried::with_new(carried::Kind::Checks, &checks, carried_checks)?;
+        carried::write(&folder.join(CHECKS_FILE), results)?;
         let previous_config = previous.as_ref().map(|m| self.store.config_dir(m));
         for (rel, text) in &result.config {
             let path = folder.join(CONFIG_DIR).join(rel);
@@ -295,12 +304,6 @@ pub fn schema_hash(schema: &[(String, String)]) -> String {
         h.update(b"\n");
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes compact JSON (the records of a run are large; `jq` shows them readably).
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), String> {
-    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
