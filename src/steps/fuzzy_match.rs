@@ -152,6 +152,23 @@ impl Match {
         out
     }
 
+    /// Whether a candidate sharing no word with a row's texts scores below `min_score` whatever
+    /// its texts: such a pair scores 0 by TF-IDF and at most 1 by any other scorer, so the best
+    /// it can reach is the weight of the scorers other than TF-IDF.
+    fn only_shared_words_can_score(&self) -> bool {
+        let without_shared_words = match &self.scorer {
+            Scorer::One(ScorerKind::Tfidf) => 0.0,
+            Scorer::One(_) => 1.0,
+            Scorer::Mix(m) if m.values().any(|w| *w <= 0.0 || !w.is_finite()) => 1.0,
+            Scorer::Mix(m) => {
+                let other: f64 = m.iter().filter(|(k, _)| **k != ScorerKind::Tfidf).map(|(_, w)| w).sum();
+                other / m.values().sum::<f64>()
+            }
+        };
+        // Scores are rounded to 4 decimals before they are compared.
+        (without_shared_words * 10_000.0).round() / 10_000.0 < self.min_score
+    }
+
     /// Each row's texts prepared, one per column (None for null).
     fn prepare(&self, df: &DataFrame, columns: &[String]) -> PolarsResult<Vec<Vec<Option<Prepared>>>> {
         let stop = self.normalize.stop_set();
@@ -165,6 +182,42 @@ impl Match {
                     .collect()
             })
             .collect())
+    }
+}
+
+/// The candidates that have each word, to score only those sharing a word with a row's texts
+/// (when no other can reach `min_score`; see `only_shared_words_can_score`).
+struct SharedWords<'a> {
+    having: std::collections::HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> SharedWords<'a> {
+    fn new(candidates: &'a [Vec<Option<Prepared>>]) -> Self {
+        let mut having: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+        for (c, texts) in candidates.iter().enumerate() {
+            for word in texts.iter().flatten().flat_map(|t| &t.tokens) {
+                let list = having.entry(word.as_str()).or_default();
+                if list.last() != Some(&c) {
+                    list.push(c);
+                }
+            }
+        }
+        SharedWords { having }
+    }
+
+    /// The candidates sharing a word with `texts`, in candidate order.
+    fn candidates(&self, texts: &[Option<Prepared>]) -> Vec<usize> {
+        let mut found: Vec<usize> = texts
+            .iter()
+            .flatten()
+            .flat_map(|t| &t.tokens)
+            .filter_map(|w| self.having.get(w.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 
@@ -271,9 +324,13 @@ impl StepKind for Match {
                     .join("\u{1f}")
             })
             .collect();
+        let sharing = self.only_shared_words_can_score().then(|| SharedWords::new(&candidates));
+        let all: Vec<usize> = (0..candidates.len()).collect();
         let best = |texts: &Vec<Option<Prepared>>| -> Vec<Scored> {
             let mut kept: Vec<Scored> = Vec::new();
-            for (candidate, their) in candidates.iter().enumerate() {
+            let scored = sharing.as_ref().map_or_else(|| all.clone(), |s| s.candidates(texts));
+            for candidate in scored {
+                let their = &candidates[candidate];
                 let mut top: Option<Scored> = None;
                 for (i, mine) in texts.iter().enumerate() {
                     let Some(mine) = mine else { continue };
@@ -375,5 +432,49 @@ mod tests {
         assert_eq!(out.counts.rows_fanout_added, 1);
         let method = out.df.column("match_method").unwrap().str().unwrap().get(0).unwrap().to_string();
         assert_eq!(method, "token_set(title ~ name)");
+    }
+
+    /// Scoring only the candidates that share a word gives what scoring all of them gives,
+    /// whenever no other candidate could reach the minimum.
+    #[test]
+    fn candidates_sharing_no_word_are_skipped_only_when_they_cannot_score() {
+        let names = [
+            "Financial Management",
+            "Financial Services",
+            "Human Resources Management",
+            "Engineering",
+            "Engineers",
+            "Air Traffic Control",
+            "Finance",
+            "Management Services",
+            "Managerial",
+            "Clerks",
+        ];
+        let codes: Vec<String> = (0..names.len()).map(|i| format!("C{i}")).collect();
+        let groups =
+            DataFrame::new_infer_height(vec![Column::new("code".into(), codes), Column::new("name".into(), names)])
+                .unwrap();
+        let titles = ["Financial managers", "Engineering managers", "Traffic clerks", "Finance", "Manager", "Xyz"];
+        let run = |scorer: &str, min_score: f64| {
+            let yaml = format!(
+                "{{columns: [title], ref: silver.groups, key: [code], against: [name], scorer: {scorer}, top_k: 100, min_score: {min_score}}}"
+            );
+            let step: Match = serde_yaml::from_str(&yaml).unwrap();
+            let refs = |_: &str| Ok(groups.clone());
+            let pruned = step.only_shared_words_can_score();
+            let out = step.apply(frame("title", &titles), &refs).unwrap().df;
+            (pruned, out)
+        };
+        let cases = [("{tfidf: 0.5, token_set: 0.5}", 0.6), ("tfidf", 0.3), ("{tfidf: 1, jaro_winkler: 3}", 0.7)];
+        for (scorer, min_score) in cases {
+            let (pruned, kept) = run(scorer, min_score);
+            let (all_scored, everything) = run(scorer, 0.0);
+            assert!(!all_scored);
+            assert_eq!(pruned, scorer != "{tfidf: 1, jaro_winkler: 3}", "{scorer}");
+            let score = everything.column("match_score").unwrap().f64().unwrap().clone();
+            let expected = everything.filter(&score.gt_eq(min_score)).unwrap();
+            assert!(kept.height() > 0, "{scorer}");
+            assert!(kept.equals_missing(&expected), "{scorer}: {kept} vs {expected}");
+        }
     }
 }
