@@ -420,8 +420,8 @@ pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, mut df: 
     Ok(df)
 }
 
-/// Frames smaller than this in memory are written uncompressed: compressing them costs more
-/// time than their bytes do.
+/// Frames smaller than this in memory are written uncompressed and without column statistics:
+/// compressing them costs more time than their bytes do, and a reader reads them whole.
 const COMPRESS_FROM_BYTES: usize = 8 << 20;
 
 /// Rows per parquet row group, written a group at a time.
@@ -433,12 +433,16 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let schema = schema_of(df);
     let small = frame_bytes(df) < COMPRESS_FROM_BYTES;
-    let compression = if small { ParquetCompression::Uncompressed } else { ParquetCompression::Zstd(None) };
+    let (compression, statistics) = if small {
+        // Nothing to skip in a file read whole: no min, max or null count per column.
+        let none = StatisticsOptions { min_value: false, max_value: false, null_count: false, ..Default::default() };
+        (ParquetCompression::Uncompressed, none)
+    } else {
+        (ParquetCompression::Zstd(None), StatisticsOptions::default())
+    };
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
-        let mut writer = ParquetWriter::new(out)
-            .with_compression(compression)
-            .batched(df.schema())
-            .map_err(std::io::Error::other)?;
+        let writer = ParquetWriter::new(out).with_compression(compression).with_statistics(statistics);
+        let mut writer = writer.batched(df.schema()).map_err(std::io::Error::other)?;
         write_groups(&mut writer, df).map_err(std::io::Error::other)?;
         writer.finish().map(|_| ()).map_err(std::io::Error::other)
     })

@@ -20,8 +20,15 @@ pub fn table_metadata(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame, 
             // Personal information is never shown outside the data itself.
             let examples = if plan.is_pii(&table.name, layer, c.name()) {
                 vec![]
+            } else if let Column::Scalar(constant) = c {
+                // Provenance: one value on every row.
+                let value = constant.scalar().value();
+                if value.is_null() {
+                    vec![]
+                } else {
+                    vec![shortened(&value.str_value())]
+                }
             } else {
-                // A slice: materializing a constant column whole would allocate every row.
                 examples(c.slice(0, 1_000).as_materialized_series(), 3)
             };
             ColumnMetadata {
@@ -85,13 +92,16 @@ const EXAMPLE_CHARS: usize = 80;
 /// The first `n` distinct non-null values of a column, as text (cut at `EXAMPLE_CHARS`),
 /// looking at no more rows than it takes to find them.
 fn examples(column: &Series, n: usize) -> Vec<String> {
+    let mut seen: Vec<AnyValue> = Vec::with_capacity(n);
     let mut out: Vec<String> = Vec::with_capacity(n);
     for i in 0..column.len() {
         let Ok(value) = column.get(i) else { break };
-        if value.is_null() {
+        // A value seen before is not written out again (formatting dominates, dates above all).
+        if value.is_null() || seen.contains(&value) {
             continue;
         }
         let text = shortened(&value.str_value());
+        seen.push(value);
         if !out.contains(&text) {
             out.push(text);
             if out.len() == n {

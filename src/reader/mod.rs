@@ -393,25 +393,27 @@ fn csv_problem(text: &str, delimiter: char, skip: usize, whole: bool) -> Option<
     }
 }
 
-/// Text cells equal to one of `nulls` become null.
+/// Text cells equal to one of `nulls` become null. Column by column, and only the columns that
+/// have such a cell are rebuilt (an expression per column cost more than the read of a wide file).
 fn with_nulls(df: DataFrame, nulls: &[String]) -> PolarsResult<DataFrame> {
     if nulls.is_empty() {
         return Ok(df);
     }
-    let set = Series::new("nulls".into(), nulls);
-    let exprs: Vec<Expr> = df
-        .columns()
-        .iter()
-        .filter(|c| c.dtype() == &DataType::String)
+    let is_null = |v: &str| nulls.iter().any(|n| n == v);
+    let height = df.height();
+    let columns = df
+        .into_columns()
+        .into_iter()
         .map(|c| {
-            let name = c.name().as_str();
-            when(col(name).is_in(lit(set.clone()).implode(false), false))
-                .then(lit(NULL).cast(DataType::String))
-                .otherwise(col(name))
-                .alias(name)
+            let Ok(text) = c.str() else { return Ok(c) };
+            if !text.iter().flatten().any(is_null) {
+                return Ok(c);
+            }
+            let cleaned: StringChunked = text.iter().map(|v| v.filter(|v| !is_null(v))).collect();
+            Ok(cleaned.with_name(c.name().clone()).into_column())
         })
-        .collect();
-    df.lazy().with_columns(exprs).collect()
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(height, columns)
 }
 
 /// An Excel date or time as ISO text: `2024-03-15` for a whole day, else
