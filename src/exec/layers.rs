@@ -269,8 +269,7 @@ pub(super) fn finish_layer(
         if !counts.balances() || quarantined_rows != counts.rows_quarantined {
             return Err(format!("rows are unaccounted for: {}", counts.describe()));
         }
-        let constants = df.columns().iter().filter(|c| matches!(c, Column::Scalar(_))).count();
-        tracing::debug!(table = %table.name, layer = layer.name(), rows = df.height(), bytes = frame_bytes(&df), constants, "layer built");
+        tracing::debug!(table = %table.name, layer = layer.name(), rows = df.height(), bytes = frame_bytes(&df), "layer built");
         let file = write_parquet(ctx, layer.name(), &table.name, &df)?;
         log.source_files = built.source_files;
         log.counts = counts;
@@ -433,19 +432,28 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let schema = schema_of(df);
     let small = frame_bytes(df) < COMPRESS_FROM_BYTES;
+    ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
+        let mut writer = parquet_writer(out, df.schema(), small).map_err(std::io::Error::other)?;
+        write_groups(&mut writer, df).map_err(std::io::Error::other)?;
+        writer.finish().map(|_| ()).map_err(std::io::Error::other)
+    })
+}
+
+/// A parquet writer of a layer with `schema`: a `small` one (see `COMPRESS_FROM_BYTES`)
+/// uncompressed and without column statistics (nothing to skip in a file read whole), else
+/// zstd with statistics.
+pub(super) fn parquet_writer<W: std::io::Write>(
+    out: W,
+    schema: &Schema,
+    small: bool,
+) -> PolarsResult<polars::io::parquet::write::BatchedWriter<W>> {
     let (compression, statistics) = if small {
-        // Nothing to skip in a file read whole: no min, max or null count per column.
         let none = StatisticsOptions { min_value: false, max_value: false, null_count: false, ..Default::default() };
         (ParquetCompression::Uncompressed, none)
     } else {
         (ParquetCompression::Zstd(None), StatisticsOptions::default())
     };
-    ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
-        let writer = ParquetWriter::new(out).with_compression(compression).with_statistics(statistics);
-        let mut writer = writer.batched(df.schema()).map_err(std::io::Error::other)?;
-        write_groups(&mut writer, df).map_err(std::io::Error::other)?;
-        writer.finish().map(|_| ()).map_err(std::io::Error::other)
-    })
+    ParquetWriter::new(out).with_compression(compression).with_statistics(statistics).batched(schema)
 }
 
 /// Writes `df` through `writer` a row group at a time, each group made contiguous (constant

@@ -36,9 +36,8 @@ pub fn staged_and_bronze(ctx: &RunContext, t: usize) -> Result<(LayerOutput, Bui
         let read = crate::reader::read_csv_batches(&table.file.path, &table.read, batch_bytes(), |batch| {
             let batch = layers::with_provenance(ctx, t, Layer::Staged, batch).map_err(|e| e.to_string())?;
             if let Some(out) = out.take() {
-                let compression = ParquetCompression::Zstd(None);
-                let batched = ParquetWriter::new(out).with_compression(compression).batched(batch.schema());
-                writer = Some(batched.map_err(|e| e.to_string())?);
+                // A batched source is large (at least a batch): compressed, with statistics.
+                writer = Some(layers::parquet_writer(out, batch.schema(), false).map_err(|e| e.to_string())?);
             }
             if let Some(w) = writer.as_mut() {
                 layers::write_groups(w, &batch).map_err(|e| e.to_string())?;

@@ -112,7 +112,8 @@ pub fn read_csv_batches(
     let (mut pending, mut header, mut eof, mut first) = (Vec::new(), None::<Vec<u8>>, false, true);
     // Lines of the file before `pending`, less the header's: what a batch's line numbers shift by.
     let mut shift = 0;
-    let mut want = batch_bytes.max(1);
+    let batch_bytes = batch_bytes.max(1);
+    let mut want = batch_bytes;
     loop {
         while !eof && pending.len() < want {
             let n = (&mut file)
@@ -127,7 +128,7 @@ pub fn read_csv_batches(
                 None if eof => header = Some(std::mem::take(&mut pending)),
                 None => {
                     // A header longer than a batch: read on until it ends.
-                    want = pending.len() + batch_bytes.max(1);
+                    want = pending.len() + batch_bytes;
                     continue;
                 }
             }
@@ -135,7 +136,7 @@ pub fn read_csv_batches(
         let cut = if eof { pending.len() } else { last_record_end(&pending) };
         if cut == 0 && !eof {
             // One record longer than a batch: read on until it ends.
-            want = pending.len() + batch_bytes.max(1);
+            want = pending.len() + batch_bytes;
             continue;
         }
         let rest = pending.split_off(cut);
@@ -169,7 +170,7 @@ pub fn read_csv_batches(
         if eof && pending.is_empty() {
             return Ok(());
         }
-        want = batch_bytes.max(1);
+        want = batch_bytes;
     }
 }
 

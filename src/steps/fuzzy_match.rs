@@ -325,10 +325,12 @@ impl StepKind for Match {
             })
             .collect();
         let sharing = self.only_shared_words_can_score().then(|| SharedWords::new(&candidates));
-        let all: Vec<usize> = (0..candidates.len()).collect();
         let best = |texts: &Vec<Option<Prepared>>| -> Vec<Scored> {
             let mut kept: Vec<Scored> = Vec::new();
-            let scored = sharing.as_ref().map_or_else(|| all.clone(), |s| s.candidates(texts));
+            let scored = match &sharing {
+                Some(s) => s.candidates(texts),
+                None => (0..candidates.len()).collect(),
+            };
             for candidate in scored {
                 let their = &candidates[candidate];
                 let mut top: Option<Scored> = None;

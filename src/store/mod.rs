@@ -79,9 +79,21 @@ impl Store {
 
     /// Every committed manifest, oldest first.
     pub fn manifests(&self) -> Vec<Manifest> {
-        let mut out: Vec<Manifest> = manifest_paths(&self.data)
+        self.read_manifests(|m: &Manifest| m.seq)
+    }
+
+    /// The sequence number and folder of every committed manifest, oldest first: what recovery
+    /// and retention need, without reading the rest (a manifest lists every table).
+    fn heads(&self) -> Vec<manifest::ManifestHead> {
+        self.read_manifests(|m: &manifest::ManifestHead| m.seq)
+    }
+
+    /// Every committed manifest read as `T`, in the order of `seq`; an unreadable one is skipped
+    /// with a warning.
+    fn read_manifests<T: serde::de::DeserializeOwned>(&self, seq: fn(&T) -> u64) -> Vec<T> {
+        let mut out: Vec<T> = manifest_paths(&self.data)
             .into_iter()
-            .filter_map(|p| match std::fs::read(&p).map(|b| serde_json::from_slice::<Manifest>(&b)) {
+            .filter_map(|p| match std::fs::read(&p).map(|b| serde_json::from_slice::<T>(&b)) {
                 Ok(Ok(m)) => Some(m),
                 Ok(Err(e)) => {
                     tracing::warn!("ignoring the unreadable manifest {}: {e}", p.display());
@@ -90,18 +102,7 @@ impl Store {
                 Err(_) => None,
             })
             .collect();
-        out.sort_by_key(|m| m.seq);
-        out
-    }
-
-    /// The sequence number and folder of every committed manifest, oldest first: what recovery
-    /// and retention need, without reading the rest (a manifest lists every table).
-    fn heads(&self) -> Vec<manifest::ManifestHead> {
-        let mut out: Vec<manifest::ManifestHead> = manifest_paths(&self.data)
-            .into_iter()
-            .filter_map(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
-            .collect();
-        out.sort_by_key(|m| m.seq);
+        out.sort_by_key(seq);
         out
     }
 
