@@ -61,45 +61,55 @@ pub fn evaluate(df: &DataFrame, exprs: Vec<Expr>) -> PolarsResult<DataFrame> {
 /// constants. A frame built from batches (aligned chunks) is filtered a chunk at a time, each
 /// chunk dropped once filtered, so its rows are never all held twice.
 pub fn keep_rows(df: DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
-    let constant = |c: &Column| matches!(c, Column::Scalar(_));
-    if !df.columns().iter().any(constant) {
-        return keep_chunks(df, mask);
-    }
     let height = mask.sum().unwrap_or(0) as usize;
+    by_chunks(df, height, |chunk, offset| chunk.filter(&mask.slice(offset as i64, chunk.height())))
+}
+
+/// `f` applied to `df` a chunk at a time when `df` is built from batches (aligned chunks), each
+/// chunk dropped once done, else to `df` whole; `f` takes the chunk and the offset of its first
+/// row, and the result has `height` rows. Constant columns (provenance) are set aside and put
+/// back as constants: `f` sees the other columns only.
+pub fn by_chunks(
+    mut df: DataFrame,
+    height: usize,
+    mut f: impl FnMut(DataFrame, usize) -> PolarsResult<DataFrame>,
+) -> PolarsResult<DataFrame> {
+    let constant = |c: &Column| matches!(c, Column::Scalar(_));
     let order = df.get_column_names_owned();
     let constants: Vec<Column> = df.columns().iter().filter(|c| constant(c)).cloned().collect();
-    let rest = df.drop_many(constants.iter().map(|c| c.name().clone()));
-    let kept = keep_chunks(rest, mask)?;
+    if !constants.is_empty() {
+        df = df.drop_many(constants.iter().map(|c| c.name().clone()));
+    }
+    let done = if df.first_col_n_chunks() < 2 || df.should_rechunk() {
+        f(df, 0)?
+    } else {
+        let chunks: Vec<DataFrame> = df.split_chunks().collect();
+        drop(df);
+        let mut done = DataFrame::empty();
+        let mut offset = 0;
+        for chunk in chunks {
+            let rows = chunk.height();
+            let part = f(chunk, offset)?;
+            offset += rows;
+            if done.width() == 0 {
+                done = part;
+            } else {
+                done.vstack_mut_owned(part)?;
+            }
+        }
+        done
+    };
+    if constants.is_empty() {
+        return Ok(done);
+    }
     let columns = order
         .iter()
         .map(|name| match constants.iter().find(|c| c.name() == name) {
             Some(Column::Scalar(c)) => Ok(Column::Scalar(c.resize(height))),
-            _ => kept.column(name).cloned(),
+            _ => done.column(name).cloned(),
         })
         .collect::<PolarsResult<Vec<_>>>()?;
     DataFrame::new(height, columns)
-}
-
-fn keep_chunks(mut df: DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
-    if df.first_col_n_chunks() < 2 || df.should_rechunk() {
-        return df.filter(mask);
-    }
-    let chunks: Vec<DataFrame> = df.split_chunks().collect();
-    drop(df);
-    let mut kept = DataFrame::empty();
-    let mut offset = 0;
-    for chunk in chunks {
-        let rows = chunk.height();
-        let part = chunk.filter(&mask.slice(offset as i64, rows))?;
-        drop(chunk);
-        offset += rows;
-        if kept.width() == 0 {
-            kept = part;
-        } else {
-            kept.vstack_mut_owned(part)?;
-        }
-    }
-    Ok(kept)
 }
 
 fn quoted_value(column: &str) -> Expr {
@@ -332,5 +342,22 @@ mod tests {
         assert_eq!(keep_rows(batched(), &none).unwrap().height(), 0);
         let all = BooleanChunked::from_iter_values("m".into(), std::iter::repeat_n(true, 12));
         assert!(keep_rows(batched(), &all).unwrap().equals(&batched()));
+    }
+
+    #[test]
+    fn by_chunks_maps_each_chunk_at_its_offset_and_keeps_constants_constant() {
+        let mut seen = vec![];
+        let doubled = by_chunks(batched(), 12, |chunk, offset| {
+            seen.push((offset, chunk.height(), chunk.width()));
+            chunk.lazy().with_column(col("id") * lit(2)).collect()
+        })
+        .unwrap();
+        assert_eq!(seen, [(0, 4, 1), (4, 4, 1), (8, 4, 1)]);
+        let expected: Vec<i64> = (0..12).map(|i| i * 2).collect();
+        let ids: Vec<Option<i64>> = doubled.column("id").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(ids, expected.into_iter().map(Some).collect::<Vec<_>>());
+        assert_eq!(doubled.get_column_names(), batched().get_column_names());
+        assert!(matches!(doubled.column("_layer").unwrap(), Column::Scalar(_)));
+        assert_eq!(doubled.column("_layer").unwrap().len(), 12);
     }
 }

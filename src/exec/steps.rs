@@ -75,8 +75,17 @@ pub fn apply(
             cast(df, &casts)?
         }
         Step::Clean(c) => {
+            // Row by row: a chunk at a time when the frame was built from batches.
             let columns = clean_columns(c, &df);
-            StepResult::same_grain(df.lazy().with_columns(clean_exprs(c, &columns)).collect()?)
+            let exprs = clean_exprs(c, &columns);
+            let height = df.height();
+            let constant = |c: &String| df.column(c).is_ok_and(|c| matches!(c, Column::Scalar(_)));
+            let cleaned = if columns.iter().any(constant) {
+                df.lazy().with_columns(exprs).collect()?
+            } else {
+                rules::by_chunks(df, height, |chunk, _| chunk.lazy().with_columns(exprs.clone()).collect())?
+            };
+            StepResult::same_grain(cleaned)
         }
         Step::Dedupe(d) => {
             let keep = match d.keep {
@@ -198,6 +207,8 @@ pub fn apply(
                 .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
                 .collect::<PolarsResult<Vec<_>>>()?;
             let keys: Vec<Expr> = a.group_by.iter().map(col).collect();
+            // Only the columns the groups and measures read are held while aggregating.
+            let df = only_columns(df, keys.iter().chain(&measures))?;
             let out = streamed(df.lazy().group_by_stable(keys).agg(measures))?;
             StepResult::reshaped(rows_in, out)
         }
@@ -226,6 +237,24 @@ pub fn apply(
         }
         Step::Explode(_) | Step::Match(_) => unreachable!("applied through StepKind above"),
     })
+}
+
+/// `df` with only the columns `exprs` read, in `df`'s order; the rest dropped. `df` whole when
+/// they read none of its columns (a count), or one it does not have (the query then says so).
+fn only_columns<'e>(df: DataFrame, exprs: impl Iterator<Item = &'e Expr>) -> PolarsResult<DataFrame> {
+    let mut read = std::collections::HashSet::new();
+    for e in exprs {
+        if e.clone().meta().has_multiple_outputs() {
+            return Ok(df);
+        }
+        read.extend(e.clone().meta().root_names());
+    }
+    if read.is_empty() || read.iter().any(|c| df.get_column_index(c).is_none()) {
+        return Ok(df);
+    }
+    let height = df.height();
+    let columns = df.into_columns().into_iter().filter(|c| read.contains(c.name())).collect();
+    DataFrame::new(height, columns)
 }
 
 /// Collects `lf` on Polars' streaming engine: its morsels are processed as they come, so a
@@ -302,4 +331,22 @@ fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
             e.alias(name)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_columns_keeps_what_the_expressions_read() {
+        let df = df!("a" => [1, 2], "b" => ["x", "y"], "c" => [1.0, 2.0]).unwrap();
+        let exprs = [col("c"), polars::sql::sql_expr("sum(a)").unwrap()];
+        let kept = only_columns(df.clone(), exprs.iter()).unwrap();
+        assert_eq!(kept.get_column_names(), ["a", "c"]);
+        assert_eq!(kept.height(), 2);
+        // A count reads no column, and a missing column is left for the query to report.
+        let count = [polars::sql::sql_expr("count(*)").unwrap()];
+        assert_eq!(only_columns(df.clone(), count.iter()).unwrap().width(), 3);
+        assert_eq!(only_columns(df, [col("missing")].iter()).unwrap().width(), 3);
+    }
 }
