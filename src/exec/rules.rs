@@ -35,7 +35,15 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
     }
     let failed = df.filter(&failing)?.hstack(marks.filter(&failing)?.columns())?;
     drop(marks);
-    let passed = if failed.height() == 0 { df } else { keep_rows(df, &!&failing)? };
+    if failed.height() == 0 {
+        // Nothing failed: no rule or reason to write (a query saved per check step).
+        let mut failed = failed.drop_many(&flags);
+        for name in [RULE, REASON] {
+            failed.with_column(Column::new_empty(name.into(), &DataType::String))?;
+        }
+        return Ok((df, failed));
+    }
+    let passed = keep_rows(df, &!&failing)?;
     let first_failing = |value: &dyn Fn(&Check) -> Expr| {
         let cases: Vec<Expr> = checks
             .iter()
