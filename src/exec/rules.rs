@@ -21,6 +21,18 @@ pub const REASON: &str = "_reason";
 /// evaluated once over all rows (a rule such as `unique` looks at every row); rules and reasons
 /// are written for the failing rows only.
 pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, DataFrame)> {
+    split_setting(df, checks, vec![])
+}
+
+/// The name under which checks read the value `split_setting` sets at position `i`.
+fn set_name(i: usize) -> String {
+    format!("__jf_set_{i}")
+}
+
+/// `split`, and on the passing rows the columns `set` ((name, expression over `df`)) replaced
+/// by their new values, computed in the same query as the checks, which read the value at
+/// position `i` as `col(set_name(i))`. Failing rows keep the values they had.
+fn split_setting(df: DataFrame, checks: Vec<Check>, set: Vec<(String, Expr)>) -> PolarsResult<(DataFrame, DataFrame)> {
     if checks.is_empty() {
         let empty = df.clear();
         return Ok((df, empty));
@@ -28,13 +40,20 @@ pub fn split(df: DataFrame, checks: Vec<Check>) -> PolarsResult<(DataFrame, Data
     let flags: Vec<String> = (0..checks.len()).map(|i| format!("__jf_fails_{i}")).collect();
     let marks: Vec<Expr> =
         checks.iter().zip(&flags).map(|(c, f)| c.fails.clone().fill_null(true).alias(f.as_str())).collect();
-    let marks = evaluate(&df, marks)?;
-    let mut failing = marks.column(&flags[0])?.bool()?.clone();
+    let values: Vec<Expr> = set.iter().enumerate().map(|(i, (_, e))| e.clone().alias(set_name(i))).collect();
+    let selected: Vec<Expr> = (0..set.len()).map(set_name).chain(flags.iter().cloned()).map(col).collect();
+    let computed = df.clone().lazy().with_columns(values).with_columns(marks).select(selected).collect()?;
+    let mut failing = computed.column(&flags[0])?.bool()?.clone();
     for f in &flags[1..] {
-        failing = &failing | marks.column(f)?.bool()?;
+        failing = &failing | computed.column(f)?.bool()?;
     }
-    let failed = df.filter(&failing)?.hstack(marks.filter(&failing)?.columns())?;
-    drop(marks);
+    let failed =
+        df.filter(&failing)?.hstack(computed.select(flags.iter().map(String::as_str))?.filter(&failing)?.columns())?;
+    let mut df = df;
+    for (i, (name, _)) in set.iter().enumerate() {
+        df.with_column(computed.column(&set_name(i))?.clone().with_name(name.into()))?;
+    }
+    drop(computed);
     if failed.height() == 0 {
         // Nothing failed: no rule or reason to write (a query saved per check step).
         let mut failed = failed.drop_many(&flags);
@@ -168,11 +187,12 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
 /// convert, or would convert to something else (a truncated fraction, an overflow, a lost time
 /// of day, a rounded large integer). Rounding is an explicit step (`derive`).
 pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
-    let mut exprs = Vec::new();
+    let mut set = Vec::new();
     let mut checks = Vec::new();
-    for (name, t) in casts {
+    for (i, (name, t)) in casts.iter().enumerate() {
         let current = df.column(name)?.dtype().clone();
-        let cast = cast_expr(name, *t, &current);
+        // The cast value, computed once (see `split_setting`), as the checks read it.
+        let cast = col(set_name(i));
         let type_name = format!("{t:?}").to_lowercase();
         let changed = if current == DataType::String || *t == DType::Text || current == polars_type(*t) {
             lit(false)
@@ -181,7 +201,7 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
             cast.clone().cast(current.clone()).neq(col(name.as_str()))
         };
         checks.push(Check {
-            fails: col(name).is_not_null().and(cast.clone().is_null().or(changed)),
+            fails: col(name).is_not_null().and(cast.is_null().or(changed)),
             rule: format!("cast({name}: {type_name})"),
             reason: concat_str(
                 [lit(format!("{name}: cannot cast ")), quoted_value(name), lit(format!(" to {type_name}"))],
@@ -189,11 +209,9 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
                 false,
             ),
         });
-        exprs.push(cast.alias(name));
+        set.push((name.clone(), cast_expr(name, *t, &current)));
     }
-    let (passed, failed) = split(df, checks)?;
-    let passed = passed.lazy().with_columns(exprs).collect()?;
-    Ok((passed, failed))
+    split_setting(df, checks, set)
 }
 
 /// Splits `df` by the `unique` key: a row whose key has a null fails, and so does every row

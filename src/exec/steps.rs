@@ -207,9 +207,11 @@ pub fn apply(
                 .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
                 .collect::<PolarsResult<Vec<_>>>()?;
             let keys: Vec<Expr> = a.group_by.iter().map(col).collect();
-            // Only the columns the groups and measures read are held while aggregating.
+            // Only the columns the groups and measures read are held while aggregating. Polars'
+            // in-memory engine: each group's rows are summed in order, so float sums are the same
+            // from run to run (the streaming engine's depend on how its morsels meet).
             let df = only_columns(df, keys.iter().chain(&measures))?;
-            let out = streamed(df.lazy().group_by_stable(keys).agg(measures))?;
+            let out = df.lazy().group_by_stable(keys).agg(measures).collect()?;
             StepResult::reshaped(rows_in, out)
         }
         Step::Expect(e) => {
@@ -255,15 +257,6 @@ fn only_columns<'e>(df: DataFrame, exprs: impl Iterator<Item = &'e Expr>) -> Pol
     let height = df.height();
     let columns = df.into_columns().into_iter().filter(|c| read.contains(c.name())).collect();
     DataFrame::new(height, columns)
-}
-
-/// Collects `lf` on Polars' streaming engine: its morsels are processed as they come, so a
-/// reduction (an aggregate) holds its groups, not copies of its whole input.
-fn streamed(lf: LazyFrame) -> PolarsResult<DataFrame> {
-    match lf.collect_with_engine(Engine::Streaming)? {
-        polars_core::query_result::QueryResult::Single(df) => Ok(df),
-        polars_core::query_result::QueryResult::Multiple(frames) => polars::functions::concat_df_diagonal(&frames),
-    }
 }
 
 /// Strict casts (see `rules::cast_columns`): rows that do not convert exactly are quarantined.
