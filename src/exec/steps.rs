@@ -207,11 +207,9 @@ pub fn apply(
                 .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
                 .collect::<PolarsResult<Vec<_>>>()?;
             let keys: Vec<Expr> = a.group_by.iter().map(col).collect();
-            // Only the columns the groups and measures read are held while aggregating. Polars'
-            // in-memory engine: each group's rows are summed in order, so float sums are the same
-            // from run to run (the streaming engine's depend on how its morsels meet).
+            // Only the columns the groups and measures read are held while aggregating.
             let df = only_columns(df, keys.iter().chain(&measures))?;
-            let out = df.lazy().group_by_stable(keys).agg(measures).collect()?;
+            let out = streamed(df.lazy().group_by_stable(keys).agg(measures))?;
             StepResult::reshaped(rows_in, out)
         }
         Step::Expect(e) => {
@@ -257,6 +255,16 @@ fn only_columns<'e>(df: DataFrame, exprs: impl Iterator<Item = &'e Expr>) -> Pol
     let height = df.height();
     let columns = df.into_columns().into_iter().filter(|c| read.contains(c.name())).collect();
     DataFrame::new(height, columns)
+}
+
+/// Collects `lf` on Polars' streaming engine: its morsels are processed as they come, so a
+/// reduction (an aggregate) holds its groups, not copies of its whole input. Float sums can
+/// differ in the last place from run to run (the order in which morsels meet varies).
+fn streamed(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    match lf.collect_with_engine(Engine::Streaming)? {
+        polars_core::query_result::QueryResult::Single(df) => Ok(df),
+        polars_core::query_result::QueryResult::Multiple(frames) => polars::functions::concat_df_diagonal(&frames),
+    }
 }
 
 /// Strict casts (see `rules::cast_columns`): rows that do not convert exactly are quarantined.
