@@ -33,7 +33,7 @@ fn set_name(i: usize) -> String {
 /// by their new values, computed in the same query as the checks, which read the value at
 /// position `i` as `col(set_name(i))`. Failing rows keep the values they had.
 fn split_setting(df: DataFrame, checks: Vec<Check>, set: Vec<(String, Expr)>) -> PolarsResult<(DataFrame, DataFrame)> {
-    if checks.is_empty() {
+    if checks.is_empty() && set.is_empty() {
         let empty = df.clear();
         return Ok((df, empty));
     }
@@ -43,8 +43,8 @@ fn split_setting(df: DataFrame, checks: Vec<Check>, set: Vec<(String, Expr)>) ->
     let values: Vec<Expr> = set.iter().enumerate().map(|(i, (_, e))| e.clone().alias(set_name(i))).collect();
     let selected: Vec<Expr> = (0..set.len()).map(set_name).chain(flags.iter().cloned()).map(col).collect();
     let computed = df.clone().lazy().with_columns(values).with_columns(marks).select(selected).collect()?;
-    let mut failing = computed.column(&flags[0])?.bool()?.clone();
-    for f in &flags[1..] {
+    let mut failing = BooleanChunked::full("failing".into(), false, df.height());
+    for f in &flags {
         failing = &failing | computed.column(f)?.bool()?;
     }
     let failed =
@@ -385,5 +385,25 @@ mod tests {
         assert_eq!(doubled.get_column_names(), batched().get_column_names());
         assert!(matches!(doubled.column("_layer").unwrap(), Column::Scalar(_)));
         assert_eq!(doubled.column("_layer").unwrap().len(), 12);
+    }
+
+    #[test]
+    fn split_setting_sets_passing_rows_and_keeps_failing_rows_as_they_were() {
+        let df = df!("v" => ["1", "x", "3"], "k" => [1, 2, 3]).unwrap();
+        let set = vec![("v".to_string(), col("v").cast(DataType::Int64))];
+        let fails = Check { fails: col(set_name(0)).is_null(), rule: "r".into(), reason: lit("bad") };
+        let (passed, failed) = split_setting(df.clone(), vec![fails], set.clone()).unwrap();
+        let ints: Vec<Option<i64>> = passed.column("v").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(ints, [Some(1), Some(3)]);
+        assert_eq!(strings_of(&failed, "v"), [Some("x".to_string())]);
+        assert_eq!(strings_of(&failed, RULE), [Some("r".to_string())]);
+        // Without checks the columns are still set, and nothing fails.
+        let (passed, failed) = split_setting(df, vec![], set).unwrap();
+        assert_eq!(passed.column("v").unwrap().dtype(), &DataType::Int64);
+        assert_eq!((passed.height(), failed.height()), (3, 0));
+    }
+
+    fn strings_of(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+        df.column(name).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
     }
 }
