@@ -79,12 +79,11 @@ pub fn apply(
             let columns = clean_columns(c, &df);
             let exprs = clean_exprs(c, &columns);
             let height = df.height();
+            let clean = |df: DataFrame, _| df.lazy().with_columns(exprs.clone()).collect();
+            // `by_chunks` sets constant columns aside: a step that cleans one runs on the whole frame.
             let constant = |c: &String| df.column(c).is_ok_and(|c| matches!(c, Column::Scalar(_)));
-            let cleaned = if columns.iter().any(constant) {
-                df.lazy().with_columns(exprs).collect()?
-            } else {
-                rules::by_chunks(df, height, |chunk, _| chunk.lazy().with_columns(exprs.clone()).collect())?
-            };
+            let cleaned =
+                if columns.iter().any(constant) { clean(df, 0)? } else { rules::by_chunks(df, height, clean)? };
             StepResult::same_grain(cleaned)
         }
         Step::Dedupe(d) => {
@@ -244,10 +243,11 @@ pub fn apply(
 fn only_columns<'e>(df: DataFrame, exprs: impl Iterator<Item = &'e Expr>) -> PolarsResult<DataFrame> {
     let mut read = std::collections::HashSet::new();
     for e in exprs {
-        if e.clone().meta().has_multiple_outputs() {
+        let meta = e.clone().meta();
+        if meta.has_multiple_outputs() {
             return Ok(df);
         }
-        read.extend(e.clone().meta().root_names());
+        read.extend(meta.root_names());
     }
     if read.is_empty() || read.iter().any(|c| df.get_column_index(c).is_none()) {
         return Ok(df);
