@@ -26,58 +26,12 @@ pub struct RunContext<'a> {
     pub records: Mutex<Records>,
     /// Frames this run built that other tables' layers still read, by (layer, table).
     pub frames: Mutex<HashMap<(Layer, usize), DataFrame>>,
-    /// Source files several tables of the run read the same way, read once (see `SourceReads`).
-    pub sources: SourceReads,
-}
-
-/// Each source file a run reads, read once however many of its tables read it the same way
-/// (seven CAF tables read one `occupations.json`; each OaSIS file feeds a wide and a long
-/// table). The frame is dropped when the last of those tables has taken it.
-#[derive(Default)]
-pub struct SourceReads {
-    reads: Mutex<HashMap<String, SharedRead>>,
-}
-
-/// One source read that several tables wait on, and how many have yet to take it.
-struct SharedRead {
-    left: usize,
-    frame: std::sync::Arc<std::sync::OnceLock<Result<DataFrame, String>>>,
-}
-
-impl SourceReads {
-    /// Counts the readers of each file among the tables `building` (only files read by more than
-    /// one table are shared).
-    pub fn new(plan: &Plan, building: &BTreeSet<usize>) -> SourceReads {
-        let mut reads: HashMap<String, SharedRead> = HashMap::new();
-        for &t in building.iter().filter(|t| !super::streamed::applies(plan, **t)) {
-            let frame = std::sync::Arc::default();
-            reads.entry(read_key(plan, t)).or_insert(SharedRead { left: 0, frame }).left += 1;
-        }
-        reads.retain(|_, r| r.left > 1);
-        SourceReads { reads: Mutex::new(reads) }
-    }
-
-    /// The source frame of table `t`: read now, or taken from the table that read it.
-    fn read(&self, plan: &Plan, t: usize) -> Result<DataFrame, String> {
-        let table = &plan.tables[t];
-        let read = || crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string());
-        let key = read_key(plan, t);
-        let shared = {
-            let Ok(mut reads) = self.reads.lock() else { return read() };
-            let Some(entry) = reads.get_mut(&key) else { return read() };
-            entry.left -= 1;
-            let frame = entry.frame.clone();
-            if entry.left == 0 {
-                reads.remove(&key);
-            }
-            frame
-        };
-        shared.get_or_init(read).clone()
-    }
+    /// Layers several tables of the run build alike, built once (see `shared`).
+    pub shared: super::shared::SharedLayers,
 }
 
 /// What makes two tables' reads of their source the same: the file, its format and the options.
-fn read_key(plan: &Plan, t: usize) -> String {
+pub(super) fn read_key(plan: &Plan, t: usize) -> String {
     let table = &plan.tables[t];
     let options = serde_json::to_string(&table.read).unwrap_or_default();
     format!("{}\0{:?}\0{options}", table.file.path.display(), table.format)
@@ -271,6 +225,13 @@ pub(super) fn finish_layer(
         }
         tracing::debug!(table = %table.name, layer = layer.name(), rows = df.height(), bytes = frame_bytes(&df), "layer built");
         let file = write_parquet(ctx, layer.name(), &table.name, &df)?;
+        ctx.shared.keep(ctx.plan.node(t, layer), || super::shared::Shared {
+            df: df.clone(),
+            file: file.clone(),
+            quarantined: quarantined.clone(),
+            counts,
+            steps: built.steps.clone(),
+        });
         log.source_files = built.source_files;
         log.counts = counts;
         log.steps_applied = built.steps;
@@ -294,7 +255,7 @@ pub(super) fn finish_layer(
 
 fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let df = ctx.sources.read(ctx.plan, t)?;
+    let df = crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?;
     let warnings = schema_drift(ctx, t, &df);
     Ok(Built::new(df, vec![table.file.path.display().to_string()], warnings))
 }
@@ -306,7 +267,8 @@ pub(super) fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<St
         return vec![];
     };
     let before: Vec<&str> = previous.columns.iter().map(|c| c.name.as_str()).collect();
-    let now: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let now: Vec<String> =
+        df.get_column_names().iter().map(|c| c.to_string()).filter(|c| !PROVENANCE.contains(&c.as_str())).collect();
     let file = table.file.path.display();
     let mut out: Vec<String> =
         now.iter().filter(|c| !before.contains(&c.as_str())).map(|c| format!("new column `{c}` in {file}")).collect();
@@ -485,9 +447,21 @@ pub(super) fn schema_of(df: &DataFrame) -> Vec<(String, String)> {
 
 /// Writes the table's quarantined rows of this run (all columns as text).
 pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -> Result<FileEntry, String> {
+    let frames: Vec<DataFrame> = frames.into_iter().filter(|f| f.height() > 0).collect();
+    let none = frames.is_empty();
+    if none {
+        // Every table with no quarantined rows has the same empty file: written once, linked.
+        if let Some(empty) = ctx.shared.empty_quarantine() {
+            return ctx.writer.link_file("quarantine", table, &empty);
+        }
+    }
     let df = quarantine_text(frames).map_err(|e| e.to_string())?;
     let df = mask_reasons(df, &ctx.plan.pii_columns(table)).map_err(|e| e.to_string())?;
-    write_parquet(ctx, "quarantine", table, &df)
+    let file = write_parquet(ctx, "quarantine", table, &df)?;
+    if none {
+        ctx.shared.keep_empty_quarantine(&file);
+    }
+    Ok(file)
 }
 
 /// Quarantined rows of several steps as one frame of text, as the quarantine file holds them

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod quality;
 pub mod rules;
 mod schedule;
+mod shared;
 pub mod steps;
 mod streamed;
 
@@ -166,7 +167,7 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
         progress: bar.as_ref(),
         records: Mutex::new(layers::Records::default()),
         frames: Mutex::new(HashMap::new()),
-        sources: layers::SourceReads::new(plan, &building),
+        shared: shared::SharedLayers::new(plan, &building),
     };
     let mut results = schedule::run_nodes(&ctx, &building);
     tracing::debug!("run: built");

@@ -6,7 +6,7 @@
 //! with it: those tables are skipped, naming what they needed.
 
 use super::layers::{self, RunContext};
-use super::streamed;
+use super::{shared, streamed};
 use crate::plan::Layer;
 use crate::records::TableOutcome;
 use crate::store::FileEntry;
@@ -64,7 +64,9 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>) -> Vec<TableRun> 
         tables: building.iter().map(|&t| (t, TableState::default())).collect(),
     };
     for &n in plan.order.iter().filter(|n| in_run(**n)) {
-        let inputs = plan.graph.neighbors_directed(n, Direction::Incoming).filter(|m| in_run(*m)).count();
+        let mut inputs = plan.graph.neighbors_directed(n, Direction::Incoming).filter(|m| in_run(*m)).count();
+        // A layer built alike by another table waits for that table's (see `shared`).
+        inputs += usize::from(ctx.shared.leader_of(n).is_some());
         let readers = plan.cross_readers(n).filter(|m| in_run(*m)).count();
         queue.left += 1;
         if readers > 0 {
@@ -122,6 +124,11 @@ fn build_node<'s>(
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut out = match prebuilt {
             Some(built) => layers::finish_layer(ctx, t, layer, chrono::Utc::now(), Ok(built))?,
+            None if ctx.shared.leader_of(node).is_some() => match ctx.shared.take(node) {
+                Some(shared) => shared::follow(ctx, t, layer, shared)?,
+                // The leader failed: this table builds the layer itself.
+                None => layers::build_layer(ctx, t, layer, input)?,
+            },
             None if layer == Layer::Staged && streamed::applies(plan, t) => {
                 let (out, bronze) = streamed::staged_and_bronze(ctx, t)?;
                 next_built = Some(bronze);
@@ -167,13 +174,7 @@ fn build_node<'s>(
             }
             state.built = next_built;
             for next in plan.graph.neighbors_directed(node, Direction::Outgoing) {
-                if let Some(count) = q.waiting.get_mut(&next) {
-                    *count -= 1;
-                    if *count == 0 {
-                        q.waiting.remove(&next);
-                        q.ready.push(Reverse((position[&next], next)));
-                    }
-                }
+                release(&mut q, position, next);
             }
             if let Some(bar) = ctx.progress {
                 bar.inc(1);
@@ -184,10 +185,10 @@ fn build_node<'s>(
             tracing::error!(table = %name, layer = %layer, error = %e, "failed");
             let state = q.tables.entry(t).or_default();
             state.outcome = Some(TableOutcome::new(name, "failed", Some(format!("{layer}: {e}"))));
-            drop_downstream(ctx, &mut q, node);
+            drop_downstream(ctx, &mut q, position, node);
         }
     }
-    finished(ctx, &mut q, node);
+    finished(ctx, &mut q, position, node);
     let ready: Vec<NodeIndex> = std::iter::from_fn(|| q.ready.pop().map(|Reverse((_, n))| n)).collect();
     drop(q);
     for next in ready {
@@ -197,7 +198,7 @@ fn build_node<'s>(
 
 /// Drops every node downstream of the failed `node`; a table reached through another table's
 /// node is skipped, naming that node.
-fn drop_downstream(ctx: &RunContext, q: &mut Queue, node: NodeIndex) {
+fn drop_downstream(ctx: &RunContext, q: &mut Queue, position: &HashMap<NodeIndex, usize>, node: NodeIndex) {
     let plan = ctx.plan;
     let mut stack = vec![node];
     while let Some(from) = stack.pop() {
@@ -215,15 +216,19 @@ fn drop_downstream(ctx: &RunContext, q: &mut Queue, node: NodeIndex) {
             if let Some(bar) = ctx.progress {
                 bar.inc(1);
             }
-            finished(ctx, q, next);
+            finished(ctx, q, position, next);
             stack.push(next);
         }
     }
 }
 
-/// Counts `node` out, and releases the frames of other tables it was the last to read.
-fn finished(ctx: &RunContext, q: &mut Queue, node: NodeIndex) {
+/// Counts `node` out, makes ready the layers that waited for it as their leader (built or not),
+/// and releases the frames of other tables it was the last to read.
+fn finished(ctx: &RunContext, q: &mut Queue, position: &HashMap<NodeIndex, usize>, node: NodeIndex) {
     q.left -= 1;
+    for &follower in ctx.shared.followers_of(node) {
+        release(q, position, follower);
+    }
     for input in ctx.plan.graph.neighbors_directed(node, Direction::Incoming) {
         if ctx.plan.graph[input].table == ctx.plan.graph[node].table {
             continue;
@@ -237,6 +242,17 @@ fn finished(ctx: &RunContext, q: &mut Queue, node: NodeIndex) {
                     frames.remove(&key);
                 }
             }
+        }
+    }
+}
+
+/// Counts one of `node`'s inputs as done; queues it when it was the last.
+fn release(q: &mut Queue, position: &HashMap<NodeIndex, usize>, node: NodeIndex) {
+    if let Some(count) = q.waiting.get_mut(&node) {
+        *count -= 1;
+        if *count == 0 {
+            q.waiting.remove(&node);
+            q.ready.push(Reverse((position[&node], node)));
         }
     }
 }

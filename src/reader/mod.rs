@@ -193,7 +193,10 @@ fn parse_csv(path: &Path, text: String, opts: &ReadOptions, truncate: bool) -> R
     let has_header = opts.header.unwrap_or(true);
     let delimiter = opts.delimiter.unwrap_or(',');
     let bytes = text.into_bytes();
+    // One chunk: Polars parses a file in about 32 pieces, and every step that works a chunk at
+    // a time (`rules::by_chunks`, meant for frames built from batches) would run once per piece.
     let df = CsvReadOptions::default()
+        .with_rechunk(true)
         .with_has_header(false)
         .with_skip_rows(skip)
         .with_infer_schema_length(Some(0))

@@ -135,6 +135,16 @@ impl RunWriter {
         Ok(NewFile { out, rel, path, fault: format!("write:{layer}/{table}") })
     }
 
+    /// Makes `from`, a file this run wrote, also this run's file of `layer.table` (a hard link
+    /// where the file system allows, else a copy). Returns its manifest entry.
+    pub fn link_file(&self, layer: &str, table: &str, from: &FileEntry) -> Result<FileEntry, String> {
+        let rel = self.rel(layer, table)?;
+        let to = self.store.path(&rel);
+        link_or_copy(&self.store.path(&from.path), &to).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+        fault::point(&format!("write:{layer}/{table}"));
+        Ok(FileEntry { path: rel, rows: from.rows, schema_hash: from.schema_hash.clone() })
+    }
+
     /// Ends the run without a commit (it had nothing to build): removes its folder and releases
     /// the lock; the current snapshot stays as it is.
     pub fn abandon(self) {
