@@ -324,3 +324,82 @@ fn a_table_is_stale_when_what_it_reads_was_rebuilt_after_it() {
     assert!(stdout(&out).contains("success  dim_noc (a table it reads changed (noc_hierarchy))"), "{}", stdout(&out));
     assert_eq!(stale_of(&p, "dim_noc"), serde_json::json!([]));
 }
+
+/// The inode of a file under the project (hard links share one).
+fn inode(p: &Project, rel: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p.file(rel)).unwrap().ino()
+}
+
+/// A layer file read through its stable path, without the columns that differ from run to run.
+fn layer_rows(p: &Project, layer: &str, table: &str) -> polars::prelude::DataFrame {
+    p.read(&format!("data/{layer}/{table}.parquet")).drop_many(["_batch_id", "_ingested_at"])
+}
+
+#[test]
+fn tables_reading_one_source_alike_share_its_staged_and_bronze_files() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let manifest = p.manifests().last().unwrap().clone();
+    let caf: Vec<String> = manifest["tables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, t)| t["source"] == "caf_occupations")
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(caf.len() > 2, "the CAF tables that read occupations.json: {caf:?}");
+    for layer in ["staged", "bronze"] {
+        let files: BTreeSet<u64> = caf.iter().map(|t| inode(&p, &format!("data/{layer}/{t}.parquet"))).collect();
+        assert_eq!(files.len(), 1, "one {layer} file written for {caf:?}");
+    }
+    // Each table still has its own transition log and metadata for the layers it shares.
+    let logs = p.records("transitions.json");
+    let meta = p.records("tables.json");
+    for t in &caf {
+        for layer in ["staged", "bronze"] {
+            let log: Vec<&Value> = logs.iter().filter(|l| l["table"] == *t && l["target_layer"] == layer).collect();
+            assert_eq!(log.len(), 1, "{t} {layer}");
+            assert_eq!(log[0]["status"], "success");
+            assert!(log[0]["target_file"].as_str().unwrap().ends_with(&format!("{layer}/{t}.parquet")));
+            assert_eq!(meta.iter().filter(|m| m["name"] == *t && m["layer"] == layer).count(), 1, "{t} {layer}");
+        }
+    }
+    // Built on its own, a table's staged and bronze hold what the shared files hold.
+    let last = caf.last().unwrap();
+    let shared: Vec<_> = ["staged", "bronze"].iter().map(|l| layer_rows(&p, l, last)).collect();
+    let counts = |p: &Project| -> Vec<Value> {
+        p.records("transitions.json")
+            .into_iter()
+            .filter(|l| l["table"] == last.as_str() && l["target_layer"] != "silver" && l["target_layer"] != "gold")
+            .map(|l| l["counts"].clone())
+            .collect()
+    };
+    let shared_counts = counts(&p);
+    ok(&p.jobforge(&["run", "pipelines", "--select", last, "--full-refresh"]));
+    let others = inode(&p, &format!("data/staged/{}.parquet", caf[0]));
+    assert_ne!(inode(&p, &format!("data/staged/{last}.parquet")), others, "built on its own");
+    for (layer, before) in ["staged", "bronze"].iter().zip(&shared) {
+        let alone = layer_rows(&p, layer, last);
+        assert!(alone.equals_missing(before), "{layer} of {last}:\n{alone}\n{before}");
+    }
+    assert_eq!(counts(&p), shared_counts);
+}
+
+#[test]
+fn tables_without_quarantined_rows_share_one_empty_quarantine_file() {
+    let p = Project::sample();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let mut empty = BTreeSet::new();
+    let mut with_rows = 0;
+    for table in p.gold_tables() {
+        let rel = format!("data/quarantine/{table}.parquet");
+        if p.read(&rel).height() == 0 {
+            empty.insert(inode(&p, &rel));
+        } else {
+            with_rows += 1;
+        }
+    }
+    assert!(with_rows > 0, "the sample quarantines rows in some tables");
+    assert_eq!(empty.len(), 1, "one empty quarantine file");
+}
