@@ -23,6 +23,7 @@ pub struct SharedLayers {
     leader: HashMap<NodeIndex, NodeIndex>,
     /// Leader node -> its followers.
     followers: HashMap<NodeIndex, Vec<NodeIndex>>,
+    /// Leader node -> what it built, and how many of its followers have yet to take it.
     results: Mutex<HashMap<NodeIndex, (Shared, usize)>>,
     /// The quarantine file of a table with no quarantined rows: the same for every table.
     empty_quarantine: Mutex<Option<FileEntry>>,
