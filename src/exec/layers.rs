@@ -30,13 +30,6 @@ pub struct RunContext<'a> {
     pub shared: super::shared::SharedLayers,
 }
 
-/// What makes two tables' reads of their source the same: the file, its format and the options.
-pub(super) fn read_key(plan: &Plan, t: usize) -> String {
-    let table = &plan.tables[t];
-    let options = serde_json::to_string(&table.read).unwrap_or_default();
-    format!("{}\0{:?}\0{options}", table.file.path.display(), table.format)
-}
-
 /// The records every layer adds to, committed with the run.
 #[derive(Debug, Default)]
 pub struct Records {
@@ -238,6 +231,18 @@ pub(super) fn finish_layer(
         log.warnings = built.warnings.clone();
         Ok(LayerOutput { df, file, quarantined, warnings: built.warnings })
     });
+    close(ctx, t, layer, log, written)
+}
+
+/// Ends layer `layer` of table `t` as `written` went: its transition log closed (success, or
+/// the error) and, when written, its metadata, both added to the run's records.
+pub(super) fn close(
+    ctx: &RunContext,
+    t: usize,
+    layer: Layer,
+    mut log: TransitionLog,
+    written: Result<LayerOutput, String>,
+) -> Result<LayerOutput, String> {
     log.ended_at = Utc::now();
     let meta = match &written {
         Ok(out) => {

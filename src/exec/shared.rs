@@ -110,10 +110,11 @@ impl SharedLayers {
 }
 
 /// What makes two tables' layers the same: for staged, the file, its format and the read
-/// options; for bronze, those and the names and casts bronze gives its columns.
+/// options (the same read); for bronze, those and the names and casts bronze gives its columns.
 fn key(plan: &Plan, t: usize, layer: Layer) -> String {
     let table = &plan.tables[t];
-    let read = layers::read_key(plan, t);
+    let options = serde_json::to_string(&table.read).unwrap_or_default();
+    let read = format!("{}\0{:?}\0{options}", table.file.path.display(), table.format);
     match layer {
         Layer::Staged => read,
         _ => {
@@ -141,17 +142,6 @@ pub fn follow(ctx: &RunContext, t: usize, layer: Layer, shared: Shared) -> Resul
     log.counts = shared.counts;
     log.steps_applied = shared.steps;
     log.warnings = warnings.clone();
-    log.ended_at = chrono::Utc::now();
-    let meta = match &file {
-        Ok(file) => {
-            log.status = "success".into();
-            Some(super::metadata::table_metadata(ctx, t, layer, &shared.df, file))
-        }
-        Err(e) => {
-            log.errors.push(e.clone());
-            None
-        }
-    };
-    layers::record(ctx, log, meta)?;
-    Ok(LayerOutput { df: shared.df, file: file?, quarantined: shared.quarantined, warnings })
+    let written = file.map(|file| LayerOutput { df: shared.df, file, quarantined: shared.quarantined, warnings });
+    layers::close(ctx, t, layer, log, written)
 }
