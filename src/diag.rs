@@ -48,6 +48,12 @@ impl Diagnostics {
             self.0.push(d);
         }
     }
+    /// Adds each of `other`'s problems, in order (see `push`).
+    pub fn extend(&mut self, other: Diagnostics) {
+        for d in other.0 {
+            self.push(d);
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -61,28 +61,37 @@ impl Project {
         vars: BTreeMap<String, String>,
         read: Read,
     ) -> Result<Project, Diagnostics> {
+        use rayon::prelude::*;
         let mut diags = Diagnostics::default();
         let sources_path = dir.join("sources.yml");
-        let sources =
-            read_text(&sources_path, &mut diags).and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
         let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
+        // Every file is parsed on its own, on the cores at once; their problems are listed in
+        // the order the files are read one by one (sources.yml, then pipelines by path).
+        let (sources, pipelines) = polars_core::runtime::THREAD_POOL.join(
+            || {
+                let mut diags = Diagnostics::default();
+                let sources = read_text(&sources_path, &mut diags)
+                    .and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
+                (sources, diags)
+            },
+            || {
+                pipeline_paths(&pipelines_dir)
+                    .map(|paths| paths.par_iter().map(|path| load_pipeline(path, &vars, read)).collect::<Vec<_>>())
+            },
+        );
+        let (sources, sources_diags) = sources;
+        diags.extend(sources_diags);
         let mut files = Vec::new();
         let mut texts = Vec::new();
-        match pipeline_paths(&pipelines_dir) {
-            Ok(paths) if paths.is_empty() => {
+        match pipelines {
+            Ok(loaded) if loaded.is_empty() => {
                 diags.push(Diagnostic::new(&pipelines_dir, (1, 1), "no pipeline files (*.yml) found"))
             }
-            Ok(paths) => {
-                for path in paths {
-                    if let Some(text) = read_text(&path, &mut diags) {
-                        texts.push(text.clone());
-                        let text = if read == Read::WithoutTests { without_tests(text) } else { text };
-                        for text in expand_for_each(text, &vars, &mut diags) {
-                            if let Some(spec) = parse::<Pipeline>(&text, &mut diags) {
-                                files.push(PipelineFile { text, spec });
-                            }
-                        }
-                    }
+            Ok(loaded) => {
+                for (text, specs, file_diags) in loaded {
+                    texts.extend(text);
+                    files.extend(specs);
+                    diags.extend(file_diags);
                 }
             }
             Err(e) => diags.push(Diagnostic::new(&pipelines_dir, (1, 1), format!("cannot read pipeline folder: {e}"))),
@@ -250,6 +259,24 @@ fn pipeline_paths(path: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     paths.sort();
     Ok(paths)
+}
+
+/// One pipeline file: its text as written, the pipelines it holds (one, or one per `for_each`
+/// item) and its problems.
+fn load_pipeline(
+    path: &Path,
+    vars: &BTreeMap<String, String>,
+    read: Read,
+) -> (Option<SourceText>, Vec<PipelineFile>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let Some(text) = read_text(path, &mut diags) else { return (None, vec![], diags) };
+    let written = text.clone();
+    let text = if read == Read::WithoutTests { without_tests(text) } else { text };
+    let files = expand_for_each(text, vars, &mut diags)
+        .into_iter()
+        .filter_map(|text| parse::<Pipeline>(&text, &mut diags).map(|spec| PipelineFile { text, spec }))
+        .collect();
+    (Some(written), files, diags)
 }
 
 fn read_text(path: &Path, diags: &mut Diagnostics) -> Option<SourceText> {

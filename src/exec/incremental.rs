@@ -55,25 +55,28 @@ pub fn decide(
     selected: &BTreeSet<usize>,
     full_refresh: bool,
 ) -> Decision {
+    use rayon::prelude::*;
     let mut decision = Decision::default();
+    // Each source read by the selected tables once, on the cores at once: a file unchanged since
+    // the previous snapshot (same path, size and time) keeps its recorded hash; any other is hashed.
+    let mut files: BTreeMap<&str, &std::path::Path> = BTreeMap::new();
     for &t in selected {
-        let table = &plan.tables[t];
-        if decision.sources.contains_key(&table.source_id) {
-            continue;
-        }
-        let recorded = previous.and_then(|m| m.sources.get(&table.source_id));
+        files.entry(plan.tables[t].source_id.as_str()).or_insert(&plan.tables[t].file.path);
+    }
+    let fingerprint = |id: &str, path: &std::path::Path| {
+        let recorded = previous.and_then(|m| m.sources.get(id));
         let cached = recorded.and_then(|r| {
-            let meta = std::fs::metadata(&table.file.path).ok()?;
+            let meta = std::fs::metadata(path).ok()?;
             let modified = DateTime::<Utc>::from(meta.modified().ok()?);
-            let same =
-                r.path == table.file.path.display().to_string() && r.size == meta.len() && r.modified == Some(modified);
+            let same = r.path == path.display().to_string() && r.size == meta.len() && r.modified == Some(modified);
             let sha256 = r.sha256.clone().filter(|_| same)?;
             Some(Fingerprint { path: r.path.clone(), size: meta.len(), modified, sha256 })
         });
-        if let Some(f) = cached.or_else(|| crate::registry::fingerprint(&table.file.path).ok()) {
-            decision.sources.insert(table.source_id.clone(), f);
-        }
-    }
+        cached.or_else(|| crate::registry::fingerprint(path).ok())
+    };
+    decision.sources = polars_core::runtime::THREAD_POOL.install(|| {
+        files.into_par_iter().filter_map(|(id, path)| Some((id.to_string(), fingerprint(id, path)?))).collect()
+    });
     // Layer keys in plan order: a node's inputs are keyed before it.
     let mut node_keys: HashMap<(usize, Layer), String> = HashMap::new();
     let held = |t: usize| previous.and_then(|m| m.tables.get(&plan.tables[t].name));

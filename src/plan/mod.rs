@@ -213,16 +213,61 @@ pub struct RecordedSource {
 
 /// Where compile finds each source's file and header.
 enum SourceFiles<'a> {
-    /// On disk, under the source root; each source resolved and its header read once, however
-    /// many tables read it.
-    Live(
-        Option<std::path::PathBuf>,
-        std::cell::RefCell<HashMap<String, (ResolvedFile, Vec<String>)>>,
-        &'a KnownHeaders,
-        resolve::Listings,
-    ),
+    /// On disk, under the source root (none when it does not resolve).
+    Live(Option<std::path::PathBuf>, &'a KnownHeaders),
     /// As a run recorded them, by source id.
     Recorded(&'a HashMap<String, RecordedSource>),
+}
+
+/// Each source's file and header, or the problem finding or reading them, by source id.
+type SourceHeaders = HashMap<String, Result<(ResolvedFile, Vec<String>), Diagnostic>>;
+
+impl SourceFiles<'_> {
+    /// Resolves each of `ids` (sources of `sources.yml`) and reads its header once, however
+    /// many tables read it; sources on disk on the cores at once.
+    fn headers(&self, project: &Project, ids: BTreeSet<&str>) -> SourceHeaders {
+        use rayon::prelude::*;
+        let at = |id: &str| project.sources_text.locate(Some("sources:"), id);
+        let recorded = |recorded: &HashMap<String, RecordedSource>, id: &str| {
+            recorded.get(id).map(|r| (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()))
+        };
+        match self {
+            SourceFiles::Live(root, known) => {
+                let Some(root) = root else { return HashMap::new() };
+                let listings = resolve::Listings::default();
+                let one = |id: &str| {
+                    let source = &project.sources.sources[id];
+                    let resolved = match resolve::resolve(project, root, id, source, &listings) {
+                        Ok(resolved) => resolved,
+                        Err(m) => {
+                            return recorded(&known.recorded, id)
+                                .ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m))
+                        }
+                    };
+                    let defaults = &project.sources.defaults;
+                    let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
+                    let read = source.read.over(&defaults.read);
+                    let header = known
+                        .get(&resolved.path)
+                        .map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok)
+                        .map_err(|e| Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message))?;
+                    Ok((resolved, header))
+                };
+                polars_core::runtime::THREAD_POOL
+                    .install(|| ids.into_par_iter().map(|id| (id.to_string(), one(id))).collect())
+            }
+            SourceFiles::Recorded(r) => ids
+                .into_iter()
+                .map(|id| {
+                    let m = format!("source `{id}` is not in the run's record");
+                    (
+                        id.to_string(),
+                        recorded(r, id).ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m)),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Headers of source files that a run has already read whole without a problem, by path: a file
@@ -289,7 +334,7 @@ pub fn compile_known(project: &Project, known: &KnownHeaders) -> Result<Plan, Di
             None
         }
     };
-    compile_with(project, SourceFiles::Live(root, Default::default(), known, Default::default()), diags)
+    compile_with(project, SourceFiles::Live(root, known), diags)
 }
 
 /// Compiles a run's recorded config against the source files it recorded (no file is read).
@@ -298,26 +343,50 @@ pub fn compile_recorded(project: &Project, recorded: &HashMap<String, RecordedSo
 }
 
 fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -> Result<Plan, Diagnostics> {
+    use rayon::prelude::*;
+    // The tables' names first, in file order; then each table on its own, on the cores at once,
+    // its problems listed in file order.
     let mut names = HashMap::new();
-    let mut tables = Vec::new();
+    let mut planned: Vec<Result<&PipelineFile, Diagnostic>> = Vec::new();
     for file in &project.pipelines {
         let spec = &file.spec;
         if let Err(m) = crate::store::names::check_table_name(&spec.table) {
             let at = file.text.locate(None, "table:");
-            diags.push(Diagnostic::new(&file.text.path, at, m));
-            continue;
+            planned.push(Err(Diagnostic::new(&file.text.path, at, m)));
+        } else if let Some(first) = names.insert(spec.table.clone(), file.text.path.clone()) {
+            let m = format!("table `{}` is also defined in {}", spec.table, first.display());
+            planned.push(Err(file.text.diag(None, &spec.table, m)));
+        } else {
+            planned.push(Ok(file));
         }
-        if let Some(first) = names.insert(spec.table.clone(), file.text.path.clone()) {
-            diags.push(file.text.diag(
-                None,
-                &spec.table,
-                format!("table `{}` is also defined in {}", spec.table, first.display()),
-            ));
-            continue;
-        }
-        if let Some(t) = plan_table(project, &files, file, &mut diags) {
-            tables.push(t);
-        }
+    }
+    let ids = planned
+        .iter()
+        .flatten()
+        .map(|f| f.spec.source.as_str())
+        .filter(|id| project.sources.sources.contains_key(*id))
+        .collect();
+    let headers = files.headers(project, ids);
+    let planned: Vec<(Option<TablePlan>, Diagnostics)> = polars_core::runtime::THREAD_POOL.install(|| {
+        planned
+            .into_par_iter()
+            .map(|p| {
+                let mut diags = Diagnostics::default();
+                let table = match p {
+                    Ok(file) => plan_table(project, &headers, file, &mut diags),
+                    Err(d) => {
+                        diags.push(d);
+                        None
+                    }
+                };
+                (table, diags)
+            })
+            .collect()
+    });
+    let mut tables = Vec::new();
+    for (table, table_diags) in planned {
+        tables.extend(table);
+        diags.extend(table_diags);
     }
     let mut graph = DiGraph::new();
     let mut index = HashMap::new();
@@ -413,7 +482,7 @@ pub fn step_references(steps: &[Step]) -> Vec<String> {
 /// Resolves the source, reads its header and checks bronze for one pipeline.
 fn plan_table(
     project: &Project,
-    files: &SourceFiles,
+    headers: &SourceHeaders,
     file: &PipelineFile,
     diags: &mut Diagnostics,
 ) -> Option<TablePlan> {
@@ -427,46 +496,14 @@ fn plan_table(
     };
     let defaults = &project.sources.defaults;
     let read = source.read.over(&defaults.read);
-    let at = || project.sources_text.locate(Some("sources:"), &spec.source);
-    let (resolved, header) = match files {
-        SourceFiles::Live(_, seen, _, _) if seen.borrow().contains_key(&spec.source) => {
-            seen.borrow()[&spec.source].clone()
+    let (resolved, header) = match headers.get(&spec.source) {
+        Some(Ok(found)) => found.clone(),
+        Some(Err(d)) => {
+            diags.push(d.clone());
+            return None;
         }
-        SourceFiles::Live(root, seen, known, listings) => {
-            match resolve::resolve(project, root.as_deref()?, &spec.source, source, listings) {
-                Ok(resolved) => {
-                    let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
-                    let header = known
-                        .get(&resolved.path)
-                        .map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok);
-                    match header {
-                        Ok(h) => {
-                            seen.borrow_mut().insert(spec.source.clone(), (resolved.clone(), h.clone()));
-                            (resolved, h)
-                        }
-                        Err(e) => {
-                            diags.push(Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message));
-                            return None;
-                        }
-                    }
-                }
-                Err(m) => match known.recorded.get(&spec.source) {
-                    Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
-                    None => {
-                        diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
-                        return None;
-                    }
-                },
-            }
-        }
-        SourceFiles::Recorded(recorded) => match recorded.get(&spec.source) {
-            Some(r) => (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()),
-            None => {
-                let m = format!("source `{}` is not in the run's record", spec.source);
-                diags.push(Diagnostic::new(&project.sources_text.path, at(), m));
-                return None;
-            }
-        },
+        // The source root did not resolve (reported once, by `compile_known`).
+        None => return None,
     };
     let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
     let (bronze_columns, problems) = check::check_bronze(&header, &spec.bronze);

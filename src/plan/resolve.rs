@@ -4,7 +4,6 @@ use crate::config::sources::{Source, VersionRule};
 use crate::config::template;
 use crate::config::Project;
 use serde::Serialize;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -42,7 +41,7 @@ pub fn source_root(project: &Project) -> Result<PathBuf, String> {
 /// The folders patterns look in, each listed once however many sources look there (a project
 /// has dozens of sources under one folder).
 #[derive(Debug, Default)]
-pub struct Listings(RefCell<HashMap<PathBuf, Vec<PathBuf>>>);
+pub struct Listings(std::sync::Mutex<HashMap<PathBuf, Vec<PathBuf>>>);
 
 impl Listings {
     /// The files matching `full` (a pattern whose wildcards are all in its last component) in
@@ -57,7 +56,7 @@ impl Listings {
             return Ok(paths.flatten().filter(|p| p.is_file()).collect());
         }
         let pattern = glob::Pattern::new(&name)?;
-        let mut listings = self.0.borrow_mut();
+        let mut listings = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let files = listings.entry(dir.to_path_buf()).or_insert_with(|| {
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
                 .into_iter()
@@ -202,7 +201,7 @@ mod tests {
                 glob::glob(&full.to_string_lossy()).unwrap().flatten().filter(|p| p.is_file()).collect();
             assert_eq!(listings.matches(&full).unwrap(), by_glob, "{pattern}");
         }
-        assert_eq!(listings.0.borrow().len(), 1);
+        assert_eq!(listings.0.lock().unwrap().len(), 1);
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/c_1.csv"), "x").unwrap();
         assert_eq!(listings.matches(&dir.path().join("s*/c_*.csv")).unwrap(), vec![dir.path().join("sub/c_1.csv")]);

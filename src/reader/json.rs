@@ -15,18 +15,41 @@ use std::path::Path;
 
 /// Reads a JSON document (`lines` false) or JSON lines into a frame.
 pub fn read_json(path: &Path, opts: &ReadOptions, lines: bool) -> Result<DataFrame, ReadError> {
+    let (records, envelope) = read_records(path, opts, lines)?;
+    frame(path, &records, &envelope)
+}
+
+/// The names of the columns `read_json` makes, in its order, without making the columns.
+pub fn read_json_names(path: &Path, opts: &ReadOptions, lines: bool) -> Result<Vec<String>, ReadError> {
+    let (records, envelope) = read_records(path, opts, lines)?;
+    let mut names = indexmap::IndexSet::new();
+    let mut flat = Vec::new();
+    for record in &records {
+        if let Value::Object(o) = record {
+            for (k, v) in o {
+                flatten(k.clone(), v, &mut flat);
+            }
+        }
+        names.extend(flat.drain(..).map(|(name, _)| name));
+    }
+    let envelope = envelope_fields(path, &envelope, |name| names.contains(name))?;
+    names.extend(envelope.into_iter().map(|(name, _)| name));
+    Ok(names.into_iter().collect())
+}
+
+/// The records of a JSON file, and the envelope fields to copy onto each.
+fn read_records(path: &Path, opts: &ReadOptions, lines: bool) -> Result<(Vec<Value>, Envelope), ReadError> {
     let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
     let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
-    let (records, envelope) = if lines {
+    if lines {
         if opts.records.is_some() || !opts.envelope.is_empty() {
             return Err(err(path, "`records` and `envelope` apply to `format: json` (one document), not `ndjson`"));
         }
-        (json_lines(path, text)?, vec![])
+        Ok((json_lines(path, text)?, vec![]))
     } else {
         let doc: Value = serde_json::from_slice(text).map_err(|e| located(path, &e, 0))?;
-        document_records(path, doc, opts)?
-    };
-    frame(path, &records, &envelope)
+        document_records(path, doc, opts)
+    }
 }
 
 /// The frame of records as a JSON read makes it (for `jobforge test` inputs of JSON sources).
@@ -215,21 +238,33 @@ fn frame(path: &Path, records: &[Value], envelope: &[(String, Value)]) -> Result
             cells[row] = Some(value);
         }
     }
-    let mut envelope_flat = Vec::new();
-    for (name, value) in envelope {
-        flatten(name.clone(), value, &mut envelope_flat);
-    }
-    for (name, value) in envelope_flat {
-        if columns.contains_key(&name) {
-            return Err(err(
-                path,
-                format!("envelope field `{name}` is also a field of the records; leave it out of `envelope`, or rename the records' field in bronze"),
-            ));
-        }
+    for (name, value) in envelope_fields(path, envelope, |name| columns.contains_key(name))? {
         columns.insert(name, vec![Some(value); height]);
     }
     let series = columns.into_iter().map(|(name, cells)| column(&name, &cells)).collect::<Vec<_>>();
     DataFrame::new(height, series).map_err(|e| err(path, e.to_string()))
+}
+
+/// The envelope's fields, flattened, as columns of every record; an error where one is also a
+/// field of the records (`taken`).
+fn envelope_fields<'a>(
+    path: &Path,
+    envelope: &'a [(String, Value)],
+    taken: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, &'a Value)>, ReadError> {
+    let mut flat = Vec::new();
+    for (name, value) in envelope {
+        flatten(name.clone(), value, &mut flat);
+    }
+    // A field of the records, or one the envelope already gave.
+    let clash = flat.iter().enumerate().find(|(i, (name, _))| taken(name) || flat[..*i].iter().any(|(n, _)| n == name));
+    if let Some((_, (name, _))) = clash {
+        return Err(err(
+            path,
+            format!("envelope field `{name}` is also a field of the records; leave it out of `envelope`, or rename the records' field in bronze"),
+        ));
+    }
+    Ok(flat)
 }
 
 /// One column from its cells (a missing field is null).
@@ -297,6 +332,40 @@ mod tests {
         assert_eq!(df.column("tags").unwrap().dtype(), &DataType::List(Box::new(DataType::String)));
         assert_eq!(df.column("extra").unwrap().bool().unwrap().get(0), None);
         assert_eq!(df.column("scraped_at").unwrap().str().unwrap().get(1), Some("2026-01-20"));
+    }
+
+    #[test]
+    fn the_header_read_names_the_columns_a_read_makes_and_refuses_what_it_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let both = |text: &str, opts: &ReadOptions| {
+            std::fs::write(&path, text).unwrap();
+            let names = read_json_names(&path, opts, false).map_err(|e| e.to_string());
+            let frame = read_json(&path, opts, false).map_err(|e| e.to_string());
+            (names, frame.map(|df| df.get_column_names().iter().map(|s| s.to_string()).collect::<Vec<_>>()))
+        };
+        let envelope = |fields: &[&str]| ReadOptions {
+            records: Some("data.rows".into()),
+            envelope: fields.iter().map(|f| f.to_string()).collect(),
+            ..Default::default()
+        };
+        let doc = r#"{"at": "2026-01-20", "meta": {"v": 2, "by": "x"}, "data": {"rows": [
+            {"code": "AI", "p": {"url": "u1"}, "q": {}},
+            {"n": 2, "code": "AO", "p": {"url": "u2", "at": null, "deep": {"k": 1}}, "tags": ["a"]}]}}"#;
+        let (names, frame) = both(doc, &envelope(&["at", "meta"]));
+        assert_eq!(names, frame);
+        let names = names.unwrap();
+        assert_eq!(names, ["code", "p.url", "q", "n", "p.at", "p.deep.k", "tags", "at", "meta.v", "meta.by"]);
+        // An envelope field that is also a field of the records, or given twice.
+        for clash in [&["code"][..], &["meta", "meta"][..]] {
+            let doc = doc.replace(r#""at": "2026"#, r#""code": "X", "at": "2026"#);
+            let (names, frame) = both(&doc, &envelope(clash));
+            assert!(names.as_ref().is_err_and(|e| e.contains("is also a field of the records")), "{names:?}");
+            assert_eq!(names, frame.map(|_| vec![]));
+        }
+        let (names, frame) = both("[\n {\"a\": 1},\n {\"a\" 2}\n]", &ReadOptions::default());
+        assert!(names.as_ref().is_err_and(|e| e.contains("malformed JSON")), "{names:?}");
+        assert_eq!(names, frame.map(|_| vec![]));
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Ve
             return Ok(header_names(&text, opts.skip_rows.unwrap_or(0), delimiter, opts.header.unwrap_or(true)));
         }
         Format::Xlsx => read_excel(path, opts, Some(1))?,
-        _ => read_table(path, format, opts)?.head(Some(0)),
+        Format::Json => return json::read_json_names(path, opts, false),
+        Format::Ndjson => return json::read_json_names(path, opts, true),
+        Format::Parquet => read_table(path, format, opts)?.head(Some(0)),
     };
     Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
 }
