@@ -28,9 +28,11 @@ fn unknown(column: &str, context: &str, known: &[String]) -> Problem {
 /// `snake_case` of a published header: trimmed, BOM removed, lower case, runs of anything but
 /// letters and digits become one `_`.
 pub fn snake_case(name: &str) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(name.len());
     for c in name.trim_start_matches('\u{feff}').trim().chars() {
-        if c.is_alphanumeric() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_alphanumeric() {
             out.extend(c.to_lowercase());
         } else if !out.ends_with('_') {
             out.push('_');
@@ -39,9 +41,9 @@ pub fn snake_case(name: &str) -> String {
     out.trim_matches('_').to_string()
 }
 
-/// The bronze name of every source column, in order: normalised, then renamed; repeated names
-/// get `_2`, `_3`.
-pub fn bronze_names(header: &[String], bronze: &Bronze) -> Vec<String> {
+/// Every source column's name as bronze normalises it, before `rename`: snake case or trimmed,
+/// a blank one `column_N`, repeats suffixed `_2`, `_3`.
+fn normalised_names(header: &[String], bronze: &Bronze) -> Vec<String> {
     let mut seen = std::collections::HashMap::<String, usize>::new();
     header
         .iter()
@@ -56,18 +58,30 @@ pub fn bronze_names(header: &[String], bronze: &Bronze) -> Vec<String> {
             }
             let count = seen.entry(name.clone()).or_insert(0);
             *count += 1;
-            let name = if *count == 1 { name } else { format!("{name}_{count}") };
-            bronze.rename.get(&name).cloned().unwrap_or(name)
+            if *count == 1 {
+                name
+            } else {
+                format!("{name}_{count}")
+            }
         })
         .collect()
 }
 
-/// Checks bronze's renames, casts and required columns against the normalised header.
+/// `names` with bronze's `rename` applied.
+fn renamed(mut names: Vec<String>, bronze: &Bronze) -> Vec<String> {
+    for name in &mut names {
+        if let Some(new) = bronze.rename.get(name.as_str()) {
+            name.clone_from(new);
+        }
+    }
+    names
+}
+
+/// Checks bronze against the header: every rename names a column of the normalised header,
+/// every cast and required column exists. Returns the bronze names, and the problems.
 pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Problem>) {
-    let mut unrenamed = bronze.clone();
-    unrenamed.rename.clear();
-    let normalised = bronze_names(header, &unrenamed);
-    let names = bronze_names(header, bronze);
+    let normalised = normalised_names(header, bronze);
+    let names = renamed(normalised.clone(), bronze);
     let mut problems = Vec::new();
     for old in bronze.rename.keys() {
         if !normalised.contains(old) {
@@ -85,9 +99,7 @@ pub fn check_bronze(header: &[String], bronze: &Bronze) -> (Vec<String>, Vec<Pro
             });
         }
     }
-    let mut with_provenance = names;
-    with_provenance.extend(PROVENANCE.iter().map(|s| s.to_string()));
-    (with_provenance, problems)
+    (names, problems)
 }
 
 /// The columns a SQL expression reads. Each distinct expression is parsed once per thread: a

@@ -506,7 +506,7 @@ fn plan_table(
         None => return None,
     };
     let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
-    let (bronze_columns, problems) = check::check_bronze(&header, &spec.bronze);
+    let (bronze_names, problems) = check::check_bronze(&header, &spec.bronze);
     for p in problems {
         let message = format!("{} (source `{}`, file {})", p.message, spec.source, resolved.path.display());
         diags.push(file.text.diag(Some("bronze:"), &p.token, message).with_hint(p.hint));
@@ -527,6 +527,8 @@ fn plan_table(
     let mut staged: Vec<String> = header.clone();
     staged.extend(check::PROVENANCE.iter().map(|s| s.to_string()));
     columns.insert(Layer::Staged, staged);
+    let mut bronze_columns = bronze_names.clone();
+    bronze_columns.extend(check::PROVENANCE.iter().map(|s| s.to_string()));
     columns.insert(Layer::Bronze, bronze_columns);
     Some(TablePlan {
         name: spec.table.clone(),
@@ -535,7 +537,7 @@ fn plan_table(
         source_id: spec.source.clone(),
         source: source.clone(),
         format,
-        bronze_names: check::bronze_names(&header, &spec.bronze),
+        bronze_names,
         read,
         file: resolved,
         header,
