@@ -15,13 +15,20 @@ use std::path::Path;
 
 /// Reads a JSON document (`lines` false) or JSON lines into a frame.
 pub fn read_json(path: &Path, opts: &ReadOptions, lines: bool) -> Result<DataFrame, ReadError> {
-    let (records, envelope) = read_records(path, opts, lines)?;
+    let bytes = read_bytes(path)?;
+    let (records, envelope) = records_of(path, text_of(&bytes), opts, lines)?;
     frame(path, &records, &envelope)
 }
 
-/// The names of the columns `read_json` makes, in its order, without making the columns.
+/// The names of the columns `read_json` makes, in its order, without making the columns: in
+/// one pass over the text (`json_names`), or, where that pass finds something to explain, by
+/// reading the records whole, which gives the error `read_json` would.
 pub fn read_json_names(path: &Path, opts: &ReadOptions, lines: bool) -> Result<Vec<String>, ReadError> {
-    let (records, envelope) = read_records(path, opts, lines)?;
+    let bytes = read_bytes(path)?;
+    if let Some(names) = super::json_names::scan(text_of(&bytes), opts, lines) {
+        return Ok(names);
+    }
+    let (records, envelope) = records_of(path, text_of(&bytes), opts, lines)?;
     let mut names = indexmap::IndexSet::new();
     let mut flat = Vec::new();
     for record in &records {
@@ -37,10 +44,17 @@ pub fn read_json_names(path: &Path, opts: &ReadOptions, lines: bool) -> Result<V
     Ok(names.into_iter().collect())
 }
 
-/// The records of a JSON file, and the envelope fields to copy onto each.
-fn read_records(path: &Path, opts: &ReadOptions, lines: bool) -> Result<(Vec<Value>, Envelope), ReadError> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+    std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))
+}
+
+/// The file's text without its byte order mark.
+fn text_of(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes)
+}
+
+/// The records of a JSON file's `text`, and the envelope fields to copy onto each.
+fn records_of(path: &Path, text: &[u8], opts: &ReadOptions, lines: bool) -> Result<(Vec<Value>, Envelope), ReadError> {
     if lines {
         if opts.records.is_some() || !opts.envelope.is_empty() {
             return Err(err(path, "`records` and `envelope` apply to `format: json` (one document), not `ndjson`"));
@@ -366,6 +380,53 @@ mod tests {
         let (names, frame) = both("[\n {\"a\": 1},\n {\"a\" 2}\n]", &ReadOptions::default());
         assert!(names.as_ref().is_err_and(|e| e.contains("malformed JSON")), "{names:?}");
         assert_eq!(names, frame.map(|_| vec![]));
+    }
+
+    #[test]
+    fn the_one_pass_names_are_the_read_names_and_anything_unusual_takes_the_full_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let opts = |records: Option<&str>, envelope: &[&str]| ReadOptions {
+            records: records.map(String::from),
+            envelope: envelope.iter().map(|f| f.to_string()).collect(),
+            ..Default::default()
+        };
+        let read_names = |text: &str, opts: &ReadOptions, lines: bool| {
+            std::fs::write(&path, text).unwrap();
+            let df = read_json(&path, opts, lines).ok()?;
+            Some(df.get_column_names().iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        let rows = r#"[{"a": 1, "o": {}, "l": [{"x": 1}], "n": {"m": {"k": null}, "s": "t"}},
+                       {"b": true, "a": 2.5, "n": {"s": "u", "z": [1, 2]}}]"#;
+        let doc =
+            format!(r#"{{"skip": [1, {{"q": 2}}], "env": {{"v": 1, "e": {{}}}}, "d": {{"r": {rows}}}, "at": "x"}}"#);
+        let ordinary = [
+            (rows.to_string(), opts(None, &[]), false),
+            (doc.clone(), opts(Some("d.r"), &["at", "env"]), false),
+            ("{\"a\": 1}\n\n{\"b\": {\"c\": 2}, \"a\": 3}\r\n".to_string(), opts(None, &[]), true),
+        ];
+        for (text, opts, lines) in &ordinary {
+            let expected = read_names(text, opts, *lines).unwrap();
+            assert_eq!(super::super::json_names::scan(text.as_bytes(), opts, *lines), Some(expected.clone()), "{text}");
+            assert_eq!(read_json_names(&path, opts, *lines).unwrap(), expected);
+        }
+        let unusual = [
+            (r#"[{"a": 1, "a": {"x": 2}}]"#.to_string(), opts(None, &[])),
+            (r#"[{"a": 1}, 3]"#.to_string(), opts(None, &[])),
+            (r#"{"rows": []}"#.to_string(), opts(None, &[])),
+            (doc.clone(), opts(Some("d.q"), &[])),
+            (doc.clone(), opts(Some("d.r"), &["a"])),
+            (doc.clone(), opts(Some("d.r"), &["at", "at"])),
+            (doc.replace(r#""at": "x""#, r#""a": "x""#), opts(Some("d.r"), &["a"])),
+            (r#"[{"a": 1}] x"#.to_string(), opts(None, &[])),
+        ];
+        for (text, opts) in &unusual {
+            assert_eq!(super::super::json_names::scan(text.as_bytes(), opts, false), None, "{text}");
+            std::fs::write(&path, text).unwrap();
+            let full = read_json(&path, opts, false).map(|df| df.get_column_names().len());
+            let names = read_json_names(&path, opts, false).map(|n| n.len());
+            assert_eq!(names.map_err(|e| e.to_string()), full.map_err(|e| e.to_string()), "{text}");
+        }
     }
 
     #[test]

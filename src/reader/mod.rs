@@ -7,6 +7,7 @@
 //! `true`/`false`.
 
 pub mod json;
+mod json_names;
 
 use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;
