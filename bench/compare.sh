@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Compares jobforge builds on the WiQ product (the real files in ../shared/data), each measure
+# run by every build in turn, RUNS times (default 15), so that a host whose speed drifts within
+# minutes slows them all alike; prints the medians. The measures of `bench/run.sh wiq`: a run
+# from nothing (wall, user + system CPU, peak RSS), a rerun with nothing changed, a rerun after
+# editing one pipeline file, `validate --config-only` and `plan --dry-run` (wall).
+# Usage: bench/compare.sh BINARY... (release builds, e.g. copies of target/release/jobforge
+# taken before and after a change). Builds nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-15}"
+[[ $# -ge 1 ]] || { echo "usage: bench/compare.sh BINARY..." >&2; exit 2; }
+for b in "$@"; do [[ -x $b ]] || { echo "not an executable: $b" >&2; exit 2; }; done
+real=$(cd ../shared/data && pwd)
+export JOBFORGE_SOURCE_DIR=$real
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r sources.yml pipelines "$work/"
+timing="$work/time.out"
+declare -A results
+
+# run KEY BINARY ARGS...: runs once (wall time by `date`, CPU time and peak RSS by
+# /usr/bin/time, whose own wall time has a resolution of 10 ms); adds "wall_us cpu_ms peak_kib".
+run() {
+  local key=$1 bin=$2; shift 2
+  local start end
+  start=$(date +%s%N)
+  /usr/bin/time -o "$timing" -f '%U %S %M' "$bin" --project "$work" "$@" >/dev/null 2>&1
+  end=$(date +%s%N)
+  results[$key]+="$(( (end - start) / 1000 )) $(awk '{printf "%d %d", ($1 + $2) * 1000, $3}' "$timing"),"
+}
+
+median() { sort -g | sed -n "$(( (RUNS + 1) / 2 ))p"; }
+
+report() {
+  local measure=$1 key
+  shift
+  for b in "$@"; do
+    key="$measure|$b"
+    local rows; rows=$(tr ',' '\n' <<<"${results[$key]}" | sed '/^$/d')
+    local wall cpu peak
+    wall=$(cut -d' ' -f1 <<<"$rows" | median)
+    cpu=$(cut -d' ' -f2 <<<"$rows" | median)
+    peak=$(cut -d' ' -f3 <<<"$rows" | median)
+    printf '%-30s %-36s wall %8.1f ms   cpu %6d ms   peak %6.1f MiB\n' "$measure" "$b" \
+      "$(echo "$wall / 1000" | bc -l)" "$cpu" "$(echo "$peak / 1024" | bc -l)"
+  done
+}
+
+for _ in $(seq "$RUNS"); do
+  for b in "$@"; do
+    rm -rf "$work/data"
+    sync
+    run "from nothing|$b" "$b" run pipelines
+  done
+done
+"$1" --project "$work" run pipelines >/dev/null 2>&1
+for _ in $(seq "$RUNS"); do
+  for b in "$@"; do run "rerun, nothing changed|$b" "$b" run pipelines; done
+done
+for _ in $(seq "$RUNS"); do
+  for b in "$@"; do
+    # A new description for one table each time: that table is rebuilt, the others are held.
+    sed -i "s/^description: .*/description: edited $RANDOM$RANDOM/" "$work/pipelines/oasis_interests.yml"
+    run "rerun after editing one file|$b" "$b" run pipelines
+  done
+done
+for _ in $(seq "$RUNS"); do
+  for b in "$@"; do
+    run "validate --config-only|$b" "$b" validate --config-only
+    run "plan --dry-run|$b" "$b" plan --dry-run
+  done
+done
+echo "WiQ on $real, $RUNS runs of each build in turn, medians"
+for measure in "from nothing" "rerun, nothing changed" "rerun after editing one file" \
+  "validate --config-only" "plan --dry-run"; do
+  report "$measure" "$@"
+done
