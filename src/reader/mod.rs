@@ -77,7 +77,12 @@ pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Ve
         Format::Xlsx => read_excel(path, opts, Some(1))?,
         Format::Json => return json::read_json_names(path, opts, false),
         Format::Ndjson => return json::read_json_names(path, opts, true),
-        Format::Parquet => read_table(path, format, opts)?.head(Some(0)),
+        Format::Parquet => {
+            // The footer's schema: nothing of the data is read.
+            let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
+            let schema = ParquetReader::new(file).schema().map_err(|e| err(path, e.to_string()))?;
+            return Ok(schema.iter_names().map(|n| n.to_string()).collect());
+        }
     };
     Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
 }
@@ -628,6 +633,26 @@ mod tests {
         assert_eq!(header_names(text, 1, ',', true), ["a\nb", "column_2", "a", "a_2"]);
         assert_eq!(header_names("x;y\n", 0, ';', false), ["column_1", "column_2"]);
         assert!(header_names("\n\n", 0, ',', true).is_empty());
+    }
+
+    #[test]
+    fn a_parquet_header_is_the_read_names_from_the_footer_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut df = df!("Code NOC" => ["00010", "00011"], "n" => [1i64, 2], "\u{feff}x" => [0.5, 1.5]).unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut df).unwrap();
+        let opts = ReadOptions::default();
+        let read: Vec<String> = read_table(&path, Format::Parquet, &opts)
+            .unwrap()
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(read_header(&path, Format::Parquet, &opts).unwrap(), read);
+        // Not a parquet file: the file is named.
+        std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        let e = read_header(&path, Format::Parquet, &opts).unwrap_err();
+        assert!(e.to_string().starts_with(&path.display().to_string()), "{e}");
     }
 
     #[test]
