@@ -22,26 +22,16 @@ pub fn read_json(path: &Path, opts: &ReadOptions, lines: bool) -> Result<DataFra
 
 /// The names of the columns `read_json` makes, in its order, without making the columns: in
 /// one pass over the text (`json_names`), or, where that pass finds something to explain, by
-/// reading the records whole, which gives the error `read_json` would.
+/// reading the file as `read_json` does, which gives its error (or, for a document the pass
+/// does not take, such as a key given twice, its frame).
 pub fn read_json_names(path: &Path, opts: &ReadOptions, lines: bool) -> Result<Vec<String>, ReadError> {
     let bytes = read_bytes(path)?;
     if let Some(names) = super::json_names::scan(text_of(&bytes), opts, lines) {
         return Ok(names);
     }
     let (records, envelope) = records_of(path, text_of(&bytes), opts, lines)?;
-    let mut names = indexmap::IndexSet::new();
-    let mut flat = Vec::new();
-    for record in &records {
-        if let Value::Object(o) = record {
-            for (k, v) in o {
-                flatten(k.clone(), v, &mut flat);
-            }
-        }
-        names.extend(flat.drain(..).map(|(name, _)| name));
-    }
-    let envelope = envelope_fields(path, &envelope, |name| names.contains(name))?;
-    names.extend(envelope.into_iter().map(|(name, _)| name));
-    Ok(names.into_iter().collect())
+    let df = frame(path, &records, &envelope)?;
+    Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {

@@ -5,9 +5,10 @@
 //! names the problem.
 
 use crate::config::sources::ReadOptions;
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexSet;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// The names of the columns of `text` (a document, or JSON lines when `lines`), in the order a
@@ -25,7 +26,7 @@ pub fn scan(text: &[u8], opts: &ReadOptions, lines: bool) -> Option<Vec<String>>
         }
         return Some(names.into_iter().collect());
     }
-    let mut envelope = IndexMap::new();
+    let mut envelope = HashMap::new();
     let mut de = serde_json::Deserializer::from_slice(text);
     match &opts.records {
         None if opts.envelope.is_empty() => Records(&mut names).deserialize(&mut de).ok()?,
@@ -45,16 +46,14 @@ pub fn scan(text: &[u8], opts: &ReadOptions, lines: bool) -> Option<Vec<String>>
     de.end().ok()?;
     // The envelope's fields in the order the options give them, each a field of the document
     // and none a field of the records or given twice.
-    let mut out: Vec<String> = names.iter().cloned().collect();
     for field in &opts.envelope {
-        for name in envelope.get(field.as_str())? {
-            if !names.insert(name.clone()) {
+        for name in envelope.remove(field.as_str())? {
+            if !names.insert(name) {
                 return None;
             }
-            out.push(name.clone());
         }
     }
-    Some(out)
+    Some(names.into_iter().collect())
 }
 
 /// A list of records.
@@ -189,7 +188,7 @@ struct Object<'p, 'a> {
     envelope: Vec<&'p str>,
     names: &'a mut IndexSet<String>,
     found: &'a mut bool,
-    kept: &'a mut IndexMap<String, Vec<String>>,
+    kept: &'a mut HashMap<String, Vec<String>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Object<'_, '_> {

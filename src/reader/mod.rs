@@ -68,23 +68,25 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
 /// The header names alone, reading as little of the file as the format allows (for CSV, its
 /// first chunk, checked as a whole read would check it, without Polars).
 pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Vec<String>, ReadError> {
-    let df = match format {
+    match format {
         Format::Csv => {
             let (text, _) = csv_text(path, opts, true)?;
             let delimiter = opts.delimiter.unwrap_or(',');
-            return Ok(header_names(&text, opts.skip_rows.unwrap_or(0), delimiter, opts.header.unwrap_or(true)));
+            Ok(header_names(&text, opts.skip_rows.unwrap_or(0), delimiter, opts.header.unwrap_or(true)))
         }
-        Format::Xlsx => read_excel(path, opts, Some(1))?,
-        Format::Json => return json::read_json_names(path, opts, false),
-        Format::Ndjson => return json::read_json_names(path, opts, true),
+        Format::Xlsx => {
+            let df = read_excel(path, opts, Some(1))?;
+            Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
+        }
+        Format::Json => json::read_json_names(path, opts, false),
+        Format::Ndjson => json::read_json_names(path, opts, true),
         Format::Parquet => {
             // The footer's schema: nothing of the data is read.
             let file = std::fs::File::open(path).map_err(|e| err(path, e.to_string()))?;
             let schema = ParquetReader::new(file).schema().map_err(|e| err(path, e.to_string()))?;
-            return Ok(schema.iter_names().map(|n| n.to_string()).collect());
+            Ok(schema.iter_names().map(|n| n.to_string()).collect())
         }
-    };
-    Ok(df.get_column_names().iter().map(|s| s.to_string()).collect())
+    }
 }
 
 fn read_csv(path: &Path, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
