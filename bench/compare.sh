@@ -5,7 +5,8 @@
 # from nothing (wall, user + system CPU, peak RSS), a rerun with nothing changed, a rerun after
 # editing one pipeline file, `validate --config-only` and `plan --dry-run` (wall).
 # Usage: bench/compare.sh BINARY... (release builds, e.g. copies of target/release/jobforge
-# taken before and after a change). Builds nothing.
+# taken before and after a change). Builds nothing. ONLY=PATTERN runs just the measures whose
+# name matches the extended regular expression PATTERN (e.g. ONLY='editing|nothing changed').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-15}"
@@ -30,6 +31,9 @@ run() {
   results[$key]+="$(( (end - start) / 1000 )) $(awk '{printf "%d %d", ($1 + $2) * 1000, $3}' "$timing"),"
 }
 
+# wanted MEASURE: true when ONLY is unset or matches MEASURE.
+wanted() { [[ -z ${ONLY:-} ]] || grep -Eq "$ONLY" <<<"$1"; }
+
 median() { sort -g | sed -n "$(( (RUNS + 1) / 2 ))p"; }
 
 report() {
@@ -47,7 +51,7 @@ report() {
   done
 }
 
-for _ in $(seq "$RUNS"); do
+wanted "from nothing" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do
     rm -rf "$work/data"
     sync
@@ -55,17 +59,17 @@ for _ in $(seq "$RUNS"); do
   done
 done
 "$1" --project "$work" run pipelines >/dev/null 2>&1
-for _ in $(seq "$RUNS"); do
+wanted "rerun, nothing changed" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do run "rerun, nothing changed|$b" "$b" run pipelines; done
 done
-for _ in $(seq "$RUNS"); do
+wanted "rerun after editing one file" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do
     # A new description for one table each time: that table is rebuilt, the others are held.
     sed -i "s/^description: .*/description: edited $RANDOM$RANDOM/" "$work/pipelines/oasis_interests.yml"
     run "rerun after editing one file|$b" "$b" run pipelines
   done
 done
-for _ in $(seq "$RUNS"); do
+wanted "validate --config-only plan --dry-run" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do
     run "validate --config-only|$b" "$b" validate --config-only
     run "plan --dry-run|$b" "$b" plan --dry-run
@@ -74,5 +78,5 @@ done
 echo "WiQ on $real, $RUNS runs of each build in turn, medians"
 for measure in "from nothing" "rerun, nothing changed" "rerun after editing one file" \
   "validate --config-only" "plan --dry-run"; do
-  report "$measure" "$@"
+  if wanted "$measure"; then report "$measure" "$@"; fi
 done

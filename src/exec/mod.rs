@@ -169,7 +169,21 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
         frames: Mutex::new(HashMap::new()),
         shared: shared::SharedLayers::new(plan, &building),
     };
-    let mut results = schedule::run_nodes(&ctx, &building);
+    // Carrying the tables this run does not build and writing the config snapshot wait for
+    // nothing the build makes: done beside it.
+    let config = project.config_snapshot();
+    let not_built: Vec<&str> = writer
+        .previous()
+        .map(|m| m.tables.keys().map(String::as_str).filter(|n| !building.iter().any(|&t| plan.tables[t].name == *n)))
+        .into_iter()
+        .flatten()
+        .collect();
+    let (mut results, ahead) = std::thread::scope(|s| {
+        let ahead = s.spawn(|| writer.carry_ahead(&not_built, &config));
+        let results = schedule::run_nodes(&ctx, &building);
+        (results, ahead.join())
+    });
+    ahead.unwrap_or_else(|_| Err("carrying the tables not rebuilt failed".into()))?;
     tracing::debug!("run: built");
     let checks = quality::check_built(plan, &writer, &decision.sources, &mut results);
     tracing::debug!("run: checked");
@@ -243,7 +257,7 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
         metadata: records.metadata,
         transitions: records.transitions,
         checks,
-        config: project.config_snapshot(),
+        config,
         keep: options.keep,
     };
     let manifest = writer.commit(result)?;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 pub(super) const TABLES_FILE: &str = "tables.json";
 pub(super) const TRANSITIONS_FILE: &str = "transitions.json";
@@ -26,10 +27,18 @@ pub struct RunWriter {
     /// `runs/<id>`, relative to the data folder.
     folder: String,
     previous: Option<Manifest>,
-    /// The previous snapshot's table metadata as written, read on first use: a run with nothing
-    /// to build never needs it.
-    previous_metadata: std::sync::OnceLock<Vec<carried::Record>>,
+    /// The previous snapshot's records as written, by table, each file read on first use: a run
+    /// with nothing to build never needs them.
+    previous_metadata: OnceLock<ByTable>,
+    previous_transitions: OnceLock<ByTable>,
+    previous_checks: OnceLock<ByTable>,
+    /// What `carry_ahead` did before the commit: the tables it carried (their files by layer)
+    /// and whether it wrote the config snapshot.
+    ahead: Mutex<(HashMap<String, BTreeMap<String, FileEntry>>, bool)>,
 }
+
+/// Records as written, by the table they belong to.
+type ByTable = HashMap<String, Vec<carried::Record>>;
 
 /// What a run hands to `commit`.
 pub struct RunResult {
@@ -56,8 +65,18 @@ impl RunWriter {
         let path = store.path(&folder);
         std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let previous = store.latest();
-        let previous_metadata = std::sync::OnceLock::new();
-        Ok(RunWriter { store, _lock: lock, run_id, started_at: Utc::now(), folder, previous, previous_metadata })
+        Ok(RunWriter {
+            store,
+            _lock: lock,
+            run_id,
+            started_at: Utc::now(),
+            folder,
+            previous,
+            previous_metadata: OnceLock::new(),
+            previous_transitions: OnceLock::new(),
+            previous_checks: OnceLock::new(),
+            ahead: Mutex::default(),
+        })
     }
 
     pub fn run_id(&self) -> &str {
@@ -79,14 +98,80 @@ impl RunWriter {
 
     /// The metadata the previous snapshot holds for `layer.table`.
     pub fn previous_metadata(&self, layer: &str, table: &str) -> Option<TableMetadata> {
-        let records = self.previous_metadata.get_or_init(|| self.previous_records(carried::Kind::Tables, TABLES_FILE));
-        records.iter().find(|r| r.table == table && r.layer.as_deref() == Some(layer)).and_then(|r| r.decode())
+        let records = self.previous_records(carried::Kind::Tables)?.get(table)?;
+        records.iter().find(|r| r.layer.as_deref() == Some(layer)).and_then(|r| r.decode())
     }
 
-    /// The previous snapshot's records of one kind, as written.
-    fn previous_records(&self, kind: carried::Kind, file: &str) -> Vec<carried::Record> {
-        let Some(m) = &self.previous else { return vec![] };
-        carried::read(kind, &self.store.path(&m.folder).join(file))
+    /// The previous snapshot's records of one kind as written, by table (read once).
+    fn previous_records(&self, kind: carried::Kind) -> Option<&ByTable> {
+        let m = self.previous.as_ref()?;
+        let (cell, file) = match kind {
+            carried::Kind::Tables => (&self.previous_metadata, TABLES_FILE),
+            carried::Kind::Transitions => (&self.previous_transitions, TRANSITIONS_FILE),
+            carried::Kind::Checks => (&self.previous_checks, CHECKS_FILE),
+        };
+        Some(cell.get_or_init(|| {
+            let mut by_table = ByTable::new();
+            for r in carried::read(kind, &self.store.path(&m.folder).join(file)) {
+                by_table.entry(r.table.clone()).or_default().push(r);
+            }
+            by_table
+        }))
+    }
+
+    /// The part of the commit that need not wait for the build, done beside it: carries the
+    /// previous version of each of `tables` (tables this run does not build) into the run's
+    /// folder, writes the `config` snapshot, and reads the previous records the commit carries.
+    pub fn carry_ahead(&self, tables: &[&str], config: &[(String, String)]) -> Result<(), String> {
+        let mut carried = HashMap::new();
+        if let Some(prev) = &self.previous {
+            for &name in tables {
+                if let Some(held) = prev.tables.get(name) {
+                    carried.insert(name.to_string(), self.carry_files(name, held)?);
+                }
+            }
+        }
+        self.write_config(config)?;
+        for kind in [carried::Kind::Tables, carried::Kind::Transitions, carried::Kind::Checks] {
+            self.previous_records(kind);
+        }
+        *self.ahead.lock().unwrap_or_else(|p| p.into_inner()) = (carried, true);
+        Ok(())
+    }
+
+    /// Links the files of `held`, the previous version of `name`, into the run's folder; returns
+    /// their entries.
+    fn carry_files(&self, name: &str, held: &TableEntry) -> Result<BTreeMap<String, FileEntry>, String> {
+        let mut files = BTreeMap::new();
+        for (layer, file) in &held.files {
+            let rel = self.rel(layer, name)?;
+            link_or_copy(&self.store.path(&file.path), &self.store.path(&rel))
+                .map_err(|e| format!("cannot carry {} into the new run: {e}", file.path))?;
+            files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
+        }
+        Ok(files)
+    }
+
+    /// Writes the YAML the run compiled under `config/`. A file the previous run recorded as it
+    /// is now is linked, not written again (a new file costs the file system far more than a
+    /// link).
+    fn write_config(&self, config: &[(String, String)]) -> Result<(), String> {
+        let folder = self.store.path(&self.folder);
+        let previous_config = self.previous.as_ref().map(|m| self.store.config_dir(m));
+        for (rel, text) in config {
+            let path = folder.join(CONFIG_DIR).join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let same = previous_config.as_ref().map(|d| d.join(rel)).filter(|p| {
+                std::fs::metadata(p).is_ok_and(|m| m.len() == text.len() as u64)
+                    && std::fs::read(p).is_ok_and(|b| b == text.as_bytes())
+            });
+            if same.is_none_or(|p| std::fs::hard_link(p, &path).is_err()) {
+                std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 
     /// The committed file of `layer.table` in the previous snapshot.
@@ -160,18 +245,19 @@ impl RunWriter {
         let previous = self.previous.clone();
         // The previous records by table, moved into this snapshot, as written, for the tables it
         // carries.
-        let by_table = |records: Vec<carried::Record>| {
-            let mut map: HashMap<String, Vec<carried::Record>> = HashMap::new();
-            for r in records {
-                map.entry(r.table.clone()).or_default().push(r);
-            }
-            map
+        let mut take = |kind| {
+            self.previous_records(kind);
+            let cell = match kind {
+                carried::Kind::Tables => &mut self.previous_metadata,
+                carried::Kind::Transitions => &mut self.previous_transitions,
+                carried::Kind::Checks => &mut self.previous_checks,
+            };
+            cell.take().unwrap_or_default()
         };
-        let mut previous_checks = by_table(self.previous_records(carried::Kind::Checks, CHECKS_FILE));
-        let mut previous_transitions = by_table(self.previous_records(carried::Kind::Transitions, TRANSITIONS_FILE));
-        let previous_metadata = std::mem::take(&mut self.previous_metadata).into_inner();
-        let mut previous_metadata =
-            by_table(previous_metadata.unwrap_or_else(|| self.previous_records(carried::Kind::Tables, TABLES_FILE)));
+        let mut previous_metadata = take(carried::Kind::Tables);
+        let mut previous_transitions = take(carried::Kind::Transitions);
+        let mut previous_checks = take(carried::Kind::Checks);
+        let (mut ahead, config_written) = std::mem::take(self.ahead.get_mut().unwrap_or_else(|p| p.into_inner()));
         let mut carried_metadata = Vec::new();
         let mut carried_transitions = Vec::new();
         let mut carried_checks = Vec::new();
@@ -205,12 +291,10 @@ impl RunWriter {
             entry.keys = held.map(|h| h.keys.clone()).unwrap_or_default();
             entry.read_keys = held.map(|h| h.read_keys.clone()).unwrap_or_default();
             let Some(held) = held else { continue };
-            for (layer, file) in &held.files {
-                let rel = self.rel(layer, name)?;
-                link_or_copy(&self.store.path(&file.path), &self.store.path(&rel))
-                    .map_err(|e| format!("cannot carry {} into the new run: {e}", file.path))?;
-                entry.files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
-            }
+            entry.files = match ahead.remove(name) {
+                Some(files) => files,
+                None => self.carry_files(name, held)?,
+            };
             carried_metadata.extend(previous_metadata.remove(name).unwrap_or_default());
             // The checks of the version carried, unless this run evaluated (and failed) them.
             let held_checks = previous_checks.remove(name).unwrap_or_default();
@@ -231,21 +315,8 @@ impl RunWriter {
         fault::point("write:transitions.json");
         let results = carried::with_new(carried::Kind::Checks, &checks, carried_checks)?;
         carried::write(&folder.join(CHECKS_FILE), results)?;
-        let previous_config = previous.as_ref().map(|m| self.store.config_dir(m));
-        for (rel, text) in &result.config {
-            let path = folder.join(CONFIG_DIR).join(rel);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            // A file the previous run recorded as it is now is linked, not written again (a new
-            // file costs the file system far more than a link).
-            let same = previous_config.as_ref().map(|d| d.join(rel)).filter(|p| {
-                std::fs::metadata(p).is_ok_and(|m| m.len() == text.len() as u64)
-                    && std::fs::read(p).is_ok_and(|b| b == text.as_bytes())
-            });
-            if same.is_none_or(|p| std::fs::hard_link(p, &path).is_err()) {
-                std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
+        if !config_written {
+            self.write_config(&result.config)?;
         }
         tracing::debug!("commit: records and config written");
         fault::point("barrier");
