@@ -79,31 +79,18 @@ impl Store {
 
     /// Every committed manifest, oldest first.
     pub fn manifests(&self) -> Vec<Manifest> {
-        self.read_manifests(|m: &Manifest| m.seq)
+        let mut all: Vec<Manifest> = manifest_paths(&self.data).iter().filter_map(|p| read_manifest(p)).collect();
+        all.sort_by_key(|m| m.seq);
+        all
     }
 
     /// The sequence number and folder of every committed manifest, oldest first: what recovery
     /// and retention need, without reading the rest (a manifest lists every table).
     fn heads(&self) -> Vec<manifest::ManifestHead> {
-        self.read_manifests(|m: &manifest::ManifestHead| m.seq)
-    }
-
-    /// Every committed manifest read as `T`, in the order of `seq`; an unreadable one is skipped
-    /// with a warning.
-    fn read_manifests<T: serde::de::DeserializeOwned>(&self, seq: fn(&T) -> u64) -> Vec<T> {
-        let mut out: Vec<T> = manifest_paths(&self.data)
-            .into_iter()
-            .filter_map(|p| match std::fs::read(&p).map(|b| serde_json::from_slice::<T>(&b)) {
-                Ok(Ok(m)) => Some(m),
-                Ok(Err(e)) => {
-                    tracing::warn!("ignoring the unreadable manifest {}: {e}", p.display());
-                    None
-                }
-                Err(_) => None,
-            })
-            .collect();
-        out.sort_by_key(seq);
-        out
+        let mut heads: Vec<manifest::ManifestHead> =
+            manifest_paths(&self.data).iter().filter_map(|p| head_of(p)).collect();
+        heads.sort_by_key(|h| h.seq);
+        heads
     }
 
     /// The current (latest committed) snapshot.
@@ -260,7 +247,8 @@ impl Store {
             f.sync_all()?;
         }
         fault::point("commit");
-        std::fs::rename(&tmp, dir.join(name))?;
+        std::fs::rename(&tmp, dir.join(&name))?;
+        remember_head(&dir.join(name), m);
         sync_dir(&dir)?;
         fault::point("committed");
         Ok(())
@@ -407,6 +395,54 @@ fn temporaries(data: &Path) -> impl Iterator<Item = PathBuf> {
             p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.') && n.to_string_lossy().ends_with(".tmp"))
         })
     })
+}
+
+/// The manifest at `path`, or `None` (with a warning when it is there but unreadable).
+fn read_manifest<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    match std::fs::read(path).map(|b| serde_json::from_slice::<T>(&b)) {
+        Ok(Ok(m)) => Some(m),
+        Ok(Err(e)) => {
+            tracing::warn!("ignoring the unreadable manifest {}: {e}", path.display());
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Manifest heads already parsed, by path, with the size and modification time they were
+/// parsed at. A committed manifest is never changed, so each is parsed once per process: a run
+/// reads the heads of every kept manifest for recovery and again for retention.
+type Heads = std::collections::HashMap<PathBuf, ((u64, std::time::SystemTime), manifest::ManifestHead)>;
+static HEADS: std::sync::Mutex<Option<Heads>> = std::sync::Mutex::new(None);
+
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// The head of the manifest at `path` (see `HEADS`).
+fn head_of(path: &Path) -> Option<manifest::ManifestHead> {
+    let stamp = stamp(path)?;
+    let mut heads = HEADS.lock().unwrap_or_else(|p| p.into_inner());
+    let heads = heads.get_or_insert_with(Default::default);
+    if let Some((_, head)) = heads.get(path).filter(|(at, _)| *at == stamp) {
+        return Some(head.clone());
+    }
+    let head: manifest::ManifestHead = read_manifest(path)?;
+    heads.insert(path.to_path_buf(), (stamp, head.clone()));
+    Some(head)
+}
+
+/// Remembers the head of the manifest this process just committed at `path`.
+fn remember_head(path: &Path, m: &Manifest) {
+    if let Some(stamp) = stamp(path) {
+        let head = manifest::ManifestHead { seq: m.seq, folder: m.folder.clone() };
+        HEADS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(Default::default)
+            .insert(path.to_path_buf(), (stamp, head));
+    }
 }
 
 fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
