@@ -5,7 +5,7 @@
 //! again cost more than the rest of its commit.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::Path;
 
 /// Which records file, and so which fields place a record.
@@ -30,7 +30,7 @@ pub(super) struct Record {
 }
 
 /// The fields any records file places a record by.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct Place {
     name: Option<String>,
     table: Option<String>,
@@ -40,9 +40,77 @@ struct Place {
     started_at: Option<DateTime<Utc>>,
 }
 
+impl Place {
+    /// True once every field that places a record of `kind` is read: the rest of the record
+    /// (for table metadata, its columns: nearly all of it) need not be.
+    fn complete(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Tables => self.name.is_some() && self.layer.is_some() && self.batch_id.is_some(),
+            Kind::Transitions => self.table.is_some() && self.batch_id.is_some() && self.started_at.is_some(),
+            // A check result has no batch: read to its end.
+            Kind::Checks => false,
+        }
+    }
+
+    /// Reads the place of one record (a JSON object) from its text, up to the last field it
+    /// needs.
+    fn read(kind: Kind, text: &str) -> serde_json::Result<Place> {
+        use serde::de::DeserializeSeed;
+        let mut place = Place::default();
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = PlaceSeed { kind, place: &mut place }.deserialize(&mut de).and_then(|()| de.end());
+        match read {
+            Ok(()) => Ok(place),
+            // Stopped early: the object is not closed where the reader left it.
+            Err(_) if place.complete(kind) => Ok(place),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Reads a record's fields into `place`, stopping once it is complete.
+struct PlaceSeed<'a> {
+    kind: Kind,
+    place: &'a mut Place,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PlaceSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PlaceSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a record (a JSON object)")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let p = self.place;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => p.name = map.next_value()?,
+                "table" => p.table = map.next_value()?,
+                "layer" => p.layer = map.next_value()?,
+                "check" => p.check = map.next_value()?,
+                "batch_id" => p.batch_id = map.next_value()?,
+                "started_at" => p.started_at = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            if p.complete(self.kind) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Record {
     fn placed(kind: Kind, text: String) -> serde_json::Result<Record> {
-        let p: Place = serde_json::from_str(&text)?;
+        let p = Place::read(kind, &text)?;
         let (table, order) = match kind {
             Kind::Tables => {
                 let name = p.name.unwrap_or_default();
@@ -95,26 +163,26 @@ fn elements(text: &str) -> Option<impl Iterator<Item = &str>> {
     let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
     let bytes = inner.as_bytes();
     let mut cuts = vec![0];
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            // A string: on to its closing quote, stepping over escapes.
+            b'"' => loop {
+                i += 1 + memchr::memchr2(b'"', b'\\', bytes.get(i + 1..)?)?;
+                if bytes[i] == b'"' {
+                    break;
+                }
+                i += 1;
+            },
             b'{' | b'[' => depth += 1,
             b'}' | b']' => depth = depth.checked_sub(1)?,
             b',' if depth == 0 => cuts.push(i + 1),
             _ => {}
         }
+        i += 1;
     }
-    if in_string || depth != 0 {
+    if depth != 0 {
         return None;
     }
     cuts.push(bytes.len() + 1);
@@ -191,6 +259,25 @@ mod tests {
         assert_eq!(elements(" [ ] ").unwrap().count(), 0);
         assert!(elements(r#"[{"a":"x}]"#).is_none());
         assert!(elements("{}").is_none());
+    }
+
+    #[test]
+    fn a_record_is_placed_by_its_fields_in_any_order_and_read_no_further_than_needed() {
+        // Table metadata as written: name, layer, then the batch, then the bulk.
+        let text = r#"{"name":"t","layer":"gold","batch_id":"b1","columns":[{"examples":["x,}]"]}]}"#;
+        let r = Record::placed(Kind::Tables, text.into()).unwrap();
+        assert_eq!((r.table.as_str(), r.layer.as_deref(), r.batch_id.as_deref()), ("t", Some("gold"), Some("b1")));
+        assert_eq!(r.text, text, "carried as written");
+        // Fields in another order, and a record without a batch (read to its end).
+        let r = Record::placed(Kind::Tables, r#"{"columns":[1],"batch_id":"b2","layer":"silver","name":"u"}"#.into())
+            .unwrap();
+        assert_eq!((r.table.as_str(), r.layer.as_deref(), r.batch_id.as_deref()), ("u", Some("silver"), Some("b2")));
+        let r = Record::placed(Kind::Tables, r#"{"name":"v","layer":"staged"}"#.into()).unwrap();
+        assert_eq!((r.table.as_str(), r.batch_id), ("v", None));
+        // Broken before its place is complete: an error, not a record.
+        assert!(Record::placed(Kind::Tables, r#"{"name":"w","layer":"#.into()).is_err());
+        assert!(Record::placed(Kind::Checks, r#"{"table":"c","check":"k","passed":tru}"#.into()).is_err());
+        assert!(Record::placed(Kind::Transitions, "[1]".into()).is_err());
     }
 
     #[test]
