@@ -184,10 +184,21 @@ fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mu
     if !text.text.contains("for_each") {
         return vec![text];
     }
-    let items = match serde_yaml::from_str::<serde_yaml::Value>(&text.text) {
-        Ok(v) => match v.get("for_each") {
+    // Only `for_each` is read here; the rest is stepped over (the file is read as a pipeline
+    // once per item).
+    #[derive(serde::Deserialize)]
+    struct ForEach {
+        // `Some` whenever the key is there, `null` included.
+        #[serde(default, deserialize_with = "present")]
+        for_each: Option<serde_yaml::Value>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_yaml::Value>, D::Error> {
+        serde::Deserialize::deserialize(d).map(Some)
+    }
+    let items = match serde_yaml::from_str::<ForEach>(&text.text) {
+        Ok(v) => match v.for_each {
             None => return vec![text],
-            Some(serde_yaml::Value::Sequence(seq)) => seq.clone(),
+            Some(serde_yaml::Value::Sequence(seq)) => seq,
             Some(_) => {
                 let at = text.locate(None, "for_each");
                 diags.push(Diagnostic::new(&text.path, at, "`for_each` must be a list of items, e.g. [a, b]"));

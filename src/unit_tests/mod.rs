@@ -39,7 +39,7 @@ fn all_layers() -> String {
 }
 
 /// Rows, inline or from a CSV file.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Rows {
     /// One map of `column: value` per row; a value is text, a number, a boolean or null.
@@ -49,6 +49,43 @@ pub enum Rows {
         /// The file.
         csv: String,
     },
+}
+
+/// Read by hand rather than as an untagged enum, which would hold every row in serde's
+/// buffer before reading it again (a quarter of reading a project's pipelines) and lose where
+/// a bad value is.
+impl<'de> Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rows, D::Error> {
+        struct RowsVisitor;
+        impl<'de> serde::de::Visitor<'de> for RowsVisitor {
+            type Value = Rows;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of rows (`column: value` maps) or `{ csv: file }`")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Rows, A::Error> {
+                let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(row) = seq.next_element()? {
+                    rows.push(row);
+                }
+                Ok(Rows::Inline(rows))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Rows, A::Error> {
+                let mut csv = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "csv" {
+                        return Err(serde::de::Error::unknown_field(&key, &["csv"]));
+                    }
+                    if csv.is_some() {
+                        return Err(serde::de::Error::duplicate_field("csv"));
+                    }
+                    csv = Some(map.next_value()?);
+                }
+                let csv = csv.ok_or_else(|| serde::de::Error::missing_field("csv"))?;
+                Ok(Rows::File { csv })
+            }
+        }
+        d.deserialize_any(RowsVisitor)
+    }
 }
 
 /// The expected output of the last layer run.
