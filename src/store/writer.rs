@@ -123,6 +123,13 @@ impl RunWriter {
     /// previous version of each of `tables` (tables this run does not build) into the run's
     /// folder, writes the `config` snapshot, and reads the previous records the commit carries.
     pub fn carry_ahead(&self, tables: &[&str], config: &[(String, String)]) -> Result<(), String> {
+        // The previous table metadata first: the build's first layers wait for it. The other
+        // records only when there are tables to carry.
+        self.previous_records(carried::Kind::Tables);
+        if !tables.is_empty() {
+            self.previous_records(carried::Kind::Transitions);
+            self.previous_records(carried::Kind::Checks);
+        }
         let mut carried = HashMap::new();
         if let Some(prev) = &self.previous {
             for &name in tables {
@@ -132,9 +139,6 @@ impl RunWriter {
             }
         }
         self.write_config(config)?;
-        for kind in [carried::Kind::Tables, carried::Kind::Transitions, carried::Kind::Checks] {
-            self.previous_records(kind);
-        }
         *self.ahead.lock().unwrap_or_else(|p| p.into_inner()) = (carried, true);
         Ok(())
     }
