@@ -46,6 +46,8 @@ const RUNS: &str = "runs";
 const MANIFESTS: &str = "manifests";
 const CURRENT: &str = "current";
 const PRUNED: &str = "pruned";
+/// Pruned runs not yet removed past which their removal stops yielding to the run.
+const PRUNED_BEHIND: usize = 2;
 
 /// A project's data folder.
 #[derive(Debug, Clone)]
@@ -351,12 +353,28 @@ impl Store {
     }
 
     /// Removes the runs retention moved aside, on a thread of its own (a process that ends
-    /// first leaves the rest to the next writer).
+    /// first leaves the rest to the next writer), at the lowest CPU priority so that it takes
+    /// only a core the run leaves idle, unless more than `PRUNED_BEHIND` runs wait.
     fn remove_pruned(&self) {
         let pruned = self.data.join(PRUNED);
-        if pruned.exists() {
-            std::thread::spawn(move || std::fs::remove_dir_all(pruned));
-        }
+        let Ok(runs) = std::fs::read_dir(&pruned) else { return };
+        let behind = runs.count() > PRUNED_BEHIND;
+        std::thread::spawn(move || {
+            if !behind {
+                lowest_priority();
+            }
+            std::fs::remove_dir_all(pruned)
+        });
+    }
+}
+
+/// Gives the calling thread the lowest CPU priority: work that may wait for a core nothing
+/// else wants (on Linux a thread has a nice value of its own).
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `setpriority` takes plain integers; `who` 0 is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
 
