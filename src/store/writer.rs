@@ -32,9 +32,16 @@ pub struct RunWriter {
     previous_metadata: OnceLock<ByTable>,
     previous_transitions: OnceLock<ByTable>,
     previous_checks: OnceLock<ByTable>,
-    /// What `carry_ahead` did before the commit: the tables it carried (their files by layer)
-    /// and whether it wrote the config snapshot.
-    ahead: Mutex<(HashMap<String, BTreeMap<String, FileEntry>>, bool)>,
+    /// What `carry_ahead` did before the commit.
+    ahead: Mutex<Ahead>,
+}
+
+/// What `carry_ahead` did: the tables it carried, with their files by layer, and whether it
+/// wrote the config snapshot.
+#[derive(Default)]
+struct Ahead {
+    carried: HashMap<String, BTreeMap<String, FileEntry>>,
+    config_written: bool,
 }
 
 /// Records as written, by the table they belong to.
@@ -139,7 +146,7 @@ impl RunWriter {
             }
         }
         self.write_config(config)?;
-        *self.ahead.lock().unwrap_or_else(|p| p.into_inner()) = (carried, true);
+        *self.ahead.lock().unwrap_or_else(|p| p.into_inner()) = Ahead { carried, config_written: true };
         Ok(())
     }
 
@@ -261,7 +268,8 @@ impl RunWriter {
         let mut previous_metadata = take(carried::Kind::Tables);
         let mut previous_transitions = take(carried::Kind::Transitions);
         let mut previous_checks = take(carried::Kind::Checks);
-        let (mut ahead, config_written) = std::mem::take(self.ahead.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let Ahead { carried: mut ahead, config_written } =
+            std::mem::take(self.ahead.get_mut().unwrap_or_else(|p| p.into_inner()));
         let mut carried_metadata = Vec::new();
         let mut carried_transitions = Vec::new();
         let mut carried_checks = Vec::new();
