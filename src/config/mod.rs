@@ -230,18 +230,15 @@ fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mu
         }
     }
     let keep_ref = |r: &str| Ok(format!("{{{{ ref('{r}') }}}}"));
-    names
-        .iter()
-        .filter_map(|item| {
-            let mut vars = vars.clone();
-            vars.insert("item".into(), item.clone());
-            match template::render_with_item(&text.text, &vars, item, &keep_ref) {
-                Ok(rendered) => Some(SourceText { path: text.path.clone(), text: rendered }),
-                Err(e) => {
-                    let at = e.line.map_or(at, |l| (l, 1));
-                    diags.push(Diagnostic::new(&text.path, at, format!("for_each item `{item}`: {e}")));
-                    None
-                }
+    template::render_each(&text.text, vars, &names, &keep_ref)
+        .into_iter()
+        .zip(&names)
+        .filter_map(|(rendered, item)| match rendered {
+            Ok(rendered) => Some(SourceText { path: text.path.clone(), text: rendered }),
+            Err(e) => {
+                let at = e.line.map_or(at, |l| (l, 1));
+                diags.push(Diagnostic::new(&text.path, at, format!("for_each item `{item}`: {e}")));
+                None
             }
         })
         .collect()

@@ -1,7 +1,7 @@
 //! Minijinja rendering of paths and SQL: `env('NAME', 'default')`, `var('name', 'default')`
 //! and, for SQL steps, `ref('layer.table')`.
 
-use minijinja::{Environment, Error, ErrorKind, Value};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -27,14 +27,22 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>, refs: Option<RefN
     render_inner(template, vars, refs, None).map_err(|e| e.message)
 }
 
-/// Like [`render`], with `{{ item }}` bound (pipeline `for_each`), and the error located.
-pub fn render_with_item(
+/// Like [`render`] once per item of `items` with `{{ item }}` bound (pipeline `for_each`), the
+/// errors located. The template is compiled once for all items.
+pub fn render_each(
     template: &str,
     vars: &BTreeMap<String, String>,
-    item: &str,
+    items: &[String],
     refs: RefNamer,
-) -> Result<String, TemplateError> {
-    render_inner(template, vars, Some(refs), Some(item))
+) -> Vec<Result<String, TemplateError>> {
+    let compiled = environment(template, vars, Some(refs)).and_then(|env| {
+        let t = env.template_from_str(template).map_err(|e| located(template, e))?;
+        Ok(items
+            .iter()
+            .map(|item| t.render(minijinja::context! { item => item }).map_err(|e| located(template, e)))
+            .collect())
+    });
+    compiled.unwrap_or_else(|e| items.iter().map(|_| Err(e.clone())).collect())
 }
 
 /// Renders like [`render`], keeping where in the template an error is.
@@ -52,6 +60,21 @@ fn render_inner(
     refs: Option<RefNamer>,
     item: Option<&str>,
 ) -> Result<String, TemplateError> {
+    let env = environment(template, vars, refs)?;
+    let rendered = match item {
+        Some(item) => env.render_str(template, minijinja::context! { item => item }),
+        None => env.render_str(template, ()),
+    };
+    rendered.map_err(|e| located(template, e))
+}
+
+/// The environment `template` renders in: `env()`, `var()` from `vars`, and `ref()` for the
+/// arguments `refs` names (none without it).
+fn environment<'s>(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    refs: Option<RefNamer>,
+) -> Result<Environment<'s>, TemplateError> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -64,8 +87,10 @@ fn render_inner(
         })
     });
     let vars = Arc::new(vars.clone());
-    env.add_function("var", move |name: String, default: Option<String>| -> Result<String, Error> {
-        vars.get(&name).cloned().or(default).ok_or_else(|| {
+    // `var('item')` is the for_each item, as `{{ item }}` is.
+    env.add_function("var", move |state: &State, name: String, default: Option<String>| -> Result<String, Error> {
+        let item = || state.lookup("item").filter(|_| name == "item").map(|v| v.to_string());
+        item().or_else(|| vars.get(&name).cloned()).or(default).ok_or_else(|| {
             Error::new(ErrorKind::UndefinedError, format!("variable `{name}` is not set (use --var {name}=VALUE)"))
         })
     });
@@ -82,22 +107,21 @@ fn render_inner(
             .map(|s| Value::from(s.clone()))
             .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{arg}') is not allowed here")))
     });
-    let rendered = match item {
-        Some(item) => env.render_str(template, minijinja::context! { item => item }),
-        None => env.render_str(template, ()),
+    Ok(env)
+}
+
+/// A template error as we report it: what failed, naming the undefined name, and its line.
+fn located(template: &str, e: Error) -> TemplateError {
+    let span = e.range().and_then(|r| template.get(r)).map(str::trim).filter(|s| !s.is_empty());
+    let message = match (e.kind(), span) {
+        (ErrorKind::UndefinedError, Some(span)) if e.detail().is_none() => format!(
+            "`{span}` is not defined; a template knows `item` (in for_each files), `env('NAME', 'default')`, \
+             `var('name', 'default')` and `ref('layer.table')`"
+        ),
+        (_, Some(span)) => format!("{} in `{span}`", e.detail().unwrap_or(&e.kind().to_string())),
+        _ => e.detail().map_or_else(|| e.to_string(), str::to_string),
     };
-    rendered.map_err(|e| {
-        let span = e.range().and_then(|r| template.get(r)).map(str::trim).filter(|s| !s.is_empty());
-        let message = match (e.kind(), span) {
-            (ErrorKind::UndefinedError, Some(span)) if e.detail().is_none() => format!(
-                "`{span}` is not defined; a template knows `item` (in for_each files), `env('NAME', 'default')`, \
-                 `var('name', 'default')` and `ref('layer.table')`"
-            ),
-            (_, Some(span)) => format!("{} in `{span}`", e.detail().unwrap_or(&e.kind().to_string())),
-            _ => e.detail().map_or_else(|| e.to_string(), str::to_string),
-        };
-        TemplateError { message, line: e.line() }
-    })
+    TemplateError { message, line: e.line() }
 }
 
 /// The string arguments of every `ref('...')` call in a template, in order of appearance.
@@ -124,6 +148,22 @@ pub fn sql_table_name(reference: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_each_item_from_one_compile() {
+        let vars = BTreeMap::from([("item".to_string(), "var".to_string()), ("y".to_string(), "2".to_string())]);
+        let refs = |r: &str| Ok(format!("<{r}>"));
+        let items = vec!["a".to_string(), "b".to_string()];
+        let out = render_each("t_{{ item }}_{{ var('item') }}_{{ var('y') }}", &vars, &items, &refs);
+        let out: Vec<String> = out.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(out, ["t_a_a_2", "t_b_b_2"]);
+        // A template that does not compile fails for every item, located.
+        let bad = render_each("x\n{{ item }", &vars, &items, &refs);
+        assert_eq!(bad.len(), 2);
+        assert!(bad.iter().all(|r| r.as_ref().is_err_and(|e| e.line == Some(2))), "{bad:?}");
+        let undefined = render_each("{{ nope }}", &vars, &items, &refs);
+        assert!(undefined[1].as_ref().is_err_and(|e| e.message.starts_with("`nope` is not defined")));
+    }
 
     #[test]
     fn renders_env_var_and_ref() {
