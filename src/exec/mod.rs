@@ -172,11 +172,12 @@ pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSu
     // Carrying the tables this run does not build and writing the config snapshot wait for
     // nothing the build makes: done beside it.
     let config = project.config_snapshot();
+    let built: BTreeSet<&str> = building.iter().map(|&t| plan.tables[t].name.as_str()).collect();
     let not_built: Vec<&str> = writer
         .previous()
-        .map(|m| m.tables.keys().map(String::as_str).filter(|n| !building.iter().any(|&t| plan.tables[t].name == *n)))
         .into_iter()
-        .flatten()
+        .flat_map(|m| m.tables.keys().map(String::as_str))
+        .filter(|n| !built.contains(n))
         .collect();
     let (mut results, ahead) = std::thread::scope(|s| {
         let ahead = s.spawn(|| writer.carry_ahead(&not_built, &config));
