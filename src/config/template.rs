@@ -24,7 +24,7 @@ impl std::fmt::Display for TemplateError {
 
 /// Renders `template` with `env()` and `var()`; `refs` maps `ref()` arguments to names.
 pub fn render(template: &str, vars: &BTreeMap<String, String>, refs: Option<RefNamer>) -> Result<String, String> {
-    render_inner(template, vars, refs, None).map_err(|e| e.message)
+    render_located(template, vars, refs).map_err(|e| e.message)
 }
 
 /// Like [`render`] once per item of `items` with `{{ item }}` bound (pipeline `for_each`), the
@@ -51,21 +51,7 @@ pub fn render_located(
     vars: &BTreeMap<String, String>,
     refs: Option<RefNamer>,
 ) -> Result<String, TemplateError> {
-    render_inner(template, vars, refs, None)
-}
-
-fn render_inner(
-    template: &str,
-    vars: &BTreeMap<String, String>,
-    refs: Option<RefNamer>,
-    item: Option<&str>,
-) -> Result<String, TemplateError> {
-    let env = environment(template, vars, refs)?;
-    let rendered = match item {
-        Some(item) => env.render_str(template, minijinja::context! { item => item }),
-        None => env.render_str(template, ()),
-    };
-    rendered.map_err(|e| located(template, e))
+    environment(template, vars, refs)?.render_str(template, ()).map_err(|e| located(template, e))
 }
 
 /// The environment `template` renders in: `env()`, `var()` from `vars`, and `ref()` for the

@@ -27,11 +27,9 @@ pub struct RunWriter {
     /// `runs/<id>`, relative to the data folder.
     folder: String,
     previous: Option<Manifest>,
-    /// The previous snapshot's records as written, by table, each file read on first use: a run
-    /// with nothing to build never needs them.
-    previous_metadata: OnceLock<ByTable>,
-    previous_transitions: OnceLock<ByTable>,
-    previous_checks: OnceLock<ByTable>,
+    /// The previous snapshot's records as written, by table, one entry per `carried::Kind` (in
+    /// its order), each file read on first use: a run with nothing to build never needs them.
+    records_read: [OnceLock<ByTable>; 3],
     /// What `carry_ahead` did before the commit.
     ahead: Mutex<Ahead>,
 }
@@ -79,9 +77,7 @@ impl RunWriter {
             started_at: Utc::now(),
             folder,
             previous,
-            previous_metadata: OnceLock::new(),
-            previous_transitions: OnceLock::new(),
-            previous_checks: OnceLock::new(),
+            records_read: Default::default(),
             ahead: Mutex::default(),
         })
     }
@@ -112,12 +108,12 @@ impl RunWriter {
     /// The previous snapshot's records of one kind as written, by table (read once).
     fn previous_records(&self, kind: carried::Kind) -> Option<&ByTable> {
         let m = self.previous.as_ref()?;
-        let (cell, file) = match kind {
-            carried::Kind::Tables => (&self.previous_metadata, TABLES_FILE),
-            carried::Kind::Transitions => (&self.previous_transitions, TRANSITIONS_FILE),
-            carried::Kind::Checks => (&self.previous_checks, CHECKS_FILE),
+        let file = match kind {
+            carried::Kind::Tables => TABLES_FILE,
+            carried::Kind::Transitions => TRANSITIONS_FILE,
+            carried::Kind::Checks => CHECKS_FILE,
         };
-        Some(cell.get_or_init(|| {
+        Some(self.records_read[kind as usize].get_or_init(|| {
             let mut by_table = ByTable::new();
             for r in carried::read(kind, &self.store.path(&m.folder).join(file)) {
                 by_table.entry(r.table.clone()).or_default().push(r);
@@ -256,14 +252,9 @@ impl RunWriter {
         let previous = self.previous.clone();
         // The previous records by table, moved into this snapshot, as written, for the tables it
         // carries.
-        let mut take = |kind| {
+        let mut take = |kind: carried::Kind| {
             self.previous_records(kind);
-            let cell = match kind {
-                carried::Kind::Tables => &mut self.previous_metadata,
-                carried::Kind::Transitions => &mut self.previous_transitions,
-                carried::Kind::Checks => &mut self.previous_checks,
-            };
-            cell.take().unwrap_or_default()
+            self.records_read[kind as usize].take().unwrap_or_default()
         };
         let mut previous_metadata = take(carried::Kind::Tables);
         let mut previous_transitions = take(carried::Kind::Transitions);

@@ -69,19 +69,14 @@ impl<'de> Deserialize<'de> for Rows {
                 }
                 Ok(Rows::Inline(rows))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Rows, A::Error> {
-                let mut csv = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key != "csv" {
-                        return Err(serde::de::Error::unknown_field(&key, &["csv"]));
-                    }
-                    if csv.is_some() {
-                        return Err(serde::de::Error::duplicate_field("csv"));
-                    }
-                    csv = Some(map.next_value()?);
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Rows, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct File {
+                    csv: String,
                 }
-                let csv = csv.ok_or_else(|| serde::de::Error::missing_field("csv"))?;
-                Ok(Rows::File { csv })
+                let file = File::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Rows::File { csv: file.csv })
             }
         }
         d.deserialize_any(RowsVisitor)
