@@ -2,6 +2,7 @@
 //! types), silver and gold (steps); then provenance, the parquet write into the run's folder,
 //! the transition log and the table metadata.
 
+use super::parquet::{LayerWriter, COMPRESS_FROM_BYTES};
 use super::{metadata, steps};
 use crate::config::Project;
 use crate::plan::check::PROVENANCE;
@@ -386,57 +387,16 @@ pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, mut df: 
     Ok(df)
 }
 
-/// Frames smaller than this in memory are written uncompressed and without column statistics:
-/// compressing them costs more time than their bytes do, and a reader reads them whole.
-const COMPRESS_FROM_BYTES: usize = 8 << 20;
-
-/// Rows per parquet row group, written a group at a time.
-const ROW_GROUP_ROWS: usize = 512 * 512;
-
-/// Writes a frame as `layer.table` of this run, a row group at a time (see `write_groups`): a
-/// whole-frame write aligns, and so copies, every column of a frame built from batches, and
-/// materializes its constant columns whole.
+/// Writes a frame as `layer.table` of this run (see `parquet`): compressed, with statistics,
+/// from `COMPRESS_FROM_BYTES` in memory.
 fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
     let schema = schema_of(df);
     let small = frame_bytes(df) < COMPRESS_FROM_BYTES;
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
-        let mut writer = parquet_writer(out, df.schema(), small).map_err(std::io::Error::other)?;
-        write_groups(&mut writer, df).map_err(std::io::Error::other)?;
-        writer.finish().map(|_| ()).map_err(std::io::Error::other)
+        let mut writer = LayerWriter::new(out, df.schema(), small).map_err(std::io::Error::other)?;
+        writer.write(df).map_err(std::io::Error::other)?;
+        writer.finish().map_err(std::io::Error::other)
     })
-}
-
-/// A parquet writer of a layer with `schema`: a `small` one (see `COMPRESS_FROM_BYTES`)
-/// uncompressed and without column statistics (nothing to skip in a file read whole), else
-/// zstd with statistics.
-pub(super) fn parquet_writer<W: std::io::Write>(
-    out: W,
-    schema: &Schema,
-    small: bool,
-) -> PolarsResult<polars::io::parquet::write::BatchedWriter<W>> {
-    let (compression, statistics) = if small {
-        let none = StatisticsOptions { min_value: false, max_value: false, null_count: false, ..Default::default() };
-        (ParquetCompression::Uncompressed, none)
-    } else {
-        (ParquetCompression::Zstd(None), StatisticsOptions::default())
-    };
-    ParquetWriter::new(out).with_compression(compression).with_statistics(statistics).batched(schema)
-}
-
-/// Writes `df` through `writer` a row group at a time, each group made contiguous (constant
-/// columns included) just before it is encoded.
-pub(super) fn write_groups<W: std::io::Write>(
-    writer: &mut polars::io::parquet::write::BatchedWriter<W>,
-    df: &DataFrame,
-) -> PolarsResult<()> {
-    let mut offset = 0;
-    while offset < df.height() {
-        let mut group = df.slice(offset as i64, ROW_GROUP_ROWS);
-        offset += group.height();
-        group.rechunk_mut_par();
-        writer.write_batch(&group)?;
-    }
-    Ok(())
 }
 
 /// A frame's size in memory, counting a constant column (provenance) as its one value: Polars'

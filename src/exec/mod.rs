@@ -9,6 +9,7 @@
 pub mod incremental;
 pub mod layers;
 pub mod metadata;
+mod parquet;
 pub mod quality;
 pub mod rules;
 mod schedule;

@@ -6,6 +6,7 @@
 
 use super::layers::{self, Built, LayerOutput, RunContext};
 use super::metadata;
+use super::parquet::LayerWriter;
 use crate::plan::check::PROVENANCE;
 use crate::plan::{Layer, Plan};
 use crate::records::RowCounts;
@@ -30,24 +31,23 @@ pub fn staged_and_bronze(ctx: &RunContext, t: usize) -> Result<(LayerOutput, Bui
     let mut staged = Staged::default();
     let mut bronze = Built::empty();
     let result = {
-        let mut writer: Option<polars::io::parquet::write::BatchedWriter<&mut std::io::BufWriter<std::fs::File>>> =
-            None;
+        let mut writer: Option<LayerWriter<&mut std::io::BufWriter<std::fs::File>>> = None;
         let mut out = Some(&mut file.out);
         let read = crate::reader::read_csv_batches(&table.file.path, &table.read, batch_bytes(), |batch| {
             let batch = layers::with_provenance(ctx, t, Layer::Staged, batch).map_err(|e| e.to_string())?;
             if let Some(out) = out.take() {
                 // A batched source is large (at least a batch): compressed, with statistics.
-                writer = Some(layers::parquet_writer(out, batch.schema(), false).map_err(|e| e.to_string())?);
+                writer = Some(LayerWriter::new(out, batch.schema(), false).map_err(|e| e.to_string())?);
             }
             if let Some(w) = writer.as_mut() {
-                layers::write_groups(w, &batch).map_err(|e| e.to_string())?;
+                w.write(&batch).map_err(|e| e.to_string())?;
             }
             staged.add(&batch);
             let built = layers::bronze(ctx.plan, t, batch)?;
             bronze.absorb(without_provenance(built)).map_err(|e| e.to_string())
         });
-        read.and_then(|()| match writer.as_mut() {
-            Some(w) => w.finish().map(|_| ()).map_err(|e| e.to_string()),
+        read.and_then(|()| match writer.take() {
+            Some(w) => w.finish().map_err(|e| e.to_string()),
             None => Err(format!("{}: no header row", table.file.path.display())),
         })
     };
