@@ -24,6 +24,9 @@ pub const COMPRESS_FROM_BYTES: usize = 8 << 20;
 /// Rows per parquet row group.
 const ROW_GROUP_ROWS: usize = 512 * 512;
 
+/// Row groups of at least this many rows have their columns encoded in parallel.
+const PARALLEL_FROM_ROWS: usize = 64 * 1024;
+
 /// A parquet file being written a row group at a time.
 pub struct LayerWriter<W: Write> {
     file: BatchedWriter<W>,
@@ -60,14 +63,15 @@ impl<W: Write> LayerWriter<W> {
             let group = df.slice(offset as i64, ROW_GROUP_ROWS);
             offset += group.height();
             let (fields, options) = (&self.fields, self.options);
-            let pages = polars_core::runtime::THREAD_POOL.install(|| {
-                group
-                    .columns()
-                    .par_iter()
-                    .zip(fields)
-                    .map(|(column, field)| column_pages(column, field, options))
-                    .collect::<PolarsResult<Vec<_>>>()
-            })?;
+            let encode = |(column, field): (&Column, &ParquetType)| column_pages(column, field, options);
+            // A small group is encoded on this thread: handing half its columns to another
+            // worker costs more than it saves, and waits whenever that worker is busy.
+            let pages = if group.height() < PARALLEL_FROM_ROWS {
+                group.columns().iter().zip(fields).map(encode).collect::<PolarsResult<Vec<_>>>()
+            } else {
+                polars_core::runtime::THREAD_POOL
+                    .install(|| group.columns().par_iter().zip(fields).map(encode).collect::<PolarsResult<Vec<_>>>())
+            }?;
             let pages: Vec<Vec<CompressedPage>> = pages.into_iter().flatten().collect();
             self.file.write_row_group(group.height() as u64, &pages)?;
         }
