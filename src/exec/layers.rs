@@ -266,13 +266,20 @@ fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     Ok(Built::new(df, vec![table.file.path.display().to_string()], warnings))
 }
 
-/// Source columns that appeared or disappeared since the last staged write of this table.
+/// Source columns that appeared or disappeared since the last staged write of this table (as
+/// the committed staged file's schema has them: its footer, not the previous records, which
+/// may still be being read).
 pub(super) fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<String> {
     let table = &ctx.plan.tables[t];
-    let Some(previous) = ctx.writer.previous_metadata(Layer::Staged.name(), &table.name) else {
+    let Some(previous) = ctx.writer.committed_file(Layer::Staged.name(), &table.name) else {
         return vec![];
     };
-    let before: Vec<&str> = previous.columns.iter().map(|c| c.name.as_str()).collect();
+    let Ok(schema) =
+        std::fs::File::open(&previous).map_err(PolarsError::from).and_then(|f| ParquetReader::new(f).schema())
+    else {
+        return vec![];
+    };
+    let before: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
     let now: Vec<String> =
         df.get_column_names().iter().map(|c| c.to_string()).filter(|c| !PROVENANCE.contains(&c.as_str())).collect();
     let file = table.file.path.display();

@@ -88,6 +88,11 @@ fn new_and_vanished_source_columns_are_reported() {
     let out = p.jobforge(&["run", "pipelines", "--var", "region=QC", "--select", "report"]);
     ok(&out);
     assert!(stdout(&out).contains("warning  report: new column `notes` in"), "{}", stdout(&out));
+    std::fs::write(p.file("in/report_v1.10.csv"), "version\n1.10\n").unwrap();
+    let out = p.jobforge(&["run", "pipelines", "--var", "region=QC", "--select", "report"]);
+    ok(&out);
+    assert!(stdout(&out).contains("warning  report: column `notes` is no longer in"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("new column"), "{}", stdout(&out));
 }
 
 #[test]
