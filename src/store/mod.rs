@@ -237,20 +237,34 @@ impl Store {
 
     /// Writes `m` as the next manifest: temporary file, fsync, rename, fsync of the folder.
     fn commit(&self, m: &Manifest) -> std::io::Result<()> {
+        let pending = self.write_pending(m)?;
+        std::fs::File::open(&pending.tmp)?.sync_all()?;
+        self.commit_pending(pending)
+    }
+
+    /// Writes `m` to a temporary file beside the manifests, not yet durable nor committed (see
+    /// `commit_pending`); recovery removes it if the run ends before.
+    fn write_pending(&self, m: &Manifest) -> std::io::Result<PendingManifest> {
         let dir = self.data.join(MANIFESTS);
         std::fs::create_dir_all(&dir)?;
         let name = format!("{:06}.json", m.seq);
         let tmp = dir.join(format!(".{name}.tmp"));
         let bytes = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
+        std::fs::write(&tmp, &bytes)?;
+        Ok(PendingManifest {
+            tmp,
+            path: dir.join(name),
+            head: manifest::ManifestHead { seq: m.seq, folder: m.folder.clone() },
+        })
+    }
+
+    /// Commits a pending manifest whose file is durable: renames it into place and syncs the
+    /// folder.
+    fn commit_pending(&self, pending: PendingManifest) -> std::io::Result<()> {
         fault::point("commit");
-        std::fs::rename(&tmp, dir.join(&name))?;
-        remember_head(&dir.join(name), m);
+        std::fs::rename(&pending.tmp, &pending.path)?;
+        let dir = pending.path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.data.join(MANIFESTS));
+        remember_head(&pending.path, pending.head);
         sync_dir(&dir)?;
         fault::point("committed");
         Ok(())
@@ -258,7 +272,7 @@ impl Store {
 
     /// Points `current` at the snapshot's folder (one atomic rename) and makes sure every stable
     /// path leads through it.
-    fn publish(&self, m: &Manifest) -> std::io::Result<()> {
+    pub(crate) fn publish(&self, m: &Manifest) -> std::io::Result<()> {
         let tmp = self.data.join(format!(".{CURRENT}.tmp"));
         let _ = std::fs::remove_file(&tmp);
         symlink(Path::new(&m.folder), &tmp)?;
@@ -407,6 +421,20 @@ fn run_folders(data: &Path) -> Vec<String> {
 }
 
 /// Temporary files an interrupted commit or publish left.
+/// A manifest written beside the manifests but not yet committed (see `Store::write_pending`).
+struct PendingManifest {
+    tmp: PathBuf,
+    path: PathBuf,
+    head: manifest::ManifestHead,
+}
+
+impl PendingManifest {
+    /// The temporary file the manifest was written to.
+    fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+}
+
 fn temporaries(data: &Path) -> impl Iterator<Item = PathBuf> {
     [data.to_path_buf(), data.join(MANIFESTS)].into_iter().flat_map(|dir| {
         std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
@@ -452,9 +480,8 @@ fn head_of(path: &Path) -> Option<manifest::ManifestHead> {
 }
 
 /// Remembers the head of the manifest this process just committed at `path`.
-fn remember_head(path: &Path, m: &Manifest) {
+fn remember_head(path: &Path, head: manifest::ManifestHead) {
     if let Some(stamp) = stamp(path) {
-        let head = manifest::ManifestHead { seq: m.seq, folder: m.folder.clone() };
         HEADS
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -321,9 +321,6 @@ impl RunWriter {
         if !config_written {
             self.write_config(&result.config)?;
         }
-        tracing::debug!("commit: records and config written");
-        fault::point("barrier");
-        barrier(&folder).map_err(|e| format!("cannot make the run durable: {e}"))?;
         let now = Utc::now();
         let manifest = Manifest {
             format: FORMAT,
@@ -342,8 +339,19 @@ impl RunWriter {
             sources: result.sources,
             tables: result.tables,
         };
+        // The manifest is written before the barrier, which makes it durable with the run, and
+        // committed (renamed into place) after it.
+        let pending = self.store.write_pending(&manifest).map_err(|e| format!("cannot commit the run: {e}"))?;
+        tracing::debug!("commit: records, config and manifest written");
+        fault::point("barrier");
+        barrier(&folder).map_err(|e| format!("cannot make the run durable: {e}"))?;
+        if !BARRIER_COVERS_MANIFESTS {
+            std::fs::File::open(pending.tmp())
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("cannot commit the run: {e}"))?;
+        }
         tracing::debug!("commit: durable");
-        self.store.commit(&manifest).map_err(|e| format!("cannot commit the run: {e}"))?;
+        self.store.commit_pending(pending).map_err(|e| format!("cannot commit the run: {e}"))?;
         self.store.publish(&manifest).map_err(|e| format!("cannot publish the run: {e}"))?;
         tracing::debug!("commit: committed and published run #{}", manifest.seq);
         self.store.prune(result.keep);
@@ -402,6 +410,9 @@ fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
     }
     std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
 }
+
+/// Whether `barrier` makes the manifest written beside the manifests durable too.
+const BARRIER_COVERS_MANIFESTS: bool = cfg!(target_os = "linux");
 
 /// Makes every file written so far durable: one `syncfs` of the data folder's file system on
 /// Linux; elsewhere an fsync of each file and folder of the run.
