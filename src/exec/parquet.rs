@@ -1,11 +1,11 @@
 //! The parquet writer of the layers: Polars' page encoder, with the choice of dictionary
 //! encoding for text made here. Polars estimates each text column's distinct values with a
 //! HyperLogLog sketch (16,384 registers allocated and summed per column, however short) and
-//! then builds the dictionary in a second pass; here the dictionary is built in one exact pass,
-//! given up as soon as it would not pay (more distinct values than three quarters of the rows
-//! of a column over 128 rows: Polars' own rule), and a constant column (the provenance) is
-//! written as its one value and keys of zero, never repeated row by row. Every other column,
-//! and the file around the pages, is Polars' own.
+//! then builds the dictionary in a second pass; here a column of up to `EXACT_DICTIONARY_ROWS`
+//! gets its dictionary in one exact pass, given up as soon as it would not pay (more distinct
+//! values than three quarters of the rows of a column over 128 rows: Polars' own rule), and a
+//! constant column (the provenance) is written as its one value and keys of zero, never
+//! repeated row by row. Every other column, and the file around the pages, is Polars' own.
 
 use polars::io::parquet::write::{BatchedWriter, ParquetCompression, ParquetWriter, StatisticsOptions};
 use polars::prelude::*;
@@ -23,6 +23,10 @@ pub const COMPRESS_FROM_BYTES: usize = 8 << 20;
 
 /// Rows per parquet row group.
 const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Text columns of at most this many rows get their dictionary here (see the module's comment);
+/// longer ones as Polars decides.
+const EXACT_DICTIONARY_ROWS: usize = 64 * 1024;
 
 /// Row groups of at least this many rows have their columns encoded in parallel.
 const PARALLEL_FROM_ROWS: usize = 64 * 1024;
@@ -110,7 +114,9 @@ fn encode_as(column: &Column) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>)> {
     }
     let array = column.as_materialized_series().rechunk().to_arrow(0, CompatLevel::newest());
     if let Some(text) = array.as_any().downcast_ref::<Utf8ViewArray>() {
-        if !text.is_empty() {
+        // A long column is left to Polars, whose sketch costs little there and which gives up
+        // on mostly distinct values without building anything.
+        if !text.is_empty() && text.len() <= EXACT_DICTIONARY_ROWS {
             return Ok(match dictionary(text)? {
                 Some(dict) => (Box::new(dict), vec![Encoding::RleDictionary]),
                 None => (array, vec![Encoding::Plain]),
@@ -202,6 +208,22 @@ mod tests {
             let back = ParquetReader::new(std::io::Cursor::new(bytes)).finish().expect("read back");
             assert!(back.equals_missing(&df), "small: {small}\n{back}\n{df}");
         }
+    }
+
+    #[test]
+    fn long_text_is_left_to_polars_and_reads_back_the_same() {
+        let n = EXACT_DICTIONARY_ROWS + 1;
+        let repeated: Vec<String> = (0..n).map(|i| format!("code {}", i % 50)).collect();
+        let unique: Vec<String> = (0..n).map(|i| format!("row {i}")).collect();
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("repeated".into(), repeated),
+            Column::new("unique".into(), unique),
+        ])
+        .expect("frame");
+        let bytes = written(&df, true);
+        assert_eq!(dictionary_encoded(&bytes), [true, false]);
+        let back = ParquetReader::new(std::io::Cursor::new(bytes)).finish().expect("read back");
+        assert!(back.equals_missing(&df));
     }
 
     #[test]
