@@ -17,12 +17,6 @@ mod shared;
 pub mod steps;
 mod streamed;
 
-/// Frames of fewer rows are worked on by the thread that builds them: a step's expressions are
-/// evaluated one after another and a parquet row group's columns encoded in turn. Handing half
-/// the work to the pool's other worker costs more than it saves on a small frame, and waits
-/// whenever that worker is busy with another table.
-const PARALLEL_FROM_ROWS: usize = 64 * 1024;
-
 use crate::config::Project;
 use crate::plan::{Layer, Plan};
 use crate::records::TableOutcome;

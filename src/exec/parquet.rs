@@ -28,6 +28,9 @@ const ROW_GROUP_ROWS: usize = 512 * 512;
 /// longer ones as Polars decides.
 const EXACT_DICTIONARY_ROWS: usize = 64 * 1024;
 
+/// Row groups of at least this many rows have their columns encoded in parallel.
+const PARALLEL_FROM_ROWS: usize = 64 * 1024;
+
 /// A parquet file being written a row group at a time.
 pub struct LayerWriter<W: Write> {
     file: BatchedWriter<W>,
@@ -65,7 +68,9 @@ impl<W: Write> LayerWriter<W> {
             offset += group.height();
             let (fields, options) = (&self.fields, self.options);
             let encode = |(column, field): (&Column, &ParquetType)| column_pages(column, field, options);
-            let pages = if group.height() < super::PARALLEL_FROM_ROWS {
+            // A small group is encoded on this thread: handing half its columns to another
+            // worker costs more than it saves, and waits whenever that worker is busy.
+            let pages = if group.height() < PARALLEL_FROM_ROWS {
                 group.columns().iter().zip(fields).map(encode).collect::<PolarsResult<Vec<_>>>()
             } else {
                 polars_core::runtime::THREAD_POOL

@@ -42,9 +42,7 @@ fn split_setting(df: DataFrame, checks: Vec<Check>, set: Vec<(String, Expr)>) ->
         checks.iter().zip(&flags).map(|(c, f)| c.fails.clone().fill_null(true).alias(f.as_str())).collect();
     let values: Vec<Expr> = set.iter().enumerate().map(|(i, (_, e))| e.clone().alias(set_name(i))).collect();
     let selected: Vec<Expr> = (0..set.len()).map(set_name).chain(flags.iter().cloned()).map(col).collect();
-    let height = df.height();
-    let computed = with_columns(with_columns(df.clone().lazy(), height, values), height, marks);
-    let computed = select(computed, height, selected).collect()?;
+    let computed = df.clone().lazy().with_columns(values).with_columns(marks).select(selected).collect()?;
     let mut failing = BooleanChunked::full("failing".into(), false, df.height());
     for f in &flags {
         failing = &failing | computed.column(f)?.bool()?;
@@ -75,9 +73,7 @@ fn split_setting(df: DataFrame, checks: Vec<Check>, set: Vec<(String, Expr)>) ->
     };
     let rule = first_failing(&|c| lit(c.rule.clone()));
     let reason = first_failing(&|c| c.reason.clone());
-    let height = failed.height();
-    let failed = with_columns(failed.lazy(), height, vec![rule.alias(RULE), reason.alias(REASON)]);
-    let failed = failed.drop(cols(&flags)).collect()?;
+    let failed = failed.lazy().with_columns([rule.alias(RULE), reason.alias(REASON)]).drop(cols(&flags)).collect()?;
     Ok((passed, failed))
 }
 
@@ -85,27 +81,7 @@ fn split_setting(df: DataFrame, checks: Vec<Check>, set: Vec<(String, Expr)>) ->
 /// `df`'s own columns.
 pub fn evaluate(df: &DataFrame, exprs: Vec<Expr>) -> PolarsResult<DataFrame> {
     let names: Vec<PlSmallStr> = exprs.iter().map(|e| e.clone().meta().output_name()).collect::<PolarsResult<_>>()?;
-    let computed = with_columns(df.clone().lazy(), df.height(), exprs);
-    select(computed, df.height(), names.into_iter().map(col).collect()).collect()
-}
-
-/// `lf.with_columns(exprs)` over a frame of `height` rows: in turn on this thread when the
-/// frame is small (see `PARALLEL_FROM_ROWS`).
-pub fn with_columns(lf: LazyFrame, height: usize, exprs: Vec<Expr>) -> LazyFrame {
-    if height < super::PARALLEL_FROM_ROWS {
-        lf.with_columns_seq(exprs)
-    } else {
-        lf.with_columns(exprs)
-    }
-}
-
-/// `lf.select(exprs)` over a frame of `height` rows (see `with_columns`).
-pub fn select(lf: LazyFrame, height: usize, exprs: Vec<Expr>) -> LazyFrame {
-    if height < super::PARALLEL_FROM_ROWS {
-        lf.select_seq(exprs)
-    } else {
-        lf.select(exprs)
-    }
+    df.clone().lazy().with_columns(exprs).select(names.into_iter().map(col).collect::<Vec<_>>()).collect()
 }
 
 /// The rows of `df` where `mask` (without nulls) is true. Constant columns (provenance) stay

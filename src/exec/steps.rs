@@ -68,8 +68,7 @@ pub fn apply(
                 .iter()
                 .map(|(name, sql)| Ok(polars::sql::sql_expr(sql)?.alias(name.as_str())))
                 .collect::<PolarsResult<Vec<_>>>()?;
-            let height = df.height();
-            StepResult::same_grain(rules::with_columns(df.lazy(), height, exprs).collect()?)
+            StepResult::same_grain(df.lazy().with_columns(exprs).collect()?)
         }
         Step::Cast(map) => {
             let casts: Vec<_> = map.iter().map(|(c, t)| (c.clone(), *t)).collect();
@@ -80,10 +79,7 @@ pub fn apply(
             let columns = clean_columns(c, &df);
             let exprs = clean_exprs(c, &columns);
             let height = df.height();
-            let clean = |df: DataFrame, _| {
-                let height = df.height();
-                rules::with_columns(df.lazy(), height, exprs.clone()).collect()
-            };
+            let clean = |df: DataFrame, _| df.lazy().with_columns(exprs.clone()).collect();
             // `by_chunks` sets constant columns aside: a step that cleans one runs on the whole frame.
             let constant = |c: &String| df.column(c).is_ok_and(|c| matches!(c, Column::Scalar(_)));
             let cleaned =
