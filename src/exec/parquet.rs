@@ -60,7 +60,7 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// Writes `df` (of the writer's schema), a row group of at most `ROW_GROUP_ROWS` at a time,
-    /// its columns encoded in parallel.
+    /// the columns of a group of `PARALLEL_FROM_ROWS` or more encoded in parallel.
     pub fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
         let mut offset = 0;
         while offset < df.height() {
@@ -156,6 +156,7 @@ fn dictionary(text: &Utf8ViewArray) -> PolarsResult<Option<DictionaryArray<u32>>
     dictionary_array(keys, values.freeze()).map(Some)
 }
 
+/// The dictionary array of `keys` into `values`.
 fn dictionary_array(keys: PrimitiveArray<u32>, values: Utf8ViewArray) -> PolarsResult<DictionaryArray<u32>> {
     let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values.dtype().clone()), false);
     DictionaryArray::try_new(dtype, keys, values.boxed())
@@ -189,12 +190,14 @@ mod tests {
         // Three quarters distinct is still a dictionary; one more distinct value is not.
         let at_limit: Vec<String> = (0..n).map(|i| format!("v{}", i % 750)).collect();
         let over_limit: Vec<String> = (0..n).map(|i| format!("v{}", i % 751)).collect();
+        let none: Vec<Option<String>> = vec![None; n];
         let mut df = DataFrame::new_infer_height(vec![
             Column::new("repeated".into(), repeated),
             Column::new("unique".into(), unique),
             Column::new("at_limit".into(), at_limit),
             Column::new("over_limit".into(), over_limit),
             Column::new("number".into(), (0..n as i64).collect::<Vec<_>>()),
+            Column::new("none".into(), none),
         ])
         .expect("frame");
         let constant = Scalar::new(DataType::String, AnyValue::StringOwned("run 1".into()));
@@ -204,7 +207,7 @@ mod tests {
             // (Numbers are encoded as Polars decides.)
             let text: Vec<bool> =
                 dictionary_encoded(&bytes).into_iter().enumerate().filter(|(i, _)| *i != 4).map(|(_, d)| d).collect();
-            assert_eq!(text, [true, false, true, false, true], "small: {small}");
+            assert_eq!(text, [true, false, true, false, true, true], "small: {small}");
             let back = ParquetReader::new(std::io::Cursor::new(bytes)).finish().expect("read back");
             assert!(back.equals_missing(&df), "small: {small}\n{back}\n{df}");
         }
