@@ -274,12 +274,11 @@ pub(super) fn schema_drift(ctx: &RunContext, t: usize, df: &DataFrame) -> Vec<St
     let Some(previous) = ctx.writer.committed_file(Layer::Staged.name(), &table.name) else {
         return vec![];
     };
-    let Ok(schema) =
-        std::fs::File::open(&previous).map_err(PolarsError::from).and_then(|f| ParquetReader::new(f).schema())
-    else {
+    let parquet = crate::config::sources::Format::Parquet;
+    let Ok(names) = crate::reader::read_header(&previous, parquet, &Default::default()) else {
         return vec![];
     };
-    let before: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+    let before: Vec<&str> = names.iter().map(String::as_str).collect();
     let now: Vec<String> =
         df.get_column_names().iter().map(|c| c.to_string()).filter(|c| !PROVENANCE.contains(&c.as_str())).collect();
     let file = table.file.path.display();

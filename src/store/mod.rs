@@ -237,20 +237,27 @@ impl Store {
 
     /// Writes `m` as the next manifest: temporary file, fsync, rename, fsync of the folder.
     fn commit(&self, m: &Manifest) -> std::io::Result<()> {
-        let pending = self.write_pending(m)?;
-        std::fs::File::open(&pending.tmp)?.sync_all()?;
+        let pending = self.write_pending(m, true)?;
         self.commit_pending(pending)
     }
 
-    /// Writes `m` to a temporary file beside the manifests, not yet durable nor committed (see
-    /// `commit_pending`); recovery removes it if the run ends before.
-    fn write_pending(&self, m: &Manifest) -> std::io::Result<PendingManifest> {
+    /// Writes `m` to a temporary file beside the manifests, fsynced when `sync` (else the
+    /// caller makes it durable), not yet committed (see `commit_pending`); recovery removes it if
+    /// the run ends before.
+    fn write_pending(&self, m: &Manifest, sync: bool) -> std::io::Result<PendingManifest> {
         let dir = self.data.join(MANIFESTS);
         std::fs::create_dir_all(&dir)?;
         let name = format!("{:06}.json", m.seq);
         let tmp = dir.join(format!(".{name}.tmp"));
         let bytes = serde_json::to_vec_pretty(m).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, &bytes)?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            if sync {
+                f.sync_all()?;
+            }
+        }
         Ok(PendingManifest {
             tmp,
             path: dir.join(name),
@@ -263,16 +270,15 @@ impl Store {
     fn commit_pending(&self, pending: PendingManifest) -> std::io::Result<()> {
         fault::point("commit");
         std::fs::rename(&pending.tmp, &pending.path)?;
-        let dir = pending.path.parent().map(Path::to_path_buf).unwrap_or_else(|| self.data.join(MANIFESTS));
         remember_head(&pending.path, pending.head);
-        sync_dir(&dir)?;
+        sync_dir(&self.data.join(MANIFESTS))?;
         fault::point("committed");
         Ok(())
     }
 
     /// Points `current` at the snapshot's folder (one atomic rename) and makes sure every stable
     /// path leads through it.
-    pub(crate) fn publish(&self, m: &Manifest) -> std::io::Result<()> {
+    fn publish(&self, m: &Manifest) -> std::io::Result<()> {
         let tmp = self.data.join(format!(".{CURRENT}.tmp"));
         let _ = std::fs::remove_file(&tmp);
         symlink(Path::new(&m.folder), &tmp)?;
@@ -420,7 +426,6 @@ fn run_folders(data: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Temporary files an interrupted commit or publish left.
 /// A manifest written beside the manifests but not yet committed (see `Store::write_pending`).
 struct PendingManifest {
     tmp: PathBuf,
@@ -428,13 +433,7 @@ struct PendingManifest {
     head: manifest::ManifestHead,
 }
 
-impl PendingManifest {
-    /// The temporary file the manifest was written to.
-    fn tmp(&self) -> &Path {
-        &self.tmp
-    }
-}
-
+/// Temporary files an interrupted commit or publish left.
 fn temporaries(data: &Path) -> impl Iterator<Item = PathBuf> {
     [data.to_path_buf(), data.join(MANIFESTS)].into_iter().flat_map(|dir| {
         std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {

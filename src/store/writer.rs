@@ -341,15 +341,13 @@ impl RunWriter {
         };
         // The manifest is written before the barrier, which makes it durable with the run, and
         // committed (renamed into place) after it.
-        let pending = self.store.write_pending(&manifest).map_err(|e| format!("cannot commit the run: {e}"))?;
+        let pending = self
+            .store
+            .write_pending(&manifest, !BARRIER_COVERS_MANIFESTS)
+            .map_err(|e| format!("cannot commit the run: {e}"))?;
         tracing::debug!("commit: records, config and manifest written");
         fault::point("barrier");
         barrier(&folder).map_err(|e| format!("cannot make the run durable: {e}"))?;
-        if !BARRIER_COVERS_MANIFESTS {
-            std::fs::File::open(pending.tmp())
-                .and_then(|f| f.sync_all())
-                .map_err(|e| format!("cannot commit the run: {e}"))?;
-        }
         tracing::debug!("commit: durable");
         self.store.commit_pending(pending).map_err(|e| format!("cannot commit the run: {e}"))?;
         self.store.publish(&manifest).map_err(|e| format!("cannot publish the run: {e}"))?;
