@@ -901,7 +901,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
-/// Loads and compiles the project, printing every diagnostic on failure (exit 2).
 /// Compiles the project, taking the headers of source files the current snapshot was built from
 /// as read when the files have not changed since.
 fn compile(project: &Project) -> Result<plan::Plan, Diagnostics> {
@@ -909,8 +908,6 @@ fn compile(project: &Project) -> Result<plan::Plan, Diagnostics> {
     plan::compile_known(project, &known.unwrap_or_default())
 }
 
-/// `compile` for `jobforge test`, which reads no source data: a source whose file is missing
-/// compiles from the header the current snapshot recorded for it.
 /// `jobforge check`: the checks of today's pipeline files on a committed run, recorded in
 /// `data/checks/`.
 fn check(cli: &Cli, plan: &plan::Plan, tables: &[String], run: Option<&str>, format: Format) -> i32 {
@@ -943,6 +940,8 @@ fn check(cli: &Cli, plan: &plan::Plan, tables: &[String], run: Option<&str>, for
     }
 }
 
+/// `compile` for `jobforge test`, which reads no source data: a source whose file is missing
+/// compiles from the header the current snapshot recorded for it.
 fn compile_for_tests(project: &Project) -> Result<plan::Plan, Diagnostics> {
     let known = Store::at(&project.data_dir())
         .latest()
@@ -951,6 +950,8 @@ fn compile_for_tests(project: &Project) -> Result<plan::Plan, Diagnostics> {
     plan::compile_known(project, &known)
 }
 
+/// Loads and compiles the project (pipelines read without their unit tests) and calls `f` with
+/// it; prints every diagnostic on failure (exit 2).
 fn with_plan(
     cli: &Cli,
     pipelines: &std::path::Path,
