@@ -153,12 +153,7 @@ fn apply(
                     sql.push_str(&format!(
                         "DELETE FROM {qualified} t WHERE NOT EXISTS (SELECT 1 FROM {src} s WHERE {on});\n"
                     ));
-                    let sets: Vec<String> = t
-                        .columns
-                        .iter()
-                        .filter(|(c, _)| !t.key.contains(c))
-                        .map(|(c, _)| format!("{0} = s.{0}", ident(c)))
-                        .collect();
+                    let sets = t.value_sets("s");
                     let changed = t.changed("s", &qualified, &t.columns);
                     if !sets.is_empty() {
                         sql.push_str(&format!(

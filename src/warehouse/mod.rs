@@ -165,6 +165,15 @@ impl TableLoad {
         self.key.iter().map(|k| format!("{s}.{0} = {t}.{0}", ident(k))).collect::<Vec<_>>().join(" AND ")
     }
 
+    /// `c = s.c` for every column but the key: an upsert's `SET` from its gold row `s`.
+    fn value_sets(&self, s: &str) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|(c, _)| !self.key.contains(c))
+            .map(|(c, _)| format!("{0} = {s}.{0}", ident(c)))
+            .collect()
+    }
+
     /// True for a target row `t` that differs from its gold row `s` in a value column
     /// (provenance aside) that the target has (`existing`).
     fn changed(&self, s: &str, t: &str, existing: &[(String, String)]) -> String {

@@ -586,12 +586,7 @@ fn apply_tables(
             let on = t.key_match("s", "t");
             t.delete =
                 exec(tx, &format!("DELETE FROM {qualified} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {on})"))?;
-            let sets: Vec<String> = t
-                .columns
-                .iter()
-                .filter(|(c, _)| !t.key.contains(c))
-                .map(|(c, _)| format!("{0} = s.{0}", ident(c)))
-                .collect();
+            let sets = t.value_sets("s");
             t.update = if sets.is_empty() {
                 0
             } else {
