@@ -3,7 +3,8 @@
 # run by every build in turn, RUNS times (default 15), so that a host whose speed drifts within
 # minutes slows them all alike; prints the medians. The measures of `bench/run.sh wiq`: a run
 # from nothing (wall, user + system CPU, peak RSS), a rerun with nothing changed, a rerun after
-# editing one pipeline file, `validate --config-only` and `plan --dry-run` (wall).
+# editing one pipeline file, `validate --config-only` and `plan --dry-run` (wall). Each build
+# works in a project folder of its own, so that no build reruns over what another wrote.
 # Usage: bench/compare.sh BINARY... (release builds, e.g. copies of target/release/jobforge
 # taken before and after a change). Builds nothing. ONLY=PATTERN runs just the measures whose
 # name matches the extended regular expression PATTERN (e.g. ONLY='editing|nothing changed').
@@ -16,7 +17,14 @@ real=$(cd ../shared/data && pwd)
 export JOBFORGE_SOURCE_DIR=$real
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp -r sources.yml pipelines "$work/"
+declare -A project
+n=0
+for b in "$@"; do
+  n=$(( n + 1 ))
+  project[$b]="$work/project-$n"
+  mkdir -p "${project[$b]}"
+  cp -r sources.yml pipelines "${project[$b]}/"
+done
 timing="$work/time.out"
 declare -A results
 
@@ -26,7 +34,7 @@ run() {
   local key=$1 bin=$2; shift 2
   local start end
   start=$(date +%s%N)
-  /usr/bin/time -o "$timing" -f '%U %S %M' "$bin" --project "$work" "$@" >/dev/null 2>&1
+  /usr/bin/time -o "$timing" -f '%U %S %M' "$bin" --project "${project[$bin]}" "$@" >/dev/null 2>&1
   end=$(date +%s%N)
   results[$key]+="$(( (end - start) / 1000 )) $(awk '{printf "%d %d", ($1 + $2) * 1000, $3}' "$timing"),"
 }
@@ -53,19 +61,19 @@ report() {
 
 wanted "from nothing" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do
-    rm -rf "$work/data"
+    rm -rf "${project[$b]}/data"
     sync
     run "from nothing|$b" "$b" run pipelines
   done
 done
-"$1" --project "$work" run pipelines >/dev/null 2>&1
+for b in "$@"; do "$b" --project "${project[$b]}" run pipelines >/dev/null 2>&1; done
 wanted "rerun, nothing changed" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do run "rerun, nothing changed|$b" "$b" run pipelines; done
 done
 wanted "rerun after editing one file" && for _ in $(seq "$RUNS"); do
   for b in "$@"; do
     # A new description for one table each time: that table is rebuilt, the others are held.
-    sed -i "s/^description: .*/description: edited $RANDOM$RANDOM/" "$work/pipelines/oasis_interests.yml"
+    sed -i "s/^description: .*/description: edited $RANDOM$RANDOM/" "${project[$b]}/pipelines/oasis_interests.yml"
     run "rerun after editing one file|$b" "$b" run pipelines
   done
 done

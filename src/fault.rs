@@ -1,7 +1,7 @@
 //! Fault injection for tests: when `JOBFORGE_FAULT` names a point the process passes, it aborts
 //! there, as a kill would stop it (`point`), or panics (`panic_point`). Store points:
-//! `write:<layer>/<table>` (after a run file is written), `write:tables.json`,
-//! `write:transitions.json`, `barrier`, `commit` (manifest written, not yet renamed),
+//! `write:<layer>/<table>` (after a run file is written), `write:records` (after the
+//! records), `barrier`, `commit` (manifest written, not yet renamed),
 //! `committed`, `publish` (new pointer made, not yet renamed), `published`, `retention` (old
 //! manifests removed, their folders not yet). Executor points: `panic:<layer>/<table>` (a
 //! panic while building that layer).

@@ -3,7 +3,7 @@
 //! check results as `_checks`.
 
 use crate::sql::{ident, literal};
-use crate::store::{Manifest, RecordFile, Store};
+use crate::store::{Manifest, RecordKind, Store};
 use duckdb::types::Value;
 
 /// A query result: column names and rendered cell values.
@@ -44,15 +44,21 @@ pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<Quer
         ));
     }
     let records =
-        [("_transitions", RecordFile::Transitions), ("_tables", RecordFile::Tables), ("_checks", RecordFile::Checks)];
-    for (view, which) in records {
-        let file = store.record_file(m, which);
-        let has_rows =
-            std::fs::read(&file).is_ok_and(|b| b.iter().filter(|c| !c.is_ascii_whitespace()).nth(1) != Some(&b']'));
-        if has_rows {
+        [("_transitions", RecordKind::Transitions), ("_tables", RecordKind::Tables), ("_checks", RecordKind::Checks)];
+    for (view, kind) in records {
+        // Files holding no record (`[]`) would give the view no columns.
+        let files: Vec<String> = store
+            .record_files(m, kind)
+            .into_iter()
+            .filter(|f| {
+                std::fs::read(f).is_ok_and(|b| b.iter().filter(|c| !c.is_ascii_whitespace()).nth(1) != Some(&b']'))
+            })
+            .map(|f| literal(&f.to_string_lossy()))
+            .collect();
+        if !files.is_empty() {
             setup.push_str(&format!(
-                "CREATE VIEW {view} AS SELECT * FROM read_json_auto({}, format = 'array', union_by_name = true);\n",
-                literal(&file.to_string_lossy())
+                "CREATE VIEW {view} AS SELECT * FROM read_json_auto([{}], format = 'array', union_by_name = true);\n",
+                files.join(", ")
             ));
         }
     }

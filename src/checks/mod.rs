@@ -2,7 +2,7 @@
 //! (`check`), evaluated on the table's gold layer by `run` after it builds the table and by
 //! `jobforge check` on a committed run (`evaluate`). A failed `error` check fails its table: its
 //! dependents are skipped and the published data of earlier runs stays. Results are records of
-//! the run (`checks.json`).
+//! the run (`checks.json` in the run folder, `carried/checks/<table>.json` for a table it did not build).
 
 pub mod compile;
 pub mod evaluate;

@@ -1,25 +1,18 @@
 //! Records carried from one snapshot into the next as they were written. A records file is a
 //! JSON array; each record is kept as its text, and only the fields that place it are decoded:
-//! the table it belongs to, its batch, and what orders the file. A rerun that rebuilds one
-//! table carries the records of all the others, and decoding and encoding every one of them
-//! again cost more than the rest of its commit.
+//! the table it belongs to, its batch, and what orders the file. A table's records that carry
+//! over as they are stay one file, linked; these are for the rest: the records of a table
+//! taken from the files of the tables the previous run built, transition logs filtered, or
+//! merged with this run's, where decoding and encoding every record again would cost more
+//! than the rest of a commit.
 
+use super::RecordKind as Kind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::Path;
 
-/// Which records file, and so which fields place a record.
-#[derive(Clone, Copy)]
-pub(super) enum Kind {
-    /// Table metadata: one per (table, layer), ordered by table then layer.
-    Tables,
-    /// Transition logs, ordered by start then table.
-    Transitions,
-    /// Check results, ordered by table then check.
-    Checks,
-}
-
 /// One record as written, with what places it.
+#[derive(Clone)]
 pub(super) struct Record {
     pub table: String,
     pub batch_id: Option<String>,
@@ -140,14 +133,6 @@ impl Record {
     }
 }
 
-/// This run's records `new`, encoded, then the records `carried` (records that tie keep that
-/// order when written).
-pub(super) fn with_new<T: Serialize>(kind: Kind, new: &[T], carried: Vec<Record>) -> Result<Vec<Record>, String> {
-    let mut records = new.iter().map(|r| Record::new(kind, r)).collect::<Result<Vec<_>, _>>()?;
-    records.extend(carried);
-    Ok(records)
-}
-
 /// The records of the file at `path` (none when it is missing or unreadable, as a reader of the
 /// typed records sees it).
 pub(super) fn read(kind: Kind, path: &Path) -> Vec<Record> {
@@ -192,7 +177,8 @@ fn elements(text: &str) -> Option<impl Iterator<Item = &str>> {
 }
 
 /// Writes `records` as one JSON array, in the file's order (records that tie keep the order
-/// given).
+/// given), as a new file: one already at `path` (a hard link of a previous snapshot's, maybe)
+/// is unlinked first, never written through.
 pub(super) fn write(path: &Path, mut records: Vec<Record>) -> Result<(), String> {
     records.sort_by(|a, b| a.order.cmp(&b.order));
     let mut out = Vec::with_capacity(records.iter().map(|r| r.text.len() + 1).sum::<usize>() + 2);
@@ -204,6 +190,7 @@ pub(super) fn write(path: &Path, mut records: Vec<Record>) -> Result<(), String>
         out.extend_from_slice(r.text.as_bytes());
     }
     out.push(b']');
+    let _ = std::fs::remove_file(path);
     std::fs::write(path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -6,8 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Version of the manifest format.
-pub const FORMAT: u32 = 1;
+/// Version of the manifest format written.
+pub const FORMAT: u32 = PER_TABLE_RECORDS;
+/// The first format whose snapshots keep their records one file per table (format 1: one file
+/// per kind of record).
+pub const PER_TABLE_RECORDS: u32 = 2;
 
 /// One committed run (or rollback) of the data folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]

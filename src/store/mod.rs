@@ -5,8 +5,10 @@
 //! data/.lock                     writer lock (one writer; readers never take it to read)
 //! data/runs/<run id>/            a complete snapshot, never changed once committed:
 //!     <layer>/<table>.parquet    staged, bronze, silver, gold; quarantine/<table>.parquet
-//!     tables.json                table metadata of every (layer, table) in the snapshot
-//!     transitions.json           the transition logs that built them
+//!     tables.json                table metadata of each (layer, table) the run built
+//!     transitions.json           the transition logs of the run
+//!     checks.json                the results of the data-quality checks it evaluated
+//!     carried/<kind>/<table>.json   the same three of each table it did not build
 //!     config/                    the YAML the run compiled (sources.yml, pipelines/)
 //! data/manifests/<seq>.json      the commits, one per run or rollback; the highest is current
 //! data/current -> runs/<id>      the published snapshot
@@ -18,9 +20,10 @@
 //! barrier, then commits by writing its manifest atomically; only then is `current` switched
 //! (one atomic rename publishes every layer at once). Tables a run did not rebuild (not
 //! selected, failed, skipped) are carried into the new folder as hard links of their previous
-//! version, so every snapshot is whole. A command that finds a committed but unpublished run
-//! publishes it; one that finds an uncommitted folder removes it. Readers go through the
-//! manifest and never block.
+//! version, files and records alike, so every snapshot is whole (before manifest format 2, a
+//! snapshot kept the records of every table in its three files). A command that finds a
+//! committed but unpublished run publishes it; one that finds an uncommitted folder removes it.
+//! Readers go through the manifest and never block.
 
 mod carried;
 pub mod lock;
@@ -177,30 +180,50 @@ impl Store {
         m.layer(layer).map(|(name, f)| (name.clone(), self.path(&f.path))).collect()
     }
 
-    /// The table metadata the snapshot recorded.
+    /// The table metadata the snapshot recorded, by table then layer.
     pub fn table_metadata(&self, m: &Manifest) -> Vec<TableMetadata> {
-        read_json_or_default(&self.path(&m.folder).join(writer::TABLES_FILE))
+        let mut all: Vec<TableMetadata> = self.records(m, RecordKind::Tables);
+        all.sort_by(|a, b| (&a.name, &a.layer).cmp(&(&b.name, &b.layer)));
+        all
     }
 
-    /// The transition logs that built the snapshot's tables.
+    /// The transition logs that built the snapshot's tables, in the order they started.
     pub fn transitions(&self, m: &Manifest) -> Vec<TransitionLog> {
-        read_json_or_default(&self.path(&m.folder).join(writer::TRANSITIONS_FILE))
+        let mut logs: Vec<TransitionLog> = self.records(m, RecordKind::Transitions);
+        logs.sort_by(|a, b| (a.started_at, &a.table).cmp(&(b.started_at, &b.table)));
+        logs
     }
 
-    /// The results of the data-quality checks of the snapshot's tables.
+    /// The results of the data-quality checks of the snapshot's tables, by table then check.
     pub fn checks(&self, m: &Manifest) -> Vec<crate::records::CheckResult> {
-        read_json_or_default(&self.path(&m.folder).join(writer::CHECKS_FILE))
+        let mut all: Vec<crate::records::CheckResult> = self.records(m, RecordKind::Checks);
+        all.sort_by(|a, b| (&a.table, &a.check).cmp(&(&b.table, &b.check)));
+        all
     }
 
-    /// The JSON file of the snapshot's table metadata, transition logs or check results, for
-    /// DuckDB views.
-    pub fn record_file(&self, m: &Manifest, which: RecordFile) -> PathBuf {
-        let name = match which {
-            RecordFile::Tables => writer::TABLES_FILE,
-            RecordFile::Transitions => writer::TRANSITIONS_FILE,
-            RecordFile::Checks => writer::CHECKS_FILE,
-        };
-        self.path(&m.folder).join(name)
+    /// Every record of one kind the snapshot holds, table by table (an unreadable file has none).
+    fn records<T: serde::de::DeserializeOwned>(&self, m: &Manifest, kind: RecordKind) -> Vec<T> {
+        let mut all = Vec::new();
+        for file in self.record_files(m, kind) {
+            all.extend(read_json_or_default::<Vec<T>>(&file));
+        }
+        all
+    }
+
+    /// The JSON files (each an array) of the snapshot's records of one kind: those of the
+    /// tables its run built, then one per table it carried, in table order. For DuckDB views.
+    pub fn record_files(&self, m: &Manifest, kind: RecordKind) -> Vec<PathBuf> {
+        let folder = self.path(&m.folder);
+        let built = folder.join(kind.built_file());
+        let mut carried: Vec<PathBuf> = std::fs::read_dir(folder.join(kind.carried_dir()))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        carried.sort();
+        built.exists().then_some(built).into_iter().chain(carried).collect()
     }
 
     /// The folder holding the YAML the snapshot's run compiled.
@@ -398,12 +421,44 @@ fn lowest_priority() {
     }
 }
 
-/// The JSON records of a snapshot.
-#[derive(Debug, Clone, Copy)]
-pub enum RecordFile {
+/// The kinds of record a snapshot holds beside its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// Table metadata: one record per (table, layer).
     Tables,
+    /// Transition logs: one per layer a run built.
     Transitions,
+    /// Results of the data-quality checks.
     Checks,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 3] = [RecordKind::Tables, RecordKind::Transitions, RecordKind::Checks];
+
+    /// The file of a snapshot holding these records of the tables its run built (every table,
+    /// before format 2).
+    fn built_file(self) -> &'static str {
+        match self {
+            RecordKind::Tables => "tables.json",
+            RecordKind::Transitions => "transitions.json",
+            RecordKind::Checks => "checks.json",
+        }
+    }
+
+    /// The folder of a snapshot holding these records of each table it carried, one file per
+    /// table.
+    fn carried_dir(self) -> &'static str {
+        match self {
+            RecordKind::Tables => "carried/tables",
+            RecordKind::Transitions => "carried/transitions",
+            RecordKind::Checks => "carried/checks",
+        }
+    }
+
+    /// The file of `table`'s records in the snapshot folder `folder`, had it carried the table.
+    fn carried_file(self, folder: &Path, table: &str) -> PathBuf {
+        folder.join(self.carried_dir()).join(format!("{table}.json"))
+    }
 }
 
 fn manifest_paths(data: &Path) -> Vec<PathBuf> {

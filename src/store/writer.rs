@@ -2,9 +2,9 @@
 //! run did not rebuild, writes the records and the config snapshot, makes everything durable
 //! with one barrier, commits the manifest, publishes it and prunes old runs.
 
-use super::carried;
-use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT};
-use super::{names, Lock, Store, RUNS};
+use super::carried::{self, Record};
+use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT, PER_TABLE_RECORDS};
+use super::{names, Lock, RecordKind as Kind, Store, RUNS};
 use crate::fault;
 use crate::records::{CheckResult, TableMetadata, TransitionLog};
 use chrono::{DateTime, Utc};
@@ -13,9 +13,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-pub(super) const TABLES_FILE: &str = "tables.json";
-pub(super) const TRANSITIONS_FILE: &str = "transitions.json";
-pub(super) const CHECKS_FILE: &str = "checks.json";
 pub(super) const CONFIG_DIR: &str = "config";
 
 /// A run in progress: holds the writer lock until it commits or is dropped.
@@ -27,9 +24,9 @@ pub struct RunWriter {
     /// `runs/<id>`, relative to the data folder.
     folder: String,
     previous: Option<Manifest>,
-    /// The previous snapshot's records as written, by table, one entry per `carried::Kind` (in
-    /// its order), each file read on first use: a run with nothing to build never needs them.
-    records_read: [OnceLock<ByTable>; 3],
+    /// The records of the tables the previous run built (every table, before format 2) as
+    /// written, by table, one entry per kind (in `Kind::ALL` order), each file read on first use.
+    previous_built: [OnceLock<ByTable>; 3],
     /// What `carry_ahead` did before the commit.
     ahead: Mutex<Ahead>,
 }
@@ -43,7 +40,7 @@ struct Ahead {
 }
 
 /// Records as written, by the table they belong to.
-type ByTable = HashMap<String, Vec<carried::Record>>;
+type ByTable = HashMap<String, Vec<Record>>;
 
 /// What a run hands to `commit`.
 pub struct RunResult {
@@ -77,7 +74,7 @@ impl RunWriter {
             started_at: Utc::now(),
             folder,
             previous,
-            records_read: Default::default(),
+            previous_built: Default::default(),
             ahead: Mutex::default(),
         })
     }
@@ -101,43 +98,71 @@ impl RunWriter {
 
     /// The metadata the previous snapshot holds for `layer.table`.
     pub fn previous_metadata(&self, layer: &str, table: &str) -> Option<TableMetadata> {
-        let records = self.previous_records(carried::Kind::Tables)?.get(table)?;
+        let records = self.previous_records(Kind::Tables, table);
         records.iter().find(|r| r.layer.as_deref() == Some(layer)).and_then(|r| r.decode())
     }
 
-    /// The previous snapshot's records of one kind as written, by table (read once).
-    fn previous_records(&self, kind: carried::Kind) -> Option<&ByTable> {
-        let m = self.previous.as_ref()?;
-        let file = match kind {
-            carried::Kind::Tables => TABLES_FILE,
-            carried::Kind::Transitions => TRANSITIONS_FILE,
-            carried::Kind::Checks => CHECKS_FILE,
-        };
-        Some(self.records_read[kind as usize].get_or_init(|| {
+    /// The previous snapshot's records of one kind for `table`, as written.
+    fn previous_records(&self, kind: Kind, table: &str) -> Vec<Record> {
+        let Some(m) = &self.previous else { return vec![] };
+        if self.previous_carried(table) {
+            return carried::read(kind, &kind.carried_file(&self.store.path(&m.folder), table));
+        }
+        self.previous_built(kind).get(table).cloned().unwrap_or_default()
+    }
+
+    /// The previous snapshot's records of one kind of the tables its run built, by table (read
+    /// once).
+    fn previous_built(&self, kind: Kind) -> &ByTable {
+        self.previous_built[kind as usize].get_or_init(|| {
             let mut by_table = ByTable::new();
-            for r in carried::read(kind, &self.store.path(&m.folder).join(file)) {
-                by_table.entry(r.table.clone()).or_default().push(r);
+            if let Some(m) = &self.previous {
+                for r in carried::read(kind, &self.store.path(&m.folder).join(kind.built_file())) {
+                    by_table.entry(r.table.clone()).or_default().push(r);
+                }
             }
             by_table
-        }))
+        })
+    }
+
+    /// Whether the previous snapshot holds the records of `table` in files of their own (from
+    /// format 2 on, those of every table its run did not build), not among those of the tables
+    /// it built.
+    fn previous_carried(&self, table: &str) -> bool {
+        self.previous.as_ref().is_some_and(|m| {
+            m.format >= PER_TABLE_RECORDS && m.tables.get(table).is_some_and(|t| t.status != "success")
+        })
+    }
+
+    /// Whether the previous snapshot's records of one kind of `table`, which it holds as `held`,
+    /// carry over as they are, as a hard link of their file: they are in a file of their own
+    /// (`previous_carried`), and transition logs hold those of the version carried alone (a
+    /// failed or skipped build also left its own).
+    fn links_records(&self, kind: Kind, table: &str, held: &TableEntry) -> bool {
+        self.previous_carried(table)
+            && (kind != Kind::Transitions || matches!(held.status.as_str(), "kept" | "unchanged"))
     }
 
     /// The part of the commit that need not wait for the build, done beside it: carries the
     /// previous version of each of `tables` (tables this run does not build) into the run's
-    /// folder, writes the `config` snapshot, and reads the previous records the commit carries.
+    /// folder, writes the `config` snapshot, and reads the previous records the commit will
+    /// take from the tables the previous run built.
     pub fn carry_ahead(&self, tables: &[&str], config: &[(String, String)]) -> Result<(), String> {
-        // The previous table metadata first: the build's first layers wait for it. The other
-        // records only when there are tables to carry.
-        self.previous_records(carried::Kind::Tables);
-        if !tables.is_empty() {
-            self.previous_records(carried::Kind::Transitions);
-            self.previous_records(carried::Kind::Checks);
+        // The table metadata first: the build's first layers wait for it.
+        if let Some(m) = &self.previous {
+            if m.tables.keys().any(|t| !self.previous_carried(t)) {
+                self.previous_built(Kind::Tables);
+            }
+            if tables.iter().any(|t| !self.previous_carried(t)) {
+                self.previous_built(Kind::Transitions);
+                self.previous_built(Kind::Checks);
+            }
         }
         let mut carried = HashMap::new();
         if let Some(prev) = &self.previous {
             for &name in tables {
                 if let Some(held) = prev.tables.get(name) {
-                    carried.insert(name.to_string(), self.carry_files(name, held)?);
+                    carried.insert(name.to_string(), self.carry_table(name, held)?);
                 }
             }
         }
@@ -146,15 +171,26 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Links the files of `held`, the previous version of `name`, into the run's folder; returns
-    /// their entries.
-    fn carry_files(&self, name: &str, held: &TableEntry) -> Result<BTreeMap<String, FileEntry>, String> {
+    /// Links the files of `held`, the previous version of `name`, into the run's folder, with
+    /// the records that carry over as they are (`links_records`); returns the files' entries.
+    fn carry_table(&self, name: &str, held: &TableEntry) -> Result<BTreeMap<String, FileEntry>, String> {
         let mut files = BTreeMap::new();
         for (layer, file) in &held.files {
             let rel = self.rel(layer, name)?;
             link_or_copy(&self.store.path(&file.path), &self.store.path(&rel))
                 .map_err(|e| format!("cannot carry {} into the new run: {e}", file.path))?;
             files.insert(layer.clone(), FileEntry { path: rel, ..file.clone() });
+        }
+        let Some(previous) = &self.previous else { return Ok(files) };
+        let (from, to) = (self.store.path(&previous.folder), self.store.path(&self.folder));
+        for kind in Kind::ALL.into_iter().filter(|&k| self.links_records(k, name, held)) {
+            let from = kind.carried_file(&from, name);
+            // No file: the table has no records of this kind.
+            if let Err(e) = link_or_copy(&from, &kind.carried_file(&to, name)) {
+                if from.exists() {
+                    return Err(format!("cannot carry {} into the new run: {e}", from.display()));
+                }
+            }
         }
         Ok(files)
     }
@@ -247,23 +283,9 @@ impl RunWriter {
     /// and prunes. Returns the committed manifest.
     pub fn commit(mut self, mut result: RunResult) -> Result<Manifest, String> {
         let mut metadata = result.metadata;
-        let transitions = result.transitions;
-        let checks = std::mem::take(&mut result.checks);
         let previous = self.previous.clone();
-        // The previous records by table, moved into this snapshot, as written, for the tables it
-        // carries.
-        let mut take = |kind: carried::Kind| {
-            self.previous_records(kind);
-            self.records_read[kind as usize].take().unwrap_or_default()
-        };
-        let mut previous_metadata = take(carried::Kind::Tables);
-        let mut previous_transitions = take(carried::Kind::Transitions);
-        let mut previous_checks = take(carried::Kind::Checks);
         let Ahead { carried: mut ahead, config_written } =
             std::mem::take(self.ahead.get_mut().unwrap_or_else(|p| p.into_inner()));
-        let mut carried_metadata = Vec::new();
-        let mut carried_transitions = Vec::new();
-        let mut carried_checks = Vec::new();
         // Tables of the previous snapshot this run did not select are kept as they were.
         if let Some(prev) = &previous {
             for (name, entry) in &prev.tables {
@@ -276,6 +298,8 @@ impl RunWriter {
                 }
             }
         }
+        // Tables carried: name -> their entry in the previous snapshot.
+        let mut carried: BTreeMap<String, &TableEntry> = BTreeMap::new();
         for (name, entry) in result.tables.iter_mut() {
             if entry.status == "success" {
                 continue;
@@ -296,28 +320,14 @@ impl RunWriter {
             let Some(held) = held else { continue };
             entry.files = match ahead.remove(name) {
                 Some(files) => files,
-                None => self.carry_files(name, held)?,
+                None => self.carry_table(name, held)?,
             };
-            carried_metadata.extend(previous_metadata.remove(name).unwrap_or_default());
-            // The checks of the version carried, unless this run evaluated (and failed) them.
-            let held_checks = previous_checks.remove(name).unwrap_or_default();
-            if !checks.iter().any(|c| &c.table == name) {
-                carried_checks.extend(held_checks);
-            }
-            let built_by = entry.built_by.as_ref();
-            let logs = previous_transitions.remove(name).unwrap_or_default();
-            carried_transitions.extend(logs.into_iter().filter(|t| t.batch_id.as_ref() == built_by));
+            carried.insert(name.clone(), held);
         }
         tracing::debug!("commit: held tables carried ({} tables in the snapshot)", result.tables.len());
         let folder = self.store.path(&self.folder);
-        let tables = carried::with_new(carried::Kind::Tables, &metadata, carried_metadata)?;
-        carried::write(&folder.join(TABLES_FILE), tables)?;
-        fault::point("write:tables.json");
-        let logs = carried::with_new(carried::Kind::Transitions, &transitions, carried_transitions)?;
-        carried::write(&folder.join(TRANSITIONS_FILE), logs)?;
-        fault::point("write:transitions.json");
-        let results = carried::with_new(carried::Kind::Checks, &checks, carried_checks)?;
-        carried::write(&folder.join(CHECKS_FILE), results)?;
+        self.write_records(&folder, &result.tables, &carried, &metadata, &result.transitions, &result.checks)?;
+        fault::point("write:records");
         if !config_written {
             self.write_config(&result.config)?;
         }
@@ -355,6 +365,61 @@ impl RunWriter {
         self.store.prune(result.keep);
         tracing::debug!("commit: pruned to {} run(s)", result.keep);
         Ok(manifest)
+    }
+
+    /// Writes the snapshot's records: those of the tables this run built in one file per kind
+    /// (`tables.json`, ...), and for each other table of the snapshot (`tables`) one file per
+    /// kind (`carried/<kind>/<table>.json`) unless `carry_table` linked it: this run's records
+    /// of it (the logs of a failed build, its checks) and, for a table `carried` (name -> its
+    /// previous entry), the metadata and transition logs of the version carried, and its checks
+    /// unless this run evaluated them.
+    fn write_records(
+        &self,
+        folder: &Path,
+        tables: &BTreeMap<String, TableEntry>,
+        carried: &BTreeMap<String, &TableEntry>,
+        metadata: &[TableMetadata],
+        transitions: &[TransitionLog],
+        checks: &[CheckResult],
+    ) -> Result<(), String> {
+        let built_here = |table: &str| tables.get(table).is_none_or(|t| t.status == "success");
+        // One kind at a time: a run from nothing encodes about a megabyte of metadata.
+        for kind in Kind::ALL {
+            let encoded: Vec<Record> = match kind {
+                Kind::Tables => metadata.iter().map(|r| Record::new(kind, r)).collect::<Result<_, _>>()?,
+                Kind::Transitions => transitions.iter().map(|r| Record::new(kind, r)).collect::<Result<_, _>>()?,
+                Kind::Checks => checks.iter().map(|r| Record::new(kind, r)).collect::<Result<_, _>>()?,
+            };
+            let (built, others): (Vec<Record>, Vec<Record>) = encoded.into_iter().partition(|r| built_here(&r.table));
+            if !built.is_empty() {
+                carried::write(&folder.join(kind.built_file()), built)?;
+            }
+            let mut others_by_table = ByTable::new();
+            for r in others {
+                others_by_table.entry(r.table.clone()).or_default().push(r);
+            }
+            for name in tables.keys().filter(|t| !built_here(t)) {
+                let mut records = others_by_table.remove(name).unwrap_or_default();
+                let held = carried.get(name);
+                if records.is_empty() && held.is_some_and(|h| self.links_records(kind, name, h)) {
+                    continue;
+                }
+                // Checks this run evaluated replace those of the version carried.
+                if let Some(held) = held.filter(|_| kind != Kind::Checks || records.is_empty()) {
+                    let built_by = held.built_by.as_ref();
+                    let previous = self.previous_records(kind, name).into_iter();
+                    records.extend(previous.filter(|r| kind != Kind::Transitions || r.batch_id.as_ref() == built_by));
+                }
+                if !records.is_empty() {
+                    let path = kind.carried_file(folder, name);
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    }
+                    carried::write(&path, records)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn remove_table_files(&self, table: &str) {

@@ -25,7 +25,7 @@ fn layers(p: &Project) -> Vec<(String, DataFrame)> {
 /// Per transition: table, layer, counts and each step's counts.
 fn counts(p: &Project) -> Vec<String> {
     let mut out: Vec<String> = p
-        .records("transitions.json")
+        .records("transitions")
         .iter()
         .map(|t| {
             let keep = |v: &Value| {
@@ -58,7 +58,7 @@ fn a_csv_read_in_batches_builds_what_a_whole_read_builds() {
     assert_eq!(counts(&whole), counts(&batched));
     // The staged metadata counts the whole file, not the first batch.
     let meta = |p: &Project| {
-        p.records("tables.json")
+        p.records("tables")
             .into_iter()
             .find(|m| m["name"] == "dim_noc" && m["layer"] == "staged")
             .map(|m| {

@@ -5,7 +5,7 @@
 use crate::common::*;
 
 fn results(p: &Project) -> Vec<serde_json::Value> {
-    p.records("checks.json")
+    p.records("checks")
 }
 
 fn find<'a>(all: &'a [serde_json::Value], table: &str, check: &str) -> &'a serde_json::Value {

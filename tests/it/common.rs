@@ -165,11 +165,24 @@ pub fn strings(df: &DataFrame, column: &str) -> Vec<Option<String>> {
 }
 
 impl Project {
-    /// The current snapshot's records: `tables.json` or `transitions.json`.
-    pub fn records(&self, file: &str) -> Vec<serde_json::Value> {
-        let path = self.file("data/current").join(file);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        serde_json::from_slice(&bytes).unwrap()
+    /// The current snapshot's records of one kind (`tables`, `transitions` or `checks`): those
+    /// of the tables its run built (`<kind>.json`), then those of each table it did not build
+    /// (`carried/<kind>/<table>.json`).
+    pub fn records(&self, kind: &str) -> Vec<serde_json::Value> {
+        let current = self.file("data/current");
+        let mut files: Vec<_> = std::fs::read_dir(current.join("carried").join(kind))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files.insert(0, current.join(format!("{kind}.json")));
+        let mut all = Vec::new();
+        for path in files.iter().filter(|p| p.exists()) {
+            let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let records: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+            assert!(!records.is_empty(), "{} holds no record", path.display());
+            all.extend(records);
+        }
+        all
     }
 
     /// The committed manifests, oldest first.

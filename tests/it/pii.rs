@@ -76,7 +76,7 @@ fn a_pii_value_is_found_nowhere_but_in_the_data() {
     let reasons = strings(&quarantine, "_reason");
     assert!(reasons.iter().flatten().any(|r| r.contains("***")), "the rule's reason is masked: {reasons:?}");
     assert!(!reasons.iter().flatten().any(|r| r.contains(PLANTED)), "{reasons:?}");
-    let checks = p.records("checks.json");
+    let checks = p.records("checks");
     let planted = checks.iter().find(|c| c["check"] == "planted").unwrap();
     assert_eq!(planted["passed"], false, "the SQL check found the row: {planted}");
     assert!(planted["message"].as_str().unwrap().contains("title=***"), "{planted}");

@@ -23,7 +23,7 @@ fn scorecards_follow_the_runs_records_over_history() {
     assert_eq!(history.len(), 2);
     // Rows read by bronze and the rows quarantined, by rule, from the run's own records.
     let read: u64 = p
-        .records("transitions.json")
+        .records("transitions")
         .iter()
         .filter(|t| t["table"] == "dim_noc" && t["target_layer"] == "bronze")
         .map(|t| t["rows_in"].as_u64().unwrap())
@@ -46,7 +46,7 @@ fn scorecards_follow_the_runs_records_over_history() {
     let cops = cards.iter().find(|c| c["table"] == "cops_employment").unwrap();
     assert_eq!(cops["latest"]["referential"], 1.0);
     // Completeness from gold's null counts.
-    let tables = p.records("tables.json");
+    let tables = p.records("tables");
     let gold = tables.iter().find(|t| t["name"] == "dim_noc" && t["layer"] == "gold").unwrap();
     let columns: Vec<_> =
         gold["columns"].as_array().unwrap().iter().filter(|c| !c["name"].as_str().unwrap().starts_with('_')).collect();

@@ -19,7 +19,7 @@ fn five_rows_project() -> Project {
 }
 
 fn transition(p: &Project, table: &str, layer: &str) -> Value {
-    p.records("transitions.json")
+    p.records("transitions")
         .into_iter()
         .find(|t| t["table"] == table && t["target_layer"] == layer)
         .unwrap_or_else(|| panic!("no transition {layer}.{table}"))
@@ -135,7 +135,7 @@ fn joins_and_sql_are_counted_gross() {
     assert_eq!((n(&gold, "rows_in"), n(&gold, "rows_out")), (4, 2));
     assert_eq!(p.read("data/gold/left.parquet").height(), 2);
     // Every step and every transition balances, from counts measured on their own.
-    for t in p.records("transitions.json") {
+    for t in p.records("transitions") {
         for s in t["steps_applied"].as_array().unwrap().iter().chain([&t]) {
             assert_eq!(
                 n(s, "rows_in") + n(s, "rows_fanout_added") + n(s, "rows_reshaped_out"),

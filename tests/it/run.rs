@@ -8,7 +8,7 @@ const TABLES: [&str; 4] = ["cops_employment", "dim_noc", "noc_hierarchy", "oasis
 const LAYERS: [&str; 4] = ["staged", "bronze", "silver", "gold"];
 
 fn transitions(p: &Project) -> Vec<Value> {
-    p.records("transitions.json")
+    p.records("transitions")
 }
 
 #[test]
@@ -18,7 +18,7 @@ fn sample_run_writes_all_four_layers_with_provenance() {
     ok(&out);
     assert!(stdout(&out).contains(&format!("{} succeeded, 0 failed, 0 skipped", wiq_tables())), "{}", stdout(&out));
     let mut batches = std::collections::BTreeSet::new();
-    let metadata = p.records("tables.json");
+    let metadata = p.records("tables");
     for table in TABLES {
         for layer in LAYERS {
             let df = p.read(&format!("data/{layer}/{table}.parquet"));

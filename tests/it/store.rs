@@ -58,8 +58,7 @@ fn a_fault_at_any_boundary_leaves_one_consistent_run() {
         ("write:staged/dim_noc", false),
         ("write:gold/dim_noc", false),
         ("write:quarantine/cops_employment", false),
-        ("write:tables.json", false),
-        ("write:transitions.json", false),
+        ("write:records", false),
         ("barrier", false),
         ("commit", false),
         ("committed", true),
@@ -354,8 +353,8 @@ fn tables_reading_one_source_alike_share_its_staged_and_bronze_files() {
         assert_eq!(files.len(), 1, "one {layer} file written for {caf:?}");
     }
     // Each table still has its own transition log and metadata for the layers it shares.
-    let logs = p.records("transitions.json");
-    let meta = p.records("tables.json");
+    let logs = p.records("transitions");
+    let meta = p.records("tables");
     for t in &caf {
         for layer in ["staged", "bronze"] {
             let log: Vec<&Value> = logs.iter().filter(|l| l["table"] == *t && l["target_layer"] == layer).collect();
@@ -369,7 +368,7 @@ fn tables_reading_one_source_alike_share_its_staged_and_bronze_files() {
     let last = caf.last().unwrap();
     let shared: Vec<_> = ["staged", "bronze"].iter().map(|l| layer_rows(&p, l, last)).collect();
     let counts = |p: &Project| -> Vec<Value> {
-        p.records("transitions.json")
+        p.records("transitions")
             .into_iter()
             .filter(|l| l["table"] == last.as_str() && l["target_layer"] != "silver" && l["target_layer"] != "gold")
             .map(|l| l["counts"].clone())
@@ -402,4 +401,120 @@ fn tables_without_quarantined_rows_share_one_empty_quarantine_file() {
     }
     assert!(with_rows > 0, "the sample quarantines rows in some tables");
     assert_eq!(empty.len(), 1, "one empty quarantine file");
+}
+
+/// The transition logs of `table` in the current snapshot: (batch, status) of each.
+fn logs_of(p: &Project, table: &str) -> Vec<(String, String)> {
+    let logs = p.records("transitions").into_iter().filter(|l| l["table"] == table);
+    logs.map(|l| (l["batch_id"].as_str().unwrap().to_string(), l["status"].as_str().unwrap().to_string())).collect()
+}
+
+/// The number of rows of `view` (`_tables`, `_transitions`, `_checks`) `jobforge query` sees, and
+/// of its distinct tables.
+fn record_view(p: &Project, view: &str, table_column: &str) -> (u64, u64) {
+    let sql = format!("select count(*), count(distinct {table_column}) from {view}");
+    let out = p.jobforge(&["query", &sql, "--format", "csv"]);
+    ok(&out);
+    let row = stdout(&out).lines().nth(1).unwrap().to_string();
+    let (rows, tables) = row.split_once(',').unwrap();
+    (rows.parse().unwrap(), tables.parse().unwrap())
+}
+
+#[test]
+fn a_run_writes_the_records_of_what_it_built_and_carries_the_others_per_table() {
+    let (p, first) = built_and_edited();
+    let tables = p.manifests()[0]["tables"].as_object().unwrap().len() as u64;
+    let views = |p: &Project| (record_view(p, "_tables", "name"), record_view(p, "_transitions", "\"table\""));
+    let before = views(&p);
+    assert_eq!((before.0 .1, before.1 .1), (tables, tables), "metadata and logs of every table");
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let m = p.manifests().pop().unwrap();
+    assert_eq!(m["format"], 2);
+    let kept: Vec<String> = m["tables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, t)| t["status"] != "success")
+        .map(|(n, _)| n.clone())
+        .collect();
+    assert!(!kept.is_empty() && (kept.len() as u64) < tables, "the edit rebuilds some tables: {kept:?}");
+    let folder = |m: &Value| format!("data/{}", m["folder"].as_str().unwrap());
+    let built = |m: &Value, kind: &str| -> BTreeSet<String> {
+        let path = p.file(&format!("{}/{kind}.json", folder(m)));
+        let records: Vec<Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        records
+            .iter()
+            .map(|r| r[if kind == "tables" { "name" } else { "table" }].as_str().unwrap().to_string())
+            .collect()
+    };
+    for kind in ["tables", "transitions"] {
+        assert!(built(&m, kind).contains("dim_noc") && !built(&m, kind).contains(&kept[0]), "{kind}");
+        for t in &kept {
+            assert!(p.file(&format!("{}/carried/{kind}/{t}.json", folder(&m))).exists(), "{kind} of {t}");
+        }
+    }
+    assert_eq!(
+        logs_of(&p, &kept[0]).into_iter().map(|(b, _)| b).collect::<BTreeSet<_>>(),
+        BTreeSet::from([first.clone()])
+    );
+    assert_eq!(views(&p), before);
+    // Carried again, a table's records are links of the files it had.
+    p.edit("pipelines/dim_noc.yml", "  - sort: [\"unit_group_id desc\"]", "  - sort: [unit_group_id]");
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let next = p.manifests().pop().unwrap();
+    for kind in ["tables", "transitions"] {
+        for t in &kept {
+            let rel = |m: &Value| format!("{}/carried/{kind}/{t}.json", folder(m));
+            assert_eq!(inode(&p, &rel(&next)), inode(&p, &rel(&m)), "{kind} of {t}: carried as a link");
+        }
+    }
+    assert_eq!(views(&p), before);
+
+    // A failed table keeps its previous records and adds the logs of the failed build ...
+    p.edit("pipelines/noc_hierarchy.yml", "  - sort: [level, code]", "  - sql: \"select * from input where nope = 1\"");
+    assert_eq!(p.jobforge(&["run", "pipelines"]).status.code(), Some(1));
+    let failed = latest_run_id(&p);
+    let logs = logs_of(&p, "noc_hierarchy");
+    assert!(logs.iter().any(|(b, s)| b == &failed && s == "failed"), "{logs:?}");
+    assert!(logs.iter().any(|(b, s)| b == &first && s == "success"), "{logs:?}");
+    assert!(logs.iter().all(|(b, _)| b == &first || b == &failed), "{logs:?}");
+    // ... which the next snapshot that carries it drops: its logs are those of the version held.
+    ok(&p.jobforge(&["run", "pipelines", "--select", "cops_employment", "--full-refresh"]));
+    assert_eq!(p.manifests().pop().unwrap()["tables"]["noc_hierarchy"]["status"], "kept");
+    let logs = logs_of(&p, "noc_hierarchy");
+    assert!(!logs.is_empty() && logs.iter().all(|(b, s)| b == &first && s == "success"), "{logs:?}");
+    assert_eq!(record_view(&p, "_transitions", "\"table\"").1, tables);
+}
+
+#[test]
+fn a_snapshot_of_format_1_stays_readable_and_the_next_run_carries_its_records() {
+    let (p, first) = built_and_edited();
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let count = |p: &Project| (record_view(p, "_tables", "name"), record_view(p, "_transitions", "\"table\""));
+    let before = count(&p);
+    // Rewrite the second snapshot as format 1 wrote it: the records of every table, carried or
+    // built, in three files.
+    let path = p.file("data/manifests/000002.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let folder = p.file(&format!("data/{}", m["folder"].as_str().unwrap()));
+    assert!(folder.join("carried").exists());
+    for kind in ["tables", "transitions", "checks"] {
+        let all = p.records(kind);
+        std::fs::write(folder.join(format!("{kind}.json")), serde_json::to_vec(&all).unwrap()).unwrap();
+    }
+    std::fs::remove_dir_all(folder.join("carried")).unwrap();
+    m["format"] = 1.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    assert_eq!(count(&p), before);
+    // The next run (dim_noc edited back) carries the records of the tables it holds.
+    p.edit("pipelines/dim_noc.yml", "  - sort: [\"unit_group_id desc\"]", "  - sort: [unit_group_id]");
+    ok(&p.jobforge(&["run", "pipelines"]));
+    assert_eq!(p.manifests().pop().unwrap()["format"], 2);
+    assert_eq!(count(&p), before);
+    let logs = logs_of(&p, "noc_hierarchy");
+    assert!(!logs.is_empty() && logs.iter().all(|(b, _)| b == &first), "carried from the old snapshot: {logs:?}");
+    // And the old snapshot is still what `--run` reads.
+    let out = p.jobforge(&["query", "select count(*) from _transitions", "--run", "2", "--format", "csv"]);
+    ok(&out);
+    assert_eq!(stdout(&out).lines().nth(1), Some(before.1 .0.to_string().as_str()));
 }
