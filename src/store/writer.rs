@@ -8,7 +8,7 @@ use super::{names, Lock, RecordKind as Kind, Store, RUNS};
 use crate::fault;
 use crate::records::{CheckResult, TableMetadata, TransitionLog};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -27,6 +27,8 @@ pub struct RunWriter {
     /// The records of the tables the previous run built (every table, before format 2) as
     /// written, by table, one entry per kind (in `Kind::ALL` order), each file read on first use.
     previous_built: [OnceLock<ByTable>; 3],
+    /// The tables whose records of one kind the previous snapshot holds in files of their own.
+    previous_carried_files: [OnceLock<HashSet<String>>; 3],
     /// What `carry_ahead` did before the commit.
     ahead: Mutex<Ahead>,
 }
@@ -75,6 +77,7 @@ impl RunWriter {
             folder,
             previous,
             previous_built: Default::default(),
+            previous_carried_files: Default::default(),
             ahead: Mutex::default(),
         })
     }
@@ -122,6 +125,17 @@ impl RunWriter {
                 }
             }
             by_table
+        })
+    }
+
+    /// The tables whose records of one kind the previous snapshot holds in files of their own
+    /// (read once).
+    fn previous_carried_files(&self, kind: Kind) -> &HashSet<String> {
+        self.previous_carried_files[kind as usize].get_or_init(|| {
+            let Some(m) = &self.previous else { return HashSet::new() };
+            let dir = self.store.path(&m.folder).join(kind.carried_dir());
+            let names = std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok());
+            names.filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
         })
     }
 
@@ -184,12 +198,11 @@ impl RunWriter {
         let Some(previous) = &self.previous else { return Ok(files) };
         let (from, to) = (self.store.path(&previous.folder), self.store.path(&self.folder));
         for kind in Kind::ALL.into_iter().filter(|&k| self.links_records(k, name, held)) {
-            let from = kind.carried_file(&from, name);
-            // No file: the table has no records of this kind.
-            if let Err(e) = link_or_copy(&from, &kind.carried_file(&to, name)) {
-                if from.exists() {
-                    return Err(format!("cannot carry {} into the new run: {e}", from.display()));
-                }
+            // No file: the table has no records of this kind (most tables have no checks).
+            if self.previous_carried_files(kind).contains(name) {
+                let from = kind.carried_file(&from, name);
+                link_or_copy(&from, &kind.carried_file(&to, name))
+                    .map_err(|e| format!("cannot carry {} into the new run: {e}", from.display()))?;
             }
         }
         Ok(files)
@@ -201,9 +214,10 @@ impl RunWriter {
     fn write_config(&self, config: &[(String, String)]) -> Result<(), String> {
         let folder = self.store.path(&self.folder);
         let previous_config = self.previous.as_ref().map(|m| self.store.config_dir(m));
+        let mut made = HashSet::new();
         for (rel, text) in config {
             let path = folder.join(CONFIG_DIR).join(rel);
-            if let Some(dir) = path.parent() {
+            if let Some(dir) = path.parent().filter(|d| made.insert(d.to_path_buf())) {
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
             let same = previous_config.as_ref().map(|d| d.join(rel)).filter(|p| {

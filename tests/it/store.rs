@@ -424,9 +424,13 @@ fn record_view(p: &Project, view: &str, table_column: &str) -> (u64, u64) {
 fn a_run_writes_the_records_of_what_it_built_and_carries_the_others_per_table() {
     let (p, first) = built_and_edited();
     let tables = p.manifests()[0]["tables"].as_object().unwrap().len() as u64;
-    let views = |p: &Project| (record_view(p, "_tables", "name"), record_view(p, "_transitions", "\"table\""));
+    let views = |p: &Project| {
+        let checks = record_view(p, "_checks", "\"table\"");
+        (record_view(p, "_tables", "name"), record_view(p, "_transitions", "\"table\""), checks)
+    };
     let before = views(&p);
     assert_eq!((before.0 .1, before.1 .1), (tables, tables), "metadata and logs of every table");
+    assert!(before.2 .1 > 1, "the sample checks tables: {:?}", before.2);
     ok(&p.jobforge(&["run", "pipelines"]));
     let m = p.manifests().pop().unwrap();
     assert_eq!(m["format"], 2);
