@@ -280,10 +280,22 @@ fn load_pipeline(
     let Some(text) = read_text(path, &mut diags) else { return (None, vec![], diags) };
     let written = text.clone();
     let text = if read == Read::WithoutTests { without_tests(text) } else { text };
-    let files = expand_for_each(text, vars, &mut diags)
-        .into_iter()
-        .filter_map(|text| parse::<Pipeline>(&text, &mut diags).map(|spec| PipelineFile { text, spec }))
+    // The items of a `for_each` file are parsed on the cores at once too: one such file holds
+    // up to ten pipelines, and parsed in turn it would be the longest task of the load.
+    use rayon::prelude::*;
+    let parsed: Vec<(SourceText, Option<Pipeline>, Diagnostics)> = expand_for_each(text, vars, &mut diags)
+        .into_par_iter()
+        .map(|text| {
+            let mut diags = Diagnostics::default();
+            let spec = parse::<Pipeline>(&text, &mut diags);
+            (text, spec, diags)
+        })
         .collect();
+    let mut files = Vec::new();
+    for (text, spec, item_diags) in parsed {
+        diags.extend(item_diags);
+        files.extend(spec.map(|spec| PipelineFile { text, spec }));
+    }
     (Some(written), files, diags)
 }
 
