@@ -74,9 +74,14 @@ pub fn decide(
         });
         cached.or_else(|| crate::registry::fingerprint(path).ok())
     };
-    decision.sources = polars_core::runtime::THREAD_POOL.install(|| {
-        files.into_par_iter().filter_map(|(id, path)| Some((id.to_string(), fingerprint(id, path)?))).collect()
+    // Beside them, the hash of each selected table's spec (a serialization of each).
+    let (sources, mut specs): (_, HashMap<usize, String>) = polars_core::runtime::THREAD_POOL.install(|| {
+        rayon::join(
+            || files.into_par_iter().filter_map(|(id, path)| Some((id.to_string(), fingerprint(id, path)?))).collect(),
+            || selected.par_iter().map(|&t| (t, spec_hash(project, plan, t))).collect(),
+        )
     });
+    decision.sources = sources;
     // Layer keys in plan order: a node's inputs are keyed before it.
     let mut node_keys: HashMap<(usize, Layer), String> = HashMap::new();
     let held = |t: usize| previous.and_then(|m| m.tables.get(&plan.tables[t].name));
@@ -91,7 +96,7 @@ pub fn decide(
         let spec = decision
             .keys
             .entry(t)
-            .or_insert_with(|| TableKeys { spec: spec_hash(project, plan, t), ..Default::default() });
+            .or_insert_with(|| TableKeys { spec: specs.remove(&t).unwrap_or_default(), ..Default::default() });
         let mut h = Sha256::new();
         h.update(format!("jobforge {}\nspec {}\n", env!("CARGO_PKG_VERSION"), spec.spec));
         let table = &plan.tables[t];

@@ -132,3 +132,58 @@ pub struct ManifestHead {
     pub seq: u64,
     pub folder: String,
 }
+
+impl ManifestHead {
+    /// The head of a manifest from the start of its text, `None` when the start does not hold
+    /// it. A manifest is written with its head before the list of its tables (most of it), so
+    /// the first kilobytes suffice: recovery reads the head of every kept manifest.
+    pub fn from_start(start: &[u8]) -> Option<ManifestHead> {
+        use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+        #[derive(Default)]
+        struct Found(Option<u64>, Option<String>);
+        impl<'de> Visitor<'de> for &mut Found {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a manifest (a JSON object)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "seq" => self.0 = Some(map.next_value()?),
+                        "folder" => self.1 = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    if self.0.is_some() && self.1.is_some() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+        let mut found = Found::default();
+        // Stopped early, or at the end of the start: the object is not closed there.
+        let _ = serde_json::Deserializer::from_slice(start).deserialize_map(&mut found);
+        Some(ManifestHead { seq: found.0?, folder: found.1? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ManifestHead;
+
+    #[test]
+    fn a_head_is_read_from_the_start_of_a_manifest_or_not_at_all() {
+        let head = |text: &str| ManifestHead::from_start(text.as_bytes()).map(|h| (h.seq, h.folder));
+        let written =
+            "{\n  \"format\": 2,\n  \"seq\": 7,\n  \"run_id\": \"r\",\n  \"folder\": \"runs/r\",\n  \"tables\": {";
+        assert_eq!(head(written), Some((7, "runs/r".into())), "cut after the head");
+        assert_eq!(head(r#"{"folder":"runs/x","tables":{"t":{}},"seq":3}"#), Some((3, "runs/x".into())));
+        // The head not within the start, or not a manifest: none (the whole file is read then).
+        assert_eq!(head(r#"{"format":2,"tables":{"t":{"status":"succ"#), None);
+        assert_eq!(head(r#"{"seq":"seven","folder":"runs/r"}"#), None);
+        assert_eq!(head("[1, 2]"), None);
+        assert_eq!(head(""), None);
+    }
+}
