@@ -211,7 +211,8 @@ impl Store {
     }
 
     /// The JSON files (each an array) of the snapshot's records of one kind: those of the
-    /// tables its run built, then one per table it carried, in table order. For DuckDB views.
+    /// tables its run built, then one per table it did not build, in table order. For DuckDB
+    /// views.
     pub fn record_files(&self, m: &Manifest, kind: RecordKind) -> Vec<PathBuf> {
         let folder = self.path(&m.folder);
         let built = folder.join(kind.built_file());
