@@ -133,6 +133,11 @@ impl Record {
     }
 }
 
+/// This run's `records` of one kind, encoded.
+pub(super) fn encode<T: Serialize>(kind: Kind, records: &[T]) -> Result<Vec<Record>, String> {
+    records.iter().map(|r| Record::new(kind, r)).collect()
+}
+
 /// The records of the file at `path` (none when it is missing or unreadable, as a reader of the
 /// typed records sees it).
 pub(super) fn read(kind: Kind, path: &Path) -> Vec<Record> {

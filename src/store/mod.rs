@@ -216,15 +216,19 @@ impl Store {
     pub fn record_files(&self, m: &Manifest, kind: RecordKind) -> Vec<PathBuf> {
         let folder = self.path(&m.folder);
         let built = folder.join(kind.built_file());
-        let mut carried: Vec<PathBuf> = std::fs::read_dir(folder.join(kind.carried_dir()))
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        carried.sort();
+        let carried = self.carried_record_tables(m, kind).into_iter().map(|t| kind.carried_file(&folder, &t));
         built.exists().then_some(built).into_iter().chain(carried).collect()
+    }
+
+    /// The tables of which the snapshot holds records of one kind in a file of their own
+    /// (`carried/<kind>/<table>.json`), sorted.
+    fn carried_record_tables(&self, m: &Manifest, kind: RecordKind) -> Vec<String> {
+        let dir = self.path(&m.folder).join(kind.carried_dir());
+        let entries = std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok());
+        let mut tables: Vec<String> =
+            entries.filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect();
+        tables.sort();
+        tables
     }
 
     /// The folder holding the YAML the snapshot's run compiled.

@@ -44,6 +44,15 @@ struct Ahead {
 /// Records as written, by the table they belong to.
 type ByTable = HashMap<String, Vec<Record>>;
 
+/// `records` by the table they belong to, in the order given.
+fn by_table(records: Vec<Record>) -> ByTable {
+    let mut by_table = ByTable::new();
+    for r in records {
+        by_table.entry(r.table.clone()).or_default().push(r);
+    }
+    by_table
+}
+
 /// What a run hands to `commit`.
 pub struct RunResult {
     pub status: String,
@@ -118,13 +127,8 @@ impl RunWriter {
     /// once).
     fn previous_built(&self, kind: Kind) -> &ByTable {
         self.previous_built[kind as usize].get_or_init(|| {
-            let mut by_table = ByTable::new();
-            if let Some(m) = &self.previous {
-                for r in carried::read(kind, &self.store.path(&m.folder).join(kind.built_file())) {
-                    by_table.entry(r.table.clone()).or_default().push(r);
-                }
-            }
-            by_table
+            let Some(m) = &self.previous else { return ByTable::new() };
+            by_table(carried::read(kind, &self.store.path(&m.folder).join(kind.built_file())))
         })
     }
 
@@ -133,9 +137,7 @@ impl RunWriter {
     fn previous_carried_files(&self, kind: Kind) -> &HashSet<String> {
         self.previous_carried_files[kind as usize].get_or_init(|| {
             let Some(m) = &self.previous else { return HashSet::new() };
-            let dir = self.store.path(&m.folder).join(kind.carried_dir());
-            let names = std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok());
-            names.filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
+            self.store.carried_record_tables(m, kind).into_iter().collect()
         })
     }
 
@@ -399,19 +401,18 @@ impl RunWriter {
         let built_here = |table: &str| tables.get(table).is_none_or(|t| t.status == "success");
         // One kind at a time: a run from nothing encodes about a megabyte of metadata.
         for kind in Kind::ALL {
-            let encoded: Vec<Record> = match kind {
-                Kind::Tables => metadata.iter().map(|r| Record::new(kind, r)).collect::<Result<_, _>>()?,
-                Kind::Transitions => transitions.iter().map(|r| Record::new(kind, r)).collect::<Result<_, _>>()?,
-                Kind::Checks => checks.iter().map(|r| Record::new(kind, r)).collect::<Result<_, _>>()?,
+            let encoded = match kind {
+                Kind::Tables => carried::encode(kind, metadata)?,
+                Kind::Transitions => carried::encode(kind, transitions)?,
+                Kind::Checks => carried::encode(kind, checks)?,
             };
             let (built, others): (Vec<Record>, Vec<Record>) = encoded.into_iter().partition(|r| built_here(&r.table));
             if !built.is_empty() {
                 carried::write(&folder.join(kind.built_file()), built)?;
             }
-            let mut others_by_table = ByTable::new();
-            for r in others {
-                others_by_table.entry(r.table.clone()).or_default().push(r);
-            }
+            let mut others_by_table = by_table(others);
+            let dir = folder.join(kind.carried_dir());
+            let mut dir_made = false;
             for name in tables.keys().filter(|t| !built_here(t)) {
                 let mut records = others_by_table.remove(name).unwrap_or_default();
                 let held = carried.get(name);
@@ -425,11 +426,11 @@ impl RunWriter {
                     records.extend(previous.filter(|r| kind != Kind::Transitions || r.batch_id.as_ref() == built_by));
                 }
                 if !records.is_empty() {
-                    let path = kind.carried_file(folder, name);
-                    if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    if !dir_made {
+                        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                        dir_made = true;
                     }
-                    carried::write(&path, records)?;
+                    carried::write(&kind.carried_file(folder, name), records)?;
                 }
             }
         }
