@@ -574,6 +574,11 @@ fn data_dir(cli: &Cli) -> PathBuf {
     cli.project.join("data")
 }
 
+/// The pipeline files' kept parses in the project's data folder.
+fn parsed_pipelines(cli: &Cli) -> Option<crate::config::parsed::Parsed> {
+    crate::config::parsed::Parsed::at(Store::at(&data_dir(cli)).parsed_pipelines_dir())
+}
+
 /// The gold files of the current snapshot (none before the first run).
 fn gold_files(cli: &Cli) -> crate::semantic::check::GoldFiles {
     let store = Store::open(&data_dir(cli));
@@ -970,10 +975,11 @@ fn with_plan_by(
     f: impl FnOnce(&Project, &plan::Plan) -> i32,
 ) -> i32 {
     tracing::debug!("started");
-    let compiled: Result<_, Diagnostics> = Project::load_reading(&cli.project, pipelines, vars, read).and_then(|p| {
-        tracing::debug!("config loaded");
-        compile(&p).map(|plan| (p, plan))
-    });
+    let compiled: Result<_, Diagnostics> =
+        Project::load_reading(&cli.project, pipelines, vars, read, parsed_pipelines(cli)).and_then(|p| {
+            tracing::debug!("config loaded");
+            compile(&p).map(|plan| (p, plan))
+        });
     tracing::debug!("compiled");
     match compiled {
         Ok((project, plan)) => {

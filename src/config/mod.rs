@@ -1,6 +1,7 @@
 //! Configuration: the YAML files parsed into typed, unknown-key-rejecting structs, with every
 //! syntax or shape error located at its file, line and column.
 
+pub mod parsed;
 pub mod pipeline;
 pub mod sources;
 pub mod template;
@@ -35,6 +36,9 @@ pub struct Project {
     pub pipeline_texts: Vec<SourceText>,
     /// `--var key=value` settings for templates.
     pub vars: BTreeMap<String, String>,
+    /// The kept parses the pipeline files were looked up in, if any (`keep_parsed` writes what
+    /// this load added).
+    pub parsed: Option<std::sync::Arc<parsed::Parsed>>,
 }
 
 /// What to read of the pipeline files.
@@ -51,20 +55,23 @@ impl Project {
     /// Loads `sources.yml` from `dir` and every `*.yml`/`*.yaml` under `pipelines`, collecting
     /// all parse errors before failing.
     pub fn load(dir: &Path, pipelines: &Path, vars: BTreeMap<String, String>) -> Result<Project, Diagnostics> {
-        Project::load_reading(dir, pipelines, vars, Read::All)
+        Project::load_reading(dir, pipelines, vars, Read::All, None)
     }
 
-    /// `load`, reading what `read` says of the pipeline files.
+    /// `load`, reading what `read` says of the pipeline files, each looked up first in the
+    /// parses `parsed` keeps.
     pub fn load_reading(
         dir: &Path,
         pipelines: &Path,
         vars: BTreeMap<String, String>,
         read: Read,
+        parsed: Option<parsed::Parsed>,
     ) -> Result<Project, Diagnostics> {
         use rayon::prelude::*;
         let mut diags = Diagnostics::default();
         let sources_path = dir.join("sources.yml");
         let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
+        let parsed = parsed.map(|p| if pipelines_dir.is_file() { p.of_one_file() } else { p });
         // Every file is parsed on its own, on the cores at once; their problems are listed in
         // the order the files are read one by one (sources.yml, then pipelines by path).
         let (sources, pipelines) = polars_core::runtime::THREAD_POOL.join(
@@ -75,8 +82,9 @@ impl Project {
                 (sources, diags)
             },
             || {
-                pipeline_paths(&pipelines_dir)
-                    .map(|paths| paths.par_iter().map(|path| load_pipeline(path, &vars, read)).collect::<Vec<_>>())
+                pipeline_paths(&pipelines_dir).map(|paths| {
+                    paths.par_iter().map(|path| load_pipeline(path, &vars, read, parsed.as_ref())).collect::<Vec<_>>()
+                })
             },
         );
         let (sources, sources_diags) = sources;
@@ -107,8 +115,17 @@ impl Project {
                 pipelines: files,
                 pipeline_texts: texts,
                 vars,
+                parsed: parsed.map(std::sync::Arc::new),
             }),
             _ => Err(diags),
+        }
+    }
+
+    /// Keeps the parses of the pipeline files this load parsed (see `parsed`); writes nothing
+    /// when each was found.
+    pub fn keep_parsed(&self) {
+        if let Some(p) = &self.parsed {
+            p.save();
         }
     }
 
@@ -128,6 +145,7 @@ impl Project {
                 pipelines: vec![],
                 pipeline_texts: vec![],
                 vars,
+                parsed: None,
             }),
             _ => Err(diags),
         }
@@ -275,15 +293,23 @@ fn load_pipeline(
     path: &Path,
     vars: &BTreeMap<String, String>,
     read: Read,
+    parsed: Option<&parsed::Parsed>,
 ) -> (Option<SourceText>, Vec<PipelineFile>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let Some(text) = read_text(path, &mut diags) else { return (None, vec![], diags) };
     let written = text.clone();
     let text = if read == Read::WithoutTests { without_tests(text) } else { text };
+    let key = parsed.map(|p| p.key(&text.text, vars));
+    if let Some((p, key)) = parsed.zip(key.as_ref()) {
+        if let Some(files) = p.get(key, &text) {
+            return (Some(written), files, diags);
+        }
+    }
+    let parsed_text = key.is_some().then(|| text.text.clone());
     // The items of a `for_each` file are parsed on the cores at once too: one such file holds
     // up to ten pipelines, and parsed in turn it would be the longest task of the load.
     use rayon::prelude::*;
-    let parsed: Vec<(SourceText, Option<Pipeline>, Diagnostics)> = expand_for_each(text, vars, &mut diags)
+    let items: Vec<(SourceText, Option<Pipeline>, Diagnostics)> = expand_for_each(text, vars, &mut diags)
         .into_par_iter()
         .map(|text| {
             let mut diags = Diagnostics::default();
@@ -292,9 +318,14 @@ fn load_pipeline(
         })
         .collect();
     let mut files = Vec::new();
-    for (text, spec, item_diags) in parsed {
+    for (text, spec, item_diags) in items {
         diags.extend(item_diags);
         files.extend(spec.map(|spec| PipelineFile { text, spec }));
+    }
+    if let (Some(p), Some(key), Some(text)) = (parsed, key, parsed_text) {
+        if diags.is_empty() {
+            p.remember(key, &text, &files);
+        }
     }
     (Some(written), files, diags)
 }

@@ -127,9 +127,19 @@ impl RunSummary {
 }
 
 /// Runs the selected tables of `plan` that are not up to date and commits them as one snapshot
-/// of the data folder. When every selected table is up to date, nothing is written and the
-/// summary holds the current snapshot.
+/// of the data folder. When every selected table is up to date, no snapshot is written and the
+/// summary holds the current one.
 pub fn run(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSummary, String> {
+    // The parses of pipeline files edited since the last run are kept for the next, beside it.
+    std::thread::scope(|s| {
+        if project.parsed.as_ref().is_some_and(|p| p.has_fresh()) {
+            s.spawn(|| project.keep_parsed());
+        }
+        build_and_commit(project, plan, options)
+    })
+}
+
+fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Result<RunSummary, String> {
     let selected: BTreeSet<usize> = plan.select(&options.selectors)?;
     let store = Store::at(&project.data_dir());
     let writer = store.begin_run(options.wait)?;

@@ -13,6 +13,7 @@
 //! data/manifests/<seq>.json      the commits, one per run or rollback; the highest is current
 //! data/current -> runs/<id>      the published snapshot
 //! data/pruned/<run id>/          runs retention dropped, removed by the next writer
+//! data/cache/pipelines/<sha>.json   pipeline files as parsed by the last run (`config::parsed`)
 //! data/<layer> -> current/<layer>   the stable paths users and Power BI read
 //! ```
 //!
@@ -229,6 +230,12 @@ impl Store {
             entries.filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect();
         tables.sort();
         tables
+    }
+
+    /// The folder of the pipeline files' kept parses (`config::parsed`): no snapshot's, read by
+    /// any command, written by runs.
+    pub fn parsed_pipelines_dir(&self) -> PathBuf {
+        self.data.join("cache").join("pipelines")
     }
 
     /// The folder holding the YAML the snapshot's run compiled.
