@@ -73,18 +73,19 @@ impl Project {
         let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
         let parsed = parsed.map(|p| if pipelines_dir.is_file() { p.of_one_file() } else { p });
         // Every file is parsed on its own, on the cores at once; their problems are listed in
-        // the order the files are read one by one (sources.yml, then pipelines by path).
-        let (sources, pipelines) = polars_core::runtime::THREAD_POOL.join(
+        // the order the files are read one by one (sources.yml, then pipelines by path). The
+        // pipelines go first: the pool's second thread, still starting, takes sources.yml.
+        let (pipelines, sources) = polars_core::runtime::THREAD_POOL.join(
+            || {
+                pipeline_paths(&pipelines_dir).map(|paths| {
+                    paths.par_iter().map(|path| load_pipeline(path, &vars, read, parsed.as_ref())).collect::<Vec<_>>()
+                })
+            },
             || {
                 let mut diags = Diagnostics::default();
                 let sources = read_text(&sources_path, &mut diags)
                     .and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
                 (sources, diags)
-            },
-            || {
-                pipeline_paths(&pipelines_dir).map(|paths| {
-                    paths.par_iter().map(|path| load_pipeline(path, &vars, read, parsed.as_ref())).collect::<Vec<_>>()
-                })
             },
         );
         let (sources, sources_diags) = sources;
