@@ -153,7 +153,15 @@ mod tests {
     use crate::config::{Project, Read};
 
     fn load(dir: &std::path::Path, cache: &std::path::Path) -> Project {
-        let parsed = Parsed::at(cache.to_path_buf());
+        load_with(dir, Parsed::at(cache.to_path_buf()))
+    }
+
+    /// The pipelines parsed from their YAML, no kept parse looked up.
+    fn uncached(dir: &std::path::Path) -> Project {
+        load_with(dir, None)
+    }
+
+    fn load_with(dir: &std::path::Path, parsed: Option<Parsed>) -> Project {
         match Project::load_reading(dir, std::path::Path::new("pipelines"), BTreeMap::new(), Read::WithoutTests, parsed)
         {
             Ok(p) => p,
@@ -218,15 +226,7 @@ mod tests {
         std::fs::write(&edited, changed).unwrap_or_else(|e| panic!("{e}"));
         let third = load(dir.path(), &cache);
         assert_eq!(third.parsed.as_ref().map(|c| lock(&c.fresh).len()), Some(1));
-        let uncached = Project::load_reading(
-            dir.path(),
-            std::path::Path::new("pipelines"),
-            BTreeMap::new(),
-            Read::WithoutTests,
-            None,
-        )
-        .unwrap_or_else(|d| panic!("{d}"));
-        assert_eq!(specs(&third), specs(&uncached));
+        assert_eq!(specs(&third), specs(&uncached(dir.path())));
         third.keep_parsed();
         let after = entries(&cache);
         assert_eq!(after.len(), files);
@@ -260,15 +260,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let p = load(dir.path(), &cache);
         assert_eq!(p.parsed.as_ref().map(|c| lock(&c.fresh).len()), Some(2));
-        let uncached = Project::load_reading(
-            dir.path(),
-            std::path::Path::new("pipelines"),
-            BTreeMap::new(),
-            Read::WithoutTests,
-            None,
-        )
-        .unwrap_or_else(|d| panic!("{d}"));
-        assert_eq!(specs(&p), specs(&uncached));
+        assert_eq!(specs(&p), specs(&uncached(dir.path())));
         p.keep_parsed();
         assert!(!fresh(&load(dir.path(), &cache)), "both kept anew");
     }
