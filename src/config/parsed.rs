@@ -87,9 +87,9 @@ impl Parsed {
 
     /// Writes the entries of the files this load parsed and, when it read a whole folder,
     /// removes those it did not look up (files since edited or removed). Writes nothing when
-    /// every file was found. Each entry
-    /// is written whole beside its place and renamed into it, so a reader sees it all or not
-    /// at all.
+    /// every file was found. Each entry is written whole beside its place and renamed into it,
+    /// so a reader sees all of it or nothing; no lock is needed, as an entry's content follows
+    /// from its name (two runs at once write the same bytes).
     pub fn save(&self) {
         let fresh = std::mem::take(&mut *lock(&self.fresh));
         if fresh.is_empty() {
