@@ -151,8 +151,8 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         decision.build.iter().chain(&decision.unchanged).map(|(&t, why)| (name(t), why.clone())).collect();
     reasons.sort();
     if decision.build.is_empty() {
+        // Nothing written: dropping the writer releases the lock.
         if let Some(current) = writer.previous().cloned() {
-            writer.abandon();
             return Ok(RunSummary {
                 outcomes: decision.unchanged.keys().map(|&t| TableOutcome::new(&name(t), "unchanged", None)).collect(),
                 reasons,
@@ -161,6 +161,7 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
             });
         }
     }
+    writer.make_folder()?;
     let building = decision.building();
     let bar = options.progress.then(|| {
         let bar = indicatif::ProgressBar::new((building.len() * Layer::ALL.len()) as u64);

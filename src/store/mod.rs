@@ -243,13 +243,14 @@ impl Store {
         self.path(&m.folder).join(writer::CONFIG_DIR)
     }
 
-    /// Starts a run: takes the writer lock, recovers, and opens a new run folder.
+    /// Starts a run: takes the writer lock, recovers, and reads the current snapshot (the run
+    /// makes its folder when it has something to write: `RunWriter::make_folder`).
     pub fn begin_run(&self, wait: Wait) -> Result<RunWriter, String> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let lock = Lock::acquire(&self.data, &format!("run {run_id}"), wait)?;
         self.recover()?;
         self.remove_pruned();
-        RunWriter::new(self.clone(), lock, run_id)
+        Ok(RunWriter::new(self.clone(), lock, run_id))
     }
 
     /// Republishes the snapshot `id` names as a new commit, atomically.

@@ -73,12 +73,10 @@ pub struct RunResult {
 }
 
 impl RunWriter {
-    pub(super) fn new(store: Store, lock: Lock, run_id: String) -> Result<RunWriter, String> {
+    pub(super) fn new(store: Store, lock: Lock, run_id: String) -> RunWriter {
         let folder = format!("{RUNS}/{run_id}");
-        let path = store.path(&folder);
-        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let previous = store.latest();
-        Ok(RunWriter {
+        RunWriter {
             store,
             _lock: lock,
             run_id,
@@ -88,7 +86,14 @@ impl RunWriter {
             previous_built: Default::default(),
             previous_carried_files: Default::default(),
             ahead: Mutex::default(),
-        })
+        }
+    }
+
+    /// Makes the run's folder, once the run knows it has something to write: a run with
+    /// nothing to build makes none, and dropping its writer releases the lock.
+    pub fn make_folder(&self) -> Result<(), String> {
+        let path = self.store.path(&self.folder);
+        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))
     }
 
     pub fn run_id(&self) -> &str {
@@ -287,12 +292,6 @@ impl RunWriter {
         link_or_copy(&self.store.path(&from.path), &to).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
         fault::point(&format!("write:{layer}/{table}"));
         Ok(FileEntry { path: rel, rows: from.rows, schema_hash: from.schema_hash.clone() })
-    }
-
-    /// Ends the run without a commit (it had nothing to build): removes its folder and releases
-    /// the lock; the current snapshot stays as it is.
-    pub fn abandon(self) {
-        let _ = std::fs::remove_dir_all(self.store.path(&self.folder));
     }
 
     /// Carries what the run did not rebuild, writes the records, syncs once, commits, publishes

@@ -43,8 +43,11 @@ fn a_rerun_with_nothing_changed_writes_nothing() {
     let p = Project::sample();
     run(&p, &[]);
     let before = p.manifests();
+    let runs_changed = || std::fs::metadata(p.file("data/runs")).unwrap().modified().unwrap();
+    let runs_before = runs_changed();
     let text = run(&p, &[]);
     assert!(text.starts_with(&format!("nothing to do: {} table(s) up to date", wiq_tables())), "{text}");
+    assert_eq!(runs_changed(), runs_before, "no run folder made (and removed) in data/runs");
     let first = run_id(&before[0]);
     assert!(text.contains(&format!("unchanged dim_noc (unchanged since run {}", &first[..8])), "{text}");
     assert_eq!(p.manifests().len(), before.len(), "no new snapshot");
