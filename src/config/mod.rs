@@ -126,7 +126,7 @@ impl Project {
     /// when each was found.
     pub fn keep_parsed(&self) {
         if let Some(p) = &self.parsed {
-            p.save();
+            p.save(&self.pipelines);
         }
     }
 
@@ -325,7 +325,7 @@ fn load_pipeline(
     }
     if let (Some(p), Some(key), Some(text)) = (parsed, key, parsed_text) {
         if diags.is_empty() {
-            p.remember(key, &text, &files);
+            p.remember(key, path, text);
         }
     }
     (Some(written), files, diags)

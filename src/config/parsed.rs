@@ -11,7 +11,7 @@ use super::{Pipeline, PipelineFile};
 use crate::diag::SourceText;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The kept parses of one data folder, and what one load of the pipelines looked up and parsed.
@@ -22,8 +22,9 @@ pub struct Parsed {
     build: String,
     /// Keys looked up by this load.
     used: Mutex<BTreeSet<String>>,
-    /// Files this load parsed that had no entry: key, the text parsed, the pipelines it holds.
-    fresh: Mutex<Vec<(String, String, Vec<PipelineFile>)>>,
+    /// Files this load parsed that had no entry: key, path and the text parsed (their
+    /// pipelines are the loaded project's).
+    fresh: Mutex<Vec<(String, PathBuf, String)>>,
     /// Whether the load read a whole folder of pipeline files (then entries it did not look up
     /// are of files since edited or removed) rather than one file of it.
     whole: bool,
@@ -75,9 +76,10 @@ impl Parsed {
         Some(items.into_iter().map(file).collect())
     }
 
-    /// Notes the pipelines parsed from `text` without a problem, to be kept under `key`.
-    pub fn remember(&self, key: String, text: &str, files: &[PipelineFile]) {
-        lock(&self.fresh).push((key, text.to_string(), files.to_vec()));
+    /// Notes that `text`, the file at `path` as parsed, parsed without a problem: its
+    /// pipelines are to be kept under `key`.
+    pub fn remember(&self, key: String, path: &Path, text: String) {
+        lock(&self.fresh).push((key, path.to_path_buf(), text));
     }
 
     /// Whether this load parsed a file it did not find.
@@ -85,12 +87,13 @@ impl Parsed {
         !lock(&self.fresh).is_empty()
     }
 
-    /// Writes the entries of the files this load parsed and, when it read a whole folder,
+    /// Writes the entries of the files this load parsed (their pipelines among `pipelines`,
+    /// the loaded project's) and, when it read a whole folder,
     /// removes those it did not look up (files since edited or removed). Writes nothing when
     /// every file was found. Each entry is written whole beside its place and renamed into it,
     /// so a reader sees all of it or nothing; no lock is needed, as an entry's content follows
     /// from its name (two runs at once write the same bytes).
-    pub fn save(&self) {
+    pub fn save(&self, pipelines: &[PipelineFile]) {
         let fresh = std::mem::take(&mut *lock(&self.fresh));
         if fresh.is_empty() {
             return;
@@ -98,9 +101,10 @@ impl Parsed {
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
-        for (key, text, files) in fresh {
+        for (key, path, text) in fresh {
+            let files: Vec<&PipelineFile> = pipelines.iter().filter(|f| f.text.path == path).collect();
             let Some(json) = encode(&text, &files) else {
-                tracing::debug!("a parse of {} does not round-trip through JSON; not kept", path_of(&files));
+                tracing::debug!("a parse of {} does not round-trip through JSON; not kept", path.display());
                 continue;
             };
             let to = self.entry(&key);
@@ -129,7 +133,7 @@ impl Parsed {
 }
 
 /// The entry of `files` parsed from `text`, when its JSON decodes back to the same pipelines.
-fn encode(text: &str, files: &[PipelineFile]) -> Option<String> {
+fn encode(text: &str, files: &[&PipelineFile]) -> Option<String> {
     let items: Vec<Item> = files
         .iter()
         .map(|f| Item { text: (f.text.text != text).then(|| f.text.text.clone()), spec: f.spec.clone() })
@@ -137,10 +141,6 @@ fn encode(text: &str, files: &[PipelineFile]) -> Option<String> {
     let json = serde_json::to_string(&items).ok()?;
     let back: Vec<Item> = serde_json::from_str(&json).ok()?;
     (serde_json::to_string(&back).ok()? == json).then_some(json)
-}
-
-fn path_of(files: &[PipelineFile]) -> String {
-    files.first().map(|f| f.text.path.display().to_string()).unwrap_or_default()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
