@@ -315,45 +315,37 @@ pub fn main() -> i32 {
     let vars: BTreeMap<String, String> = cli.vars.iter().cloned().collect();
     match &cli.command {
         Command::Run { pipelines, select, openlineage, wait, keep, full_refresh, format } => {
-            with_plan(&cli, pipelines, vars, |project, plan| {
-                let options = crate::exec::RunOptions {
-                    selectors: select.clone(),
-                    progress: std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text,
-                    wait: if *wait { Wait::Yes } else { Wait::No },
-                    keep: *keep,
-                    full_refresh: *full_refresh,
-                };
-                // The summary first; alerts (which may wait for a slow webhook) after it.
-                match crate::exec::run(project, plan, &options) {
-                    Ok(summary) => {
-                        match format {
-                            Format::Text => print!("{}", summary.render()),
-                            Format::Json => println!(
-                                "{}",
-                                serde_json::to_string_pretty(&summary.to_json(&Store::at(&project.data_dir())))
-                                    .unwrap_or_default()
-                            ),
-                        }
-                        let _ = std::io::Write::flush(&mut std::io::stdout());
-                        crate::alerts::for_run(&summary).iter().for_each(crate::alerts::raise);
-                        if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
-                            let file = cli.project.join(file);
-                            let store = Store::at(&project.data_dir());
-                            match crate::lineage::openlineage::write_run(plan, &store, &summary.manifest, &file) {
-                                Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
-                                Err(e) => {
-                                    eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
-                                    return 1;
-                                }
+            let options = crate::exec::RunOptions {
+                selectors: select.clone(),
+                progress: std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text,
+                wait: if *wait { Wait::Yes } else { Wait::No },
+                keep: *keep,
+                full_refresh: *full_refresh,
+            };
+            let store = Store::at(&data_dir(&cli));
+            if let Some(summary) = crate::exec::nothing_to_do(&store, &cli.project, pipelines, &vars, &options) {
+                report_run(&summary, *format, &store);
+                return i32::from(!summary.succeeded());
+            }
+            with_plan(&cli, pipelines, vars, |project, plan| match crate::exec::run(project, plan, &options) {
+                Ok(summary) => {
+                    report_run(&summary, *format, &store);
+                    if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
+                        let file = cli.project.join(file);
+                        match crate::lineage::openlineage::write_run(plan, &store, &summary.manifest, &file) {
+                            Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
+                            Err(e) => {
+                                eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
+                                return 1;
                             }
                         }
-                        i32::from(!summary.succeeded())
                     }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        crate::alerts::raise(&crate::alerts::for_run_error(&e));
-                        2
-                    }
+                    i32::from(!summary.succeeded())
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    crate::alerts::raise(&crate::alerts::for_run_error(&e));
+                    2
                 }
             })
         }
@@ -567,6 +559,17 @@ fn validate(
         Format::Json => println!("{}", to_json(&serde_json::json!({ "ok": errors == 0, "errors": json }))),
     }
     i32::from(errors > 0)
+}
+
+/// Prints a run's summary as `format` says, then raises its alerts (which may wait for a slow
+/// webhook).
+fn report_run(summary: &crate::exec::RunSummary, format: Format, store: &Store) {
+    match format {
+        Format::Text => print!("{}", summary.render()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary.to_json(store)).unwrap_or_default()),
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    crate::alerts::for_run(summary).iter().for_each(crate::alerts::raise);
 }
 
 /// The project's data folder.

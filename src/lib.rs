@@ -35,3 +35,17 @@ pub mod steps;
 pub mod store;
 pub mod unit_tests;
 pub mod warehouse;
+
+/// This build of jobforge: its version and the size and modification time of its executable
+/// (distinct for every build in practice); `None` when the executable cannot be looked at. What
+/// one build keeps for itself (kept parses, run stamps) another does not trust.
+pub fn build_identity() -> Option<&'static str> {
+    static IDENTITY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    IDENTITY
+        .get_or_init(|| {
+            let meta = std::fs::metadata(std::env::current_exe().ok()?).ok()?;
+            let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(format!("{} {} {}", env!("CARGO_PKG_VERSION"), meta.len(), modified.as_nanos()))
+        })
+        .as_deref()
+}

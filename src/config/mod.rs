@@ -70,7 +70,7 @@ impl Project {
         use rayon::prelude::*;
         let mut diags = Diagnostics::default();
         let sources_path = dir.join("sources.yml");
-        let pipelines_dir = if pipelines.is_absolute() { pipelines.to_path_buf() } else { dir.join(pipelines) };
+        let pipelines_dir = pipelines_path(dir, pipelines);
         let parsed = parsed.map(|p| if pipelines_dir.is_file() { p.of_one_file() } else { p });
         // Every file is parsed on its own, on the cores at once; their problems are listed in
         // the order the files are read one by one (sources.yml, then pipelines by path). The
@@ -120,6 +120,11 @@ impl Project {
             }),
             _ => Err(diags),
         }
+    }
+
+    /// SHA-256 of the config files this load read, as it read them (see [`config_digest`]).
+    pub fn config_digest(&self) -> String {
+        digest(&self.sources_text, &self.pipeline_texts)
     }
 
     /// Keeps the parses of the pipeline files this load parsed (see `parsed`); writes nothing
@@ -197,11 +202,16 @@ fn without_tests(mut text: SourceText) -> SourceText {
 
 /// A pipeline file with a top-level `for_each: [a, b]` stands for one table per item: its text
 /// is rendered with minijinja once per item (`{{ item }}`), keeping its lines, so errors still
-/// point into the file as written. `ref()` calls are kept for the `sql` step to resolve.
-fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mut Diagnostics) -> Vec<SourceText> {
+/// point into the file as written. `ref()` calls are kept for the `sql` step to resolve. The
+/// flag is true when rendering read the environment (`env()`).
+fn expand_for_each(
+    text: SourceText,
+    vars: &BTreeMap<String, String>,
+    diags: &mut Diagnostics,
+) -> (Vec<SourceText>, bool) {
     // Most files have no `for_each` anywhere; they are parsed once, as pipelines, not twice.
     if !text.text.contains("for_each") {
-        return vec![text];
+        return (vec![text], false);
     }
     // Only `for_each` is read here; the rest is stepped over (the file is read as a pipeline
     // once per item).
@@ -216,20 +226,20 @@ fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mu
     }
     let items = match serde_yaml::from_str::<ForEach>(&text.text) {
         Ok(v) => match v.for_each {
-            None => return vec![text],
+            None => return (vec![text], false),
             Some(serde_yaml::Value::Sequence(seq)) => seq,
             Some(_) => {
                 let at = text.locate(None, "for_each");
                 diags.push(Diagnostic::new(&text.path, at, "`for_each` must be a list of items, e.g. [a, b]"));
-                return vec![];
+                return (vec![], false);
             }
         },
-        Err(_) => return vec![text],
+        Err(_) => return (vec![text], false),
     };
     let at = text.locate(None, "for_each");
     if items.is_empty() {
         diags.push(Diagnostic::new(&text.path, at, "`for_each` is empty: list at least one item, or remove it"));
-        return vec![];
+        return (vec![], false);
     }
     let mut names = Vec::new();
     for item in &items {
@@ -244,12 +254,14 @@ fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mu
                     at,
                     format!("`for_each` item `{shown}` is not a single value (text, number or boolean)"),
                 ));
-                return vec![];
+                return (vec![], false);
             }
         }
     }
     let keep_ref = |r: &str| Ok(format!("{{{{ ref('{r}') }}}}"));
-    template::render_each(&text.text, vars, &names, &keep_ref)
+    let renders = template::render_each(&text.text, vars, &names, &keep_ref);
+    let items = renders
+        .items
         .into_iter()
         .zip(&names)
         .filter_map(|(rendered, item)| match rendered {
@@ -260,7 +272,8 @@ fn expand_for_each(text: SourceText, vars: &BTreeMap<String, String>, diags: &mu
                 None
             }
         })
-        .collect()
+        .collect();
+    (items, renders.read_env)
 }
 
 /// The file format version this jobforge reads.
@@ -272,6 +285,36 @@ fn check_version(text: &SourceText, sources: &SourcesFile, diags: &mut Diagnosti
             at,
             format!("`version: {}` is not supported; this jobforge reads `version: 1`", sources.version),
         ));
+    }
+}
+
+/// SHA-256 of the config files a load of `pipelines` in project `dir` reads, as they are now
+/// (`sources.yml` and each pipeline file, by path); `None` when one cannot be read. Equal to
+/// [`Project::config_digest`] of such a load exactly when the files read the same.
+pub fn config_digest(dir: &Path, pipelines: &Path) -> Option<String> {
+    let sources = SourceText::read(&dir.join("sources.yml")).ok()?;
+    let paths = pipeline_paths(&pipelines_path(dir, pipelines)).ok()?;
+    let texts = paths.iter().map(|p| SourceText::read(p).ok()).collect::<Option<Vec<_>>>()?;
+    Some(digest(&sources, &texts))
+}
+
+fn digest(sources: &SourceText, pipelines: &[SourceText]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for t in std::iter::once(sources).chain(pipelines) {
+        let path = t.path.to_string_lossy();
+        h.update(format!("{}:{path}{}:", path.len(), t.text.len()));
+        h.update(&t.text);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// The pipelines folder (or file) of a project: `pipelines` as given, relative to `dir`.
+fn pipelines_path(dir: &Path, pipelines: &Path) -> PathBuf {
+    if pipelines.is_absolute() {
+        pipelines.to_path_buf()
+    } else {
+        dir.join(pipelines)
     }
 }
 
@@ -310,7 +353,8 @@ fn load_pipeline(
     // The items of a `for_each` file are parsed on the cores at once too: one such file holds
     // up to ten pipelines, and parsed in turn it would be the longest task of the load.
     use rayon::prelude::*;
-    let items: Vec<(SourceText, Option<Pipeline>, Diagnostics)> = expand_for_each(text, vars, &mut diags)
+    let (expanded, read_env) = expand_for_each(text, vars, &mut diags);
+    let items: Vec<(SourceText, Option<Pipeline>, Diagnostics)> = expanded
         .into_par_iter()
         .map(|text| {
             let mut diags = Diagnostics::default();
@@ -323,8 +367,9 @@ fn load_pipeline(
         diags.extend(item_diags);
         files.extend(spec.map(|spec| PipelineFile { text, spec }));
     }
+    // A file rendered with the environment is not kept: its parse depends on more than its key.
     if let (Some(p), Some(key), Some(text)) = (parsed, key, parsed_text) {
-        if diags.is_empty() {
+        if diags.is_empty() && !read_env {
             p.remember(key, path, text);
         }
     }

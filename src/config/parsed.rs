@@ -41,10 +41,7 @@ impl Parsed {
     /// The kept parses in `dir`; `None` when this build cannot name itself (then nothing is
     /// read or kept).
     pub fn at(dir: PathBuf) -> Option<Parsed> {
-        let exe = std::env::current_exe().ok()?;
-        let meta = std::fs::metadata(exe).ok()?;
-        let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-        let build = format!("{} {} {}", env!("CARGO_PKG_VERSION"), meta.len(), modified.as_nanos());
+        let build = crate::build_identity()?.to_string();
         Some(Parsed { dir, build, used: Mutex::default(), fresh: Mutex::default(), whole: true })
     }
 
@@ -247,6 +244,25 @@ mod tests {
         assert!(fresh(&p));
         p.keep_parsed();
         assert_eq!(entries(&cache).len(), files + 1);
+    }
+
+    #[test]
+    fn a_file_rendered_with_the_environment_is_not_kept() {
+        let (dir, cache) = bundled();
+        let edited = dir.path().join("pipelines/cops_labour_market.yml");
+        let text = std::fs::read_to_string(&edited).unwrap_or_default();
+        let changed =
+            text.replacen("\ndescription: \"COPS ", "\ndescription: \"{{ env('JOBFORGE_UNSET_XYZ', 'x') }} ", 1);
+        assert_ne!(changed, text);
+        std::fs::write(&edited, changed).unwrap_or_else(|e| panic!("{e}"));
+        let files = std::fs::read_dir(dir.path().join("pipelines")).map(|d| d.count()).unwrap_or(0);
+        let first = load(dir.path(), &cache);
+        assert!(first.pipelines.iter().any(|f| f.spec.description.as_deref().is_some_and(|d| d.starts_with("x "))));
+        first.keep_parsed();
+        assert_eq!(entries(&cache).len(), files - 1, "every file but the one reading the environment is kept");
+        let second = load(dir.path(), &cache);
+        assert_eq!(second.parsed.as_ref().map(|c| lock(&c.fresh).len()), Some(0), "parsed again, still not kept");
+        assert_eq!(specs(&second), specs(&first));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Maps a `ref('layer.table')` argument to the name it renders as.
@@ -27,22 +28,38 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>, refs: Option<RefN
     render_located(template, vars, refs).map_err(|e| e.message)
 }
 
+/// The names of the environment variables any template of this process has read.
+static ENV_READ: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The names of the environment variables templates have read so far in this process (a
+/// superset of what one project's templates read, when a process loads several).
+pub fn env_read() -> Vec<String> {
+    ENV_READ.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+}
+
+/// The renders of a template once per item, and whether any of them read the environment.
+#[derive(Debug)]
+pub struct Renders {
+    pub items: Vec<Result<String, TemplateError>>,
+    /// True when an `env()` call ran: the renders depend on more than the template, the items
+    /// and the vars.
+    pub read_env: bool,
+}
+
 /// Like [`render`] once per item of `items` with `{{ item }}` bound (pipeline `for_each`), the
 /// errors located. The template is compiled once for all items.
-pub fn render_each(
-    template: &str,
-    vars: &BTreeMap<String, String>,
-    items: &[String],
-    refs: RefNamer,
-) -> Vec<Result<String, TemplateError>> {
-    let compiled = environment(template, vars, Some(refs)).and_then(|env| {
+pub fn render_each(template: &str, vars: &BTreeMap<String, String>, items: &[String], refs: RefNamer) -> Renders {
+    let read_env = Arc::new(AtomicBool::new(false));
+    let compiled = environment(template, vars, Some(refs), Some(read_env.clone())).and_then(|env| {
         let t = env.template_from_str(template).map_err(|e| located(template, e))?;
         Ok(items
             .iter()
             .map(|item| t.render(minijinja::context! { item => item }).map_err(|e| located(template, e)))
             .collect())
     });
-    compiled.unwrap_or_else(|e| items.iter().map(|_| Err(e.clone())).collect())
+    let items = compiled.unwrap_or_else(|e| items.iter().map(|_| Err(e.clone())).collect());
+    Renders { items, read_env: read_env.load(Ordering::Relaxed) }
 }
 
 /// Renders like [`render`], keeping where in the template an error is.
@@ -51,20 +68,25 @@ pub fn render_located(
     vars: &BTreeMap<String, String>,
     refs: Option<RefNamer>,
 ) -> Result<String, TemplateError> {
-    environment(template, vars, refs)?.render_str(template, ()).map_err(|e| located(template, e))
+    environment(template, vars, refs, None)?.render_str(template, ()).map_err(|e| located(template, e))
 }
 
 /// The environment `template` renders in: `env()`, `var()` from `vars`, and `ref()` for the
-/// arguments `refs` names (none without it).
+/// arguments `refs` names (none without it). `read_env`, when given, is set by any `env()` call.
 fn environment<'s>(
     template: &str,
     vars: &BTreeMap<String, String>,
     refs: Option<RefNamer>,
+    read_env: Option<Arc<AtomicBool>>,
 ) -> Result<Environment<'s>, TemplateError> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_function("env", |name: String, default: Option<String>| -> Result<String, Error> {
+    env.add_function("env", move |name: String, default: Option<String>| -> Result<String, Error> {
+        if let Some(flag) = &read_env {
+            flag.store(true, Ordering::Relaxed);
+        }
+        ENV_READ.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone());
         std::env::var(&name).ok().filter(|v| !v.is_empty()).or(default).ok_or_else(|| {
             Error::new(
                 ErrorKind::UndefinedError,
@@ -141,14 +163,18 @@ mod tests {
         let refs = |r: &str| Ok(format!("<{r}>"));
         let items = vec!["a".to_string(), "b".to_string()];
         let out = render_each("t_{{ item }}_{{ var('item') }}_{{ var('y') }}", &vars, &items, &refs);
-        let out: Vec<String> = out.into_iter().map(|r| r.unwrap()).collect();
+        assert!(!out.read_env);
+        let out: Vec<String> = out.items.into_iter().map(|r| r.unwrap()).collect();
         assert_eq!(out, ["t_a_a_2", "t_b_b_2"]);
         // A template that does not compile fails for every item, located.
-        let bad = render_each("x\n{{ item }", &vars, &items, &refs);
+        let bad = render_each("x\n{{ item }", &vars, &items, &refs).items;
         assert_eq!(bad.len(), 2);
         assert!(bad.iter().all(|r| r.as_ref().is_err_and(|e| e.line == Some(2))), "{bad:?}");
-        let undefined = render_each("{{ nope }}", &vars, &items, &refs);
+        let undefined = render_each("{{ nope }}", &vars, &items, &refs).items;
         assert!(undefined[1].as_ref().is_err_and(|e| e.message.starts_with("`nope` is not defined")));
+        // Reading the environment is noted, a branch that does not call `env()` is not.
+        assert!(render_each("{{ env('JOBFORGE_UNSET_XYZ', item) }}", &vars, &items, &refs).read_env);
+        assert!(!render_each("{% if false %}{{ env('X', 'x') }}{% endif %}", &vars, &items, &refs).read_env);
     }
 
     #[test]
@@ -156,6 +182,7 @@ mod tests {
         let vars = BTreeMap::from([("year".to_string(), "2024".to_string())]);
         let out = render("{{ env('JOBFORGE_UNSET_XYZ', 'd') }}/{{ var('year') }}", &vars, None).unwrap();
         assert_eq!(out, "d/2024");
+        assert!(env_read().contains(&"JOBFORGE_UNSET_XYZ".to_string()), "the name read is noted");
         let refs = |a: &str| Ok(format!("t_{}", a.replace('.', "_")));
         let sql = render("select * from {{ ref('silver.x') }}", &vars, Some(&refs)).unwrap();
         assert_eq!(sql, "select * from t_silver_x");

@@ -130,9 +130,7 @@ pub fn decide(
         let source = decision.sources.get(&plan.tables[t].source_id);
         match held(t) {
             Some(entry) if !full_refresh && up_to_date(entry, &keys) => {
-                let by = entry.built_by.as_deref().map_or("", |b| &b[..8.min(b.len())]);
-                let why = format!("unchanged since run {by}: same pipeline, source file and inputs");
-                decision.unchanged.insert(t, why);
+                decision.unchanged.insert(t, unchanged_reason(entry));
             }
             entry => {
                 let why = if full_refresh {
@@ -145,6 +143,12 @@ pub fn decide(
         }
     }
     decision
+}
+
+/// Why a table whose held version is up to date is not rebuilt, in words.
+pub fn unchanged_reason(entry: &TableEntry) -> String {
+    let by = entry.built_by.as_deref().map_or("", |b| b.get(..8).unwrap_or(b));
+    format!("unchanged since run {by}: same pipeline, source file and inputs")
 }
 
 /// True when the held version of a table was built from these keys and still has its files.
@@ -188,14 +192,19 @@ fn rebuild_reason(
     }
 }
 
-/// SHA-256 of everything in the config that shapes table `t`'s output.
+/// SHA-256 of everything in the config that shapes table `t`'s output, the columns the model
+/// marks as personal information (their values are kept out of the metadata) included.
 fn spec_hash(project: &Project, plan: &Plan, t: usize) -> String {
     let table = &plan.tables[t];
     // Tests and checks do not shape the output: editing one rebuilds nothing.
     let spec = crate::config::Pipeline { tests: vec![], checks: vec![], ..table.spec.clone() };
-    let text = serde_json::to_string(&(&spec, &table.source, &table.read, &table.format, &table.header, &project.vars))
-        .unwrap_or_default();
-    hex(&Sha256::digest(text.as_bytes())[..16])
+    let mut pii: Vec<(&str, &str)> =
+        plan.pii.iter().filter(|(name, _, _)| *name == table.name).map(|(_, l, c)| (l.name(), c.as_str())).collect();
+    pii.sort_unstable();
+    let shape = (&spec, &table.source, &table.read, &table.format, &table.header, &project.vars);
+    // A table without such columns hashes as it did before they counted.
+    let text = if pii.is_empty() { serde_json::to_string(&shape) } else { serde_json::to_string(&(shape, &pii)) };
+    hex(&Sha256::digest(text.unwrap_or_default().as_bytes())[..16])
 }
 
 fn hex(bytes: &[u8]) -> String {

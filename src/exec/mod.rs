@@ -14,6 +14,7 @@ pub mod quality;
 pub mod rules;
 mod schedule;
 mod shared;
+pub mod stamp;
 pub mod steps;
 mod streamed;
 
@@ -23,6 +24,7 @@ use crate::records::TableOutcome;
 use crate::store::{FileEntry, Manifest, RunResult, SourceFile, Store, TableEntry, Wait};
 use chrono::Utc;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::Mutex;
 
 /// How to run.
@@ -124,6 +126,39 @@ impl RunSummary {
         }
         out
     }
+}
+
+/// A run of `pipelines` in the project at `dir` (data folder `store`) that has nothing to build,
+/// found without loading the config: the current snapshot is a successful run's whose inputs
+/// (see `stamp`) are today's. `None` when that cannot be said; then `run` decides table by table
+/// (and finds the same when nothing did change).
+pub fn nothing_to_do(
+    store: &Store,
+    dir: &Path,
+    pipelines: &Path,
+    vars: &BTreeMap<String, String>,
+    options: &RunOptions,
+) -> Option<RunSummary> {
+    if options.full_refresh {
+        return None;
+    }
+    let current = store.latest().filter(|m| m.status == "success")?;
+    if !stamp::matches(current.inputs.as_ref()?, dir, pipelines, vars, &options.selectors) {
+        return None;
+    }
+    // Then as a run that finds nothing to build: under the lock, against the snapshot it holds.
+    let writer = store.begin_run(options.wait).ok()?;
+    let held = writer.previous().filter(|m| m.run_id == current.run_id && m.seq == current.seq)?;
+    let mut outcomes = Vec::new();
+    let mut reasons = Vec::new();
+    for name in &held.selected {
+        let entry = held.tables.get(name).filter(|e| e.built_by.is_some() && !e.files.is_empty())?;
+        outcomes.push(TableOutcome::new(name, "unchanged", None));
+        reasons.push((name.clone(), incremental::unchanged_reason(entry)));
+    }
+    reasons.sort();
+    tracing::debug!("run: nothing to do (inputs as stamped by run {})", held.run_id);
+    Some(RunSummary { outcomes, reasons, manifest: held.clone(), committed: false })
 }
 
 /// Runs the selected tables of `plan` that are not up to date and commits them as one snapshot
@@ -265,6 +300,7 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         status: if failed { "failed" } else { "success" }.into(),
         selected: selected.iter().map(|&t| plan.tables[t].name.clone()).collect(),
         vars: project.vars.clone(),
+        inputs: stamp::of(project, plan, &options.selectors),
         sources,
         tables,
         metadata: records.metadata,

@@ -118,6 +118,10 @@ pub struct Plan {
     /// (table, layer, column) holding values of a column the model marks `pii`: never shown
     /// outside the data (metadata examples, rule reasons, check results).
     pub pii: std::collections::HashSet<(String, Layer, String)>,
+    /// The source files and folders compile looked at on disk, as it saw them (size and
+    /// modification time): unchanged, they resolve and read as they did. `None` when compile
+    /// also looked where it cannot say (a wildcard folder, a run's record).
+    pub looked_at: Option<Vec<ResolvedFile>>,
 }
 
 impl Plan {
@@ -224,8 +228,9 @@ type SourceHeaders = HashMap<String, Result<(ResolvedFile, Vec<String>), Diagnos
 
 impl SourceFiles<'_> {
     /// Resolves each of `ids` (sources of `sources.yml`) and reads its header once, however
-    /// many tables read it; sources on disk on the cores at once.
-    fn headers(&self, project: &Project, ids: BTreeSet<&str>) -> SourceHeaders {
+    /// many tables read it; sources on disk on the cores at once. Also what finding them looked
+    /// at (see `Plan::looked_at`).
+    fn headers(&self, project: &Project, ids: BTreeSet<&str>) -> (SourceHeaders, Option<Vec<ResolvedFile>>) {
         use rayon::prelude::*;
         let at = |id: &str| project.sources_text.locate(Some("sources:"), id);
         let recorded = |recorded: &HashMap<String, RecordedSource>, id: &str| {
@@ -233,15 +238,17 @@ impl SourceFiles<'_> {
         };
         match self {
             SourceFiles::Live(root, known) => {
-                let Some(root) = root else { return HashMap::new() };
+                let Some(root) = root else { return (HashMap::new(), None) };
                 let listings = resolve::Listings::default();
+                let from_record = std::sync::atomic::AtomicBool::new(false);
                 let one = |id: &str| {
                     let source = &project.sources.sources[id];
                     let resolved = match resolve::resolve(project, root, id, source, &listings) {
                         Ok(resolved) => resolved,
                         Err(m) => {
+                            from_record.store(true, std::sync::atomic::Ordering::Relaxed);
                             return recorded(&known.recorded, id)
-                                .ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m))
+                                .ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m));
                         }
                     };
                     let defaults = &project.sources.defaults;
@@ -253,19 +260,24 @@ impl SourceFiles<'_> {
                         .map_err(|e| Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message))?;
                     Ok((resolved, header))
                 };
-                polars_core::runtime::THREAD_POOL
-                    .install(|| ids.into_par_iter().map(|id| (id.to_string(), one(id))).collect())
+                let headers = polars_core::runtime::THREAD_POOL
+                    .install(|| ids.into_par_iter().map(|id| (id.to_string(), one(id))).collect());
+                let looked_at = listings.looked_at().filter(|_| !from_record.into_inner());
+                (headers, looked_at)
             }
-            SourceFiles::Recorded(r) => ids
-                .into_iter()
-                .map(|id| {
-                    let m = format!("source `{id}` is not in the run's record");
-                    (
-                        id.to_string(),
-                        recorded(r, id).ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m)),
-                    )
-                })
-                .collect(),
+            SourceFiles::Recorded(r) => {
+                let headers = ids
+                    .into_iter()
+                    .map(|id| {
+                        let m = format!("source `{id}` is not in the run's record");
+                        (
+                            id.to_string(),
+                            recorded(r, id).ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m)),
+                        )
+                    })
+                    .collect();
+                (headers, None)
+            }
         }
     }
 }
@@ -366,7 +378,7 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
         .map(|f| f.spec.source.as_str())
         .filter(|id| project.sources.sources.contains_key(*id))
         .collect();
-    let headers = files.headers(project, ids);
+    let (headers, looked_at) = files.headers(project, ids);
     let planned: Vec<(Option<TablePlan>, Diagnostics)> = polars_core::runtime::THREAD_POOL.install(|| {
         planned
             .into_par_iter()
@@ -441,14 +453,23 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
             return Err(diags);
         }
     };
-    let mut plan = Plan { tables, graph, order, index, pii: Default::default() };
+    let mut plan = Plan { tables, graph, order, index, pii: Default::default(), looked_at };
     for table in &mut plan.tables {
         let own: std::collections::BTreeSet<String> = table.spec.checks.iter().map(|c| c.label()).collect();
         table.default_checks =
             project.sources.defaults.checks.iter().filter(|c| !own.contains(&c.label())).cloned().collect();
     }
     check_columns(&mut plan, &mut diags);
+    // The model marks the columns that hold personal information. Looked at before it is read
+    // (a change after shows); when there is none, the project folder, where one would appear.
+    let model = ResolvedFile::stat(project.dir.join(crate::semantic::MODEL_FILE))
+        .or_else(|_| ResolvedFile::stat(project.dir.clone()))
+        .ok();
     plan.pii = crate::lineage::columns::sensitive(&plan, &crate::semantic::pii_marks(&project.dir));
+    plan.looked_at = plan.looked_at.take().and_then(|mut seen| {
+        seen.push(model?);
+        Some(seen)
+    });
     crate::unit_tests::check::check_plan(&plan, &mut diags);
     crate::checks::compile::check_plan(&plan, &project.sources_text, &mut diags);
     if diags.is_empty() {

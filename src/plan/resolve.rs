@@ -6,6 +6,8 @@ use crate::config::Project;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// A file a source resolved to.
@@ -23,7 +25,8 @@ impl ResolvedFile {
         ResolvedFile { path, size, modified: SystemTime::UNIX_EPOCH }
     }
 
-    fn stat(path: PathBuf) -> std::io::Result<Self> {
+    /// The file (or folder) at `path` as it is now.
+    pub fn stat(path: PathBuf) -> std::io::Result<Self> {
         let meta = std::fs::metadata(&path)?;
         Ok(ResolvedFile { size: meta.len(), modified: meta.modified()?, path })
     }
@@ -39,9 +42,16 @@ pub fn source_root(project: &Project) -> Result<PathBuf, String> {
 }
 
 /// The folders patterns look in, each listed once however many sources look there (a project
-/// has dozens of sources under one folder).
+/// has dozens of sources under one folder), and what resolving looked at on disk.
 #[derive(Debug, Default)]
-pub struct Listings(std::sync::Mutex<HashMap<PathBuf, Vec<PathBuf>>>);
+pub struct Listings {
+    listed: Mutex<HashMap<PathBuf, Vec<PathBuf>>>,
+    /// Every file and listed folder, as seen (size and modification time).
+    seen: Mutex<Vec<ResolvedFile>>,
+    /// Set when resolving looked where it cannot say what it saw (a pattern with wildcards in
+    /// its folders, matched by `glob`).
+    unseen: AtomicBool,
+}
 
 impl Listings {
     /// The files matching `full` (a pattern whose wildcards are all in its last component) in
@@ -52,12 +62,18 @@ impl Listings {
             return Ok(vec![]);
         };
         if wild(&dir.to_string_lossy()) {
+            self.unseen.store(true, Ordering::Relaxed);
             let paths = glob::glob(&full.to_string_lossy())?;
             return Ok(paths.flatten().filter(|p| p.is_file()).collect());
         }
         let pattern = glob::Pattern::new(&name)?;
-        let mut listings = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut listings = self.listed.lock().unwrap_or_else(|p| p.into_inner());
         let files = listings.entry(dir.to_path_buf()).or_insert_with(|| {
+            // A folder's time changes when a file is added to it, removed or renamed.
+            match ResolvedFile::stat(dir.to_path_buf()) {
+                Ok(folder) => self.saw(folder),
+                Err(_) => self.unseen.store(true, Ordering::Relaxed),
+            }
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
                 .into_iter()
                 .flatten()
@@ -74,6 +90,22 @@ impl Listings {
             .filter(|p| p.file_name().is_some_and(|n| pattern.matches_with(&n.to_string_lossy(), options)))
             .cloned()
             .collect())
+    }
+
+    fn saw(&self, file: ResolvedFile) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(file);
+    }
+
+    /// Every file and folder resolving looked at, as it saw them, by path; `None` when it also
+    /// looked where it cannot say (see `unseen`).
+    pub fn looked_at(self) -> Option<Vec<ResolvedFile>> {
+        if self.unseen.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut seen = self.seen.into_inner().unwrap_or_else(|p| p.into_inner());
+        seen.sort_by(|a, b| a.path.cmp(&b.path));
+        seen.dedup_by(|a, b| a.path == b.path);
+        Some(seen)
     }
 }
 
@@ -95,8 +127,10 @@ pub fn resolve(
             return Err(format!("source `{id}`: give either `path` or `pattern`, not both"));
         }
         let path = root.join(render(path)?);
-        return ResolvedFile::stat(path.clone())
-            .map_err(|e| format!("source `{id}`: file not found: {} ({e})", path.display()));
+        let file = ResolvedFile::stat(path.clone())
+            .map_err(|e| format!("source `{id}`: file not found: {} ({e})", path.display()))?;
+        listings.saw(file.clone());
+        return Ok(file);
     }
     if source.pattern.is_empty() {
         return Err(format!("source `{id}`: needs a `path` or a `pattern`"));
@@ -122,6 +156,7 @@ pub fn resolve(
         .map(ResolvedFile::stat)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("source `{id}`: {e}"))?;
+    files.iter().for_each(|f| listings.saw(f.clone()));
     let rule = source.version.or(project.sources.defaults.version).unwrap_or(VersionRule::ErrorIfMany);
     choose(files, rule)
         .map_err(|m| format!("source `{id}`: {m} (pattern {:?} under {})", source.pattern, root.display()))
@@ -201,10 +236,39 @@ mod tests {
                 glob::glob(&full.to_string_lossy()).unwrap().flatten().filter(|p| p.is_file()).collect();
             assert_eq!(listings.matches(&full).unwrap(), by_glob, "{pattern}");
         }
-        assert_eq!(listings.0.lock().unwrap().len(), 1);
+        assert_eq!(listings.listed.lock().unwrap().len(), 1);
+        let seen: Vec<PathBuf> = listings.seen.lock().unwrap().iter().map(|f| f.path.clone()).collect();
+        assert_eq!(seen, vec![dir.path().to_path_buf()], "the folder listed is seen");
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/c_1.csv"), "x").unwrap();
         assert_eq!(listings.matches(&dir.path().join("s*/c_*.csv")).unwrap(), vec![dir.path().join("sub/c_1.csv")]);
+        assert!(listings.looked_at().is_none(), "folders matched by wildcards are not seen");
+    }
+
+    #[test]
+    fn resolving_sees_the_folder_and_every_candidate() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["t_2024.csv", "t_2025.csv", "u.csv"] {
+            std::fs::write(dir.path().join(name), "a\n1\n").unwrap();
+        }
+        std::fs::write(dir.path().join("sources.yml"), "version: 1\nsources: {}\n").unwrap();
+        let project = crate::config::Project::load_sources(dir.path(), Default::default()).unwrap();
+        let source = |yaml: &str| serde_yaml::from_str::<Source>(yaml).unwrap();
+        let listings = Listings::default();
+        let newest = resolve(&project, dir.path(), "t", &source("pattern: [\"t_*.csv\"]\nversion: highest"), &listings);
+        assert_eq!(newest.unwrap().path, dir.path().join("t_2025.csv"));
+        resolve(&project, dir.path(), "u", &source("path: u.csv"), &listings).unwrap();
+        let seen: Vec<PathBuf> = listings.looked_at().unwrap().into_iter().map(|f| f.path).collect();
+        let expected: Vec<PathBuf> =
+            ["", "t_2024.csv", "t_2025.csv", "u.csv"].iter().map(|n| dir.path().join(n)).collect();
+        assert_eq!(seen.len(), expected.len());
+        for path in &expected {
+            assert!(
+                seen.iter().any(|s| s.components().eq(path.components())),
+                "{} not seen in {seen:?}",
+                path.display()
+            );
+        }
     }
 
     #[test]

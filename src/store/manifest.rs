@@ -34,9 +34,34 @@ pub struct Manifest {
     pub selected: Vec<String>,
     pub tool_version: String,
     pub vars: BTreeMap<String, String>,
+    /// What the run's tables were decided from, for a rerun's check that nothing changed (see
+    /// `exec::stamp`); none when the run could not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<RunInputs>,
     /// Every source the run's plan resolved, by source id; fingerprinted when the run read it.
     pub sources: BTreeMap<String, SourceFile>,
     pub tables: BTreeMap<String, TableEntry>,
+}
+
+/// The inputs a run decided what to build from: its config, vars, selection, environment and
+/// build (hashed together), and the source files and folders its plan looked at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RunInputs {
+    /// SHA-256 of the config files as read, the vars, the selection, the values of `env`
+    /// (by name, values never recorded) and the build.
+    pub key: String,
+    /// The environment variables the config's templates read.
+    pub env: Vec<String>,
+    /// Each source file and folder the plan looked at, as seen.
+    pub files: Vec<SeenFile>,
+}
+
+/// A file or folder as a run saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeenFile {
+    pub path: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
 }
 
 /// A source file as the run's plan resolved it.

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use lock::{Lock, Wait};
-pub use manifest::{FileEntry, Manifest, SourceFile, TableEntry};
+pub use manifest::{FileEntry, Manifest, RunInputs, SeenFile, SourceFile, TableEntry};
 pub use writer::{NewFile, RunResult, RunWriter};
 
 /// Runs kept (their manifests and files) unless told otherwise.

@@ -3,7 +3,7 @@
 //! with one barrier, commits the manifest, publishes it and prunes old runs.
 
 use super::carried::{self, Record};
-use super::manifest::{FileEntry, Manifest, SourceFile, TableEntry, FORMAT, PER_TABLE_RECORDS};
+use super::manifest::{FileEntry, Manifest, RunInputs, SourceFile, TableEntry, FORMAT, PER_TABLE_RECORDS};
 use super::{names, Lock, RecordKind as Kind, Store, RUNS};
 use crate::fault;
 use crate::records::{CheckResult, TableMetadata, TransitionLog};
@@ -58,6 +58,8 @@ pub struct RunResult {
     pub status: String,
     pub selected: Vec<String>,
     pub vars: BTreeMap<String, String>,
+    /// What the run decided from, when it can say.
+    pub inputs: Option<RunInputs>,
     pub sources: BTreeMap<String, SourceFile>,
     /// The selected tables; `files` filled for those that succeeded.
     pub tables: BTreeMap<String, TableEntry>,
@@ -361,6 +363,7 @@ impl RunWriter {
             selected: result.selected,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             vars: result.vars,
+            inputs: result.inputs,
             sources: result.sources,
             tables: result.tables,
         };

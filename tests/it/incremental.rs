@@ -148,3 +148,66 @@ fn a_failed_table_is_rebuilt_only_when_its_inputs_change() {
     assert_eq!(m["tables"]["dim_noc"]["status"], "success", "{text}");
     assert!(text.contains("success  dim_noc (a table it reads changed (noc_hierarchy))"), "{text}");
 }
+
+/// A rerun's first check: the inputs stamped in the current snapshot. It answers "nothing to
+/// do" without loading the config only when nothing it records changed: the config files, the
+/// environment the templates read, a folder a pattern lists, a source file.
+#[test]
+fn a_rerun_checks_the_inputs_its_snapshot_stamped() {
+    let p = Project::sample();
+    run(&p, &[]);
+    // Exit code, summary, and whether the stamp answered.
+    let rerun = |args: &[&str], env: &[(&str, &str)]| {
+        let env = [env, &[("JOBFORGE_LOG", "jobforge=debug")]].concat();
+        let out = p.jobforge_env(&[&["run", "pipelines"], args].concat(), &env);
+        (out.status.code(), stdout(&out), String::from_utf8_lossy(&out.stderr).contains("inputs as stamped"))
+    };
+    let stamped = |env: &[(&str, &str)]| rerun(&[], env);
+    let (code, text, fast) = stamped(&[]);
+    assert_eq!(code, Some(0));
+    assert!(text.starts_with(&format!("nothing to do: {} table(s) up to date", wiq_tables())), "{text}");
+    assert!(fast, "nothing changed: answered from the stamp");
+    // Another source root through the environment `sources.yml` reads: every path changes.
+    copy_dir(&p.file("data/source"), &p.file("copy"));
+    let csv = p.file("copy/noc/noc_structure_en.sample.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, text.replace("Legislators", "Lawmakers")).unwrap();
+    let (code, text, fast) = stamped(&[("JOBFORGE_SOURCE_DIR", "copy")]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!fast && text.contains(&format!("{} succeeded", wiq_tables())), "{text}");
+    let titles = strings(&p.read("data/gold/noc_hierarchy.parquet"), "title");
+    assert!(titles.iter().flatten().any(|t| t.contains("Lawmakers")), "{titles:?}");
+    let (_, text, fast) = stamped(&[("JOBFORGE_SOURCE_DIR", "copy")]);
+    assert!(fast && text.starts_with("nothing to do"), "{text}");
+    // A second file matching a pattern: the folder changed, and the source no longer resolves.
+    std::fs::copy(&csv, p.file("copy/noc/noc_structure_en.v2.csv")).unwrap();
+    let (code, text, fast) = stamped(&[("JOBFORGE_SOURCE_DIR", "copy")]);
+    assert!(!fast && code == Some(2), "{text}");
+    std::fs::remove_file(p.file("copy/noc/noc_structure_en.v2.csv")).unwrap();
+    // A source file rewritten: its tables are rebuilt.
+    std::fs::write(&csv, std::fs::read_to_string(&csv).unwrap().replace("Lawmakers", "Senators")).unwrap();
+    let (code, text, fast) = stamped(&[("JOBFORGE_SOURCE_DIR", "copy")]);
+    assert!(!fast && code == Some(0) && text.contains("success  noc_hierarchy (its source file changed"), "{text}");
+    // Another selection is decided table by table (the stamp is of the whole run's).
+    let (_, text, fast) = rerun(&["--select", "noc_hierarchy"], &[("JOBFORGE_SOURCE_DIR", "copy")]);
+    assert!(!fast && text.starts_with("nothing to do: 1 table(s)"), "{text}");
+}
+
+/// The model's `pii` marks shape what a run records of a table (its values are kept out of the
+/// metadata): marking a column rebuilds the tables that hold it (and what reads them), no other.
+#[test]
+fn marking_a_column_pii_rebuilds_the_tables_that_hold_it() {
+    let p = Project::sample();
+    run(&p, &[]);
+    p.edit(
+        "wiq_schema.yml",
+        "      class_title: { type: text, description: \"Unit group title\" }",
+        "      class_title: { type: text, description: \"Unit group title\", pii: true }",
+    );
+    let text = run(&p, &[]);
+    assert!(text.contains("success  dim_noc (its pipeline or source options changed)"), "{text}");
+    let m = p.manifests().pop().unwrap();
+    assert_eq!(m["tables"]["dim_noc"]["built_by"], m["run_id"], "{text}");
+    assert!(!with_status(&m, "unchanged").is_empty(), "tables without the column are held: {text}");
+    assert!(run(&p, &[]).starts_with("nothing to do"));
+}
