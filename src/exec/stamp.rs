@@ -1,7 +1,7 @@
 //! The inputs stamp: a committed run records what it decided its tables from (the config files
 //! as read, the vars, the selection, the values of the environment variables its templates read,
-//! the build, hashed together; and the size and modification time of every source file and
-//! folder its plan looked at). A rerun whose inputs all match the stamp of the current snapshot,
+//! the build, hashed together; the size and modification time of every source file and folder
+//! its plan looked at, and the files it looked for and did not find). A rerun whose inputs all match the stamp of the current snapshot,
 //! when that is a successful run's, has nothing to build, as `incremental::decide` would find
 //! table by table; it can say so without loading the config (make's check of file times, the
 //! config compared by content).
@@ -23,9 +23,10 @@ pub fn of(project: &Project, plan: &Plan, selectors: &[String]) -> Option<RunInp
         .iter()
         .map(|f| SeenFile { path: f.path.display().to_string(), size: f.size, modified: f.modified.into() })
         .collect();
+    let missing = plan.missing.iter().map(|p| p.display().to_string()).collect();
     let env = crate::config::template::env_read();
     let key = key(&project.config_digest(), &project.vars, selectors, &env)?;
-    Some(RunInputs { key, env, files })
+    Some(RunInputs { key, env, files, missing })
 }
 
 /// Whether a run loading `pipelines` of the project in `dir` with `vars`, selecting
@@ -42,6 +43,7 @@ pub fn matches(
             .is_ok_and(|m| m.len() == f.size && m.modified().is_ok_and(|t| DateTime::<Utc>::from(t) == f.modified))
     };
     stamp.files.iter().all(unchanged)
+        && stamp.missing.iter().all(|p| std::fs::metadata(p).is_err())
         && crate::config::config_digest(dir, pipelines)
             .and_then(|config| key(&config, vars, selectors, &stamp.env))
             .is_some_and(|k| k == stamp.key)

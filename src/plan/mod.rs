@@ -122,6 +122,8 @@ pub struct Plan {
     /// modification time): unchanged, they resolve and read as they did. `None` when compile
     /// also looked where it cannot say (a wildcard folder, a run's record).
     pub looked_at: Option<Vec<ResolvedFile>>,
+    /// Files compile looked for and did not find (a project without a model).
+    pub missing: Vec<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -453,23 +455,22 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
             return Err(diags);
         }
     };
-    let mut plan = Plan { tables, graph, order, index, pii: Default::default(), looked_at };
+    let mut plan = Plan { tables, graph, order, index, pii: Default::default(), looked_at, missing: vec![] };
     for table in &mut plan.tables {
         let own: std::collections::BTreeSet<String> = table.spec.checks.iter().map(|c| c.label()).collect();
         table.default_checks =
             project.sources.defaults.checks.iter().filter(|c| !own.contains(&c.label())).cloned().collect();
     }
     check_columns(&mut plan, &mut diags);
-    // The model marks the columns that hold personal information. Looked at before it is read
-    // (a change after shows); when there is none, the project folder, where one would appear.
-    let model = ResolvedFile::stat(project.dir.join(crate::semantic::MODEL_FILE))
-        .or_else(|_| ResolvedFile::stat(project.dir.clone()))
-        .ok();
+    // The model marks the columns that hold personal information; looked at before it is read
+    // (a change after shows).
+    let model = project.dir.join(crate::semantic::MODEL_FILE);
+    match ResolvedFile::stat(model.clone()) {
+        Ok(seen) => plan.looked_at.iter_mut().for_each(|files| files.push(seen.clone())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => plan.missing.push(model),
+        Err(_) => plan.looked_at = None,
+    }
     plan.pii = crate::lineage::columns::sensitive(&plan, &crate::semantic::pii_marks(&project.dir));
-    plan.looked_at = plan.looked_at.take().and_then(|mut seen| {
-        seen.push(model?);
-        Some(seen)
-    });
     crate::unit_tests::check::check_plan(&plan, &mut diags);
     crate::checks::compile::check_plan(&plan, &project.sources_text, &mut diags);
     if diags.is_empty() {

@@ -54,6 +54,9 @@ pub struct RunInputs {
     pub env: Vec<String>,
     /// Each source file and folder the plan looked at, as seen.
     pub files: Vec<SeenFile>,
+    /// Files the plan looked for and did not find.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// A file or folder as a run saw it.

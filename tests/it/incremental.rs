@@ -194,20 +194,26 @@ fn a_rerun_checks_the_inputs_its_snapshot_stamped() {
 }
 
 /// The model's `pii` marks shape what a run records of a table (its values are kept out of the
-/// metadata): marking a column rebuilds the tables that hold it (and what reads them), no other.
+/// metadata): marking a column rebuilds the tables that hold it (and what reads them), no other;
+/// so does a model that appears with such a mark in a project that had none.
 #[test]
 fn marking_a_column_pii_rebuilds_the_tables_that_hold_it() {
     let p = Project::sample();
+    let model = std::fs::read_to_string(p.file("wiq_schema.yml")).unwrap();
+    std::fs::remove_file(p.file("wiq_schema.yml")).unwrap();
     run(&p, &[]);
-    p.edit(
-        "wiq_schema.yml",
-        "      class_title: { type: text, description: \"Unit group title\" }",
-        "      class_title: { type: text, description: \"Unit group title\", pii: true }",
-    );
+    let out = p.jobforge_env(&["run", "pipelines"], &[("JOBFORGE_LOG", "jobforge=debug")]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inputs as stamped"), "no model, nothing changed");
+    let title = "      class_title: { type: text, description: \"Unit group title\" }";
+    assert!(model.contains(title));
+    p.write("wiq_schema.yml", &model.replacen(title, &title.replace(" }", ", pii: true }"), 1));
     let text = run(&p, &[]);
     assert!(text.contains("success  dim_noc (its pipeline or source options changed)"), "{text}");
     let m = p.manifests().pop().unwrap();
     assert_eq!(m["tables"]["dim_noc"]["built_by"], m["run_id"], "{text}");
     assert!(!with_status(&m, "unchanged").is_empty(), "tables without the column are held: {text}");
     assert!(run(&p, &[]).starts_with("nothing to do"));
+    // Unmarked again in the model: rebuilt again.
+    p.write("wiq_schema.yml", &model);
+    assert!(run(&p, &[]).contains("success  dim_noc (its pipeline or source options changed)"));
 }
