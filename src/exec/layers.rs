@@ -2,7 +2,7 @@
 //! types), silver and gold (steps); then provenance, the parquet write into the run's folder,
 //! the transition log and the table metadata.
 
-use super::parquet::{LayerWriter, COMPRESS_FROM_BYTES};
+use super::parquet::{Encoded, LayerWriter, COMPRESS_FROM_BYTES, ROW_GROUP_ROWS};
 use super::{metadata, steps};
 use crate::config::Project;
 use crate::plan::check::PROVENANCE;
@@ -13,7 +13,7 @@ use crate::store::{FileEntry, RunWriter};
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What every layer of a run shares.
 pub struct RunContext<'a> {
@@ -29,6 +29,8 @@ pub struct RunContext<'a> {
     pub frames: Mutex<HashMap<(Layer, usize), DataFrame>>,
     /// Layers several tables of the run build alike, built once (see `shared`).
     pub shared: super::shared::SharedLayers,
+    /// The pages of each table's last written layer, for its next (see `parquet`).
+    pub encoded: Mutex<HashMap<usize, Arc<Encoded>>>,
 }
 
 /// The records every layer adds to, committed with the run.
@@ -204,7 +206,13 @@ pub(super) fn finish_layer(
         if layer != Layer::Staged {
             built.source_files.insert(0, previous_file(Layer::ALL[layer as usize - 1]));
         }
-        let df = with_provenance(ctx, t, layer, built.df).map_err(|e| e.to_string())?;
+        let mut df = with_provenance(ctx, t, layer, built.df).map_err(|e| e.to_string())?;
+        // A frame of one row group in one chunk per column, here once: the writer needs it, and
+        // the next layer then writes the same arrays (see `parquet`). A longer frame is written
+        // a group at a time, never copied whole.
+        if df.height() <= ROW_GROUP_ROWS {
+            df.rechunk_mut();
+        }
         let quarantined = built
             .quarantined
             .into_iter()
@@ -218,10 +226,11 @@ pub(super) fn finish_layer(
             return Err(format!("rows are unaccounted for: {}", counts.describe()));
         }
         tracing::debug!(table = %table.name, layer = layer.name(), rows = df.height(), bytes = frame_bytes(&df), "layer built");
-        let file = write_parquet(ctx, layer.name(), &table.name, &df)?;
+        let file = write_layer(ctx, t, layer, &df)?;
         ctx.shared.keep(ctx.plan.node(t, layer), || super::shared::Shared {
             df: df.clone(),
             file: file.clone(),
+            encoded: ctx.encoded.lock().ok().and_then(|e| e.get(&t).cloned()),
             quarantined: quarantined.clone(),
             counts,
             steps: built.steps.clone(),
@@ -393,14 +402,41 @@ pub(super) fn with_provenance(ctx: &RunContext, t: usize, layer: Layer, mut df: 
     Ok(df)
 }
 
+/// Writes layer `layer` of table `t` (see `write_parquet`), taking the pages of the columns it
+/// shares with the table's layer before; keeps its own for the next.
+fn write_layer(ctx: &RunContext, t: usize, layer: Layer, df: &DataFrame) -> Result<FileEntry, String> {
+    let previous = ctx.encoded.lock().ok().and_then(|mut e| e.remove(&t));
+    let mut encoded = None;
+    let file = write_parquet(ctx, layer.name(), &ctx.plan.tables[t].name, df, |writer| {
+        encoded = Some(writer.write_reusing(df, previous.as_deref())?);
+        Ok(())
+    })?;
+    if let Some(encoded) = &encoded {
+        let (taken, of) = encoded.taken();
+        tracing::debug!(table = %ctx.plan.tables[t].name, layer = layer.name(), taken, of, "layer written");
+    }
+    if layer != Layer::Gold {
+        if let (Some(encoded), Ok(mut kept)) = (encoded, ctx.encoded.lock()) {
+            kept.insert(t, Arc::new(encoded));
+        }
+    }
+    Ok(file)
+}
+
 /// Writes a frame as `layer.table` of this run (see `parquet`): compressed, with statistics,
-/// from `COMPRESS_FROM_BYTES` in memory.
-fn write_parquet(ctx: &RunContext, layer: &str, table: &str, df: &DataFrame) -> Result<FileEntry, String> {
+/// from `COMPRESS_FROM_BYTES` in memory; `write` puts the rows.
+fn write_parquet(
+    ctx: &RunContext,
+    layer: &str,
+    table: &str,
+    df: &DataFrame,
+    write: impl FnOnce(&mut LayerWriter<&mut dyn std::io::Write>) -> PolarsResult<()>,
+) -> Result<FileEntry, String> {
     let schema = schema_of(df);
     let small = frame_bytes(df) < COMPRESS_FROM_BYTES;
     ctx.writer.write_file(layer, table, df.height() as u64, &schema, |out| {
         let mut writer = LayerWriter::new(out, df.schema(), small).map_err(std::io::Error::other)?;
-        writer.write(df).map_err(std::io::Error::other)?;
+        write(&mut writer).map_err(std::io::Error::other)?;
         writer.finish().map_err(std::io::Error::other)
     })
 }
@@ -428,7 +464,7 @@ pub fn write_quarantine(ctx: &RunContext, table: &str, frames: Vec<DataFrame>) -
     }
     let df = quarantine_text(frames).map_err(|e| e.to_string())?;
     let df = mask_reasons(df, &ctx.plan.pii_columns(table)).map_err(|e| e.to_string())?;
-    let file = write_parquet(ctx, "quarantine", table, &df)?;
+    let file = write_parquet(ctx, "quarantine", table, &df, |writer| writer.write(&df))?;
     if none {
         ctx.shared.keep_empty_quarantine(&file);
     }

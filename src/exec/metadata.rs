@@ -92,6 +92,25 @@ const EXAMPLE_CHARS: usize = 80;
 /// The first `n` distinct non-null values of a column, as text (cut at `EXAMPLE_CHARS`),
 /// looking at no more rows than it takes to find them.
 fn examples(column: &Series, n: usize) -> Vec<String> {
+    if let Ok(text) = column.str() {
+        // Text, read as text: a value at a time costs no conversion.
+        let mut seen: Vec<&str> = Vec::with_capacity(n);
+        let mut out: Vec<String> = Vec::with_capacity(n);
+        for value in text.iter().flatten() {
+            if seen.contains(&value) {
+                continue;
+            }
+            seen.push(value);
+            let text = shortened(value);
+            if !out.contains(&text) {
+                out.push(text);
+                if out.len() == n {
+                    break;
+                }
+            }
+        }
+        return out;
+    }
     let mut seen: Vec<AnyValue> = Vec::with_capacity(n);
     let mut out: Vec<String> = Vec::with_capacity(n);
     for i in 0..column.len() {
@@ -164,5 +183,21 @@ mod tests {
         assert!(found[0].ends_with('…'));
         assert!(long.starts_with(found[0].trim_end_matches('…')));
         assert_eq!(found[1], "short");
+    }
+
+    #[test]
+    fn examples_are_the_first_distinct_values_as_shown() {
+        // Two values alike in their first `EXAMPLE_CHARS` characters show as one example.
+        let a = format!("{}a", "x".repeat(EXAMPLE_CHARS));
+        let b = format!("{}b", "x".repeat(EXAMPLE_CHARS));
+        let text = Series::new(
+            "t".into(),
+            [None, Some(a.as_str()), Some("p"), Some(b.as_str()), Some("p"), Some("q"), Some("r")],
+        );
+        let cut = shortened(&a);
+        assert_eq!(examples(&text, 3), [cut.as_str(), "p", "q"]);
+        let numbers = Series::new("n".into(), [None, Some(3i64), Some(3), Some(1), Some(2), Some(9)]);
+        assert_eq!(examples(&numbers, 3), ["3", "1", "2"]);
+        assert!(examples(&Series::new_null("z".into(), 4), 3).is_empty());
     }
 }

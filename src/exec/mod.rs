@@ -215,6 +215,7 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         records: Mutex::new(layers::Records::default()),
         frames: Mutex::new(HashMap::new()),
         shared: shared::SharedLayers::new(plan, &building),
+        encoded: Mutex::new(HashMap::new()),
     };
     // Carrying the tables this run does not build and writing the config snapshot wait for
     // nothing the build makes: done beside it.

@@ -6,13 +6,21 @@
 //! values than three quarters of the rows of a column over 128 rows: Polars' own rule), and a
 //! constant column (the provenance) is written as its one value and keys of zero, never
 //! repeated row by row. Every other column, and the file around the pages, is Polars' own.
+//!
+//! A table's layers share most of their columns (bronze renames staged's; a gold that only
+//! sorts rows already in order keeps silver's): a written file's pages are kept (`Encoded`) for
+//! the table's next layer, which takes a column's pages from there when it writes the same
+//! arrays again instead of encoding them a second time.
 
 use polars::io::parquet::write::{BatchedWriter, ParquetCompression, ParquetWriter, StatisticsOptions};
 use polars::prelude::*;
-use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{
+    Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray,
+};
+use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::{
-    array_to_columns, compress, get_dtype_encoding, CompressedPage, Encoding, ParquetType, Version, WriteOptions,
+    array_to_columns, compress, get_dtype_encoding, CompressedPage, Encoding, Page, ParquetType, Version, WriteOptions,
 };
 use rayon::prelude::*;
 use std::io::Write;
@@ -22,7 +30,7 @@ use std::io::Write;
 pub const COMPRESS_FROM_BYTES: usize = 8 << 20;
 
 /// Rows per parquet row group.
-const ROW_GROUP_ROWS: usize = 512 * 512;
+pub const ROW_GROUP_ROWS: usize = 512 * 512;
 
 /// Text columns of at most this many rows get their dictionary here (see the module's comment);
 /// longer ones as Polars decides.
@@ -66,20 +74,59 @@ impl<W: Write> LayerWriter<W> {
         while offset < df.height() {
             let group = df.slice(offset as i64, ROW_GROUP_ROWS);
             offset += group.height();
-            let (fields, options) = (&self.fields, self.options);
-            let encode = |(column, field): (&Column, &ParquetType)| column_pages(column, field, options);
-            // A small group is encoded on this thread: handing half its columns to another
-            // worker costs more than it saves, and waits whenever that worker is busy.
-            let pages = if group.height() < PARALLEL_FROM_ROWS {
-                group.columns().iter().zip(fields).map(encode).collect::<PolarsResult<Vec<_>>>()
-            } else {
-                polars_core::runtime::THREAD_POOL
-                    .install(|| group.columns().par_iter().zip(fields).map(encode).collect::<PolarsResult<Vec<_>>>())
-            }?;
-            let pages: Vec<Vec<CompressedPage>> = pages.into_iter().flatten().collect();
-            self.file.write_row_group(group.height() as u64, &pages)?;
+            let columns = self.encode(&group, None)?;
+            self.write_group(group.height(), &columns)?;
         }
         Ok(())
+    }
+
+    /// `write`, taking the pages of every column that `previous` (the table's layer before,
+    /// written by this process) holds unchanged; returns this file's pages for the next layer.
+    /// Only a frame of one row group is written so (and kept); a longer one is written by `write`.
+    pub fn write_reusing(&mut self, df: &DataFrame, previous: Option<&Encoded>) -> PolarsResult<Encoded> {
+        if df.height() == 0 || df.height() > ROW_GROUP_ROWS {
+            self.write(df)?;
+            return Ok(Encoded::default());
+        }
+        let columns = self.encode(df, previous)?;
+        self.write_group(df.height(), &columns)?;
+        Ok(Encoded { columns })
+    }
+
+    /// The uncompressed pages of each column of `group` (one row group), taken from `previous`
+    /// where it holds them.
+    fn encode(&self, group: &DataFrame, previous: Option<&Encoded>) -> PolarsResult<Vec<EncodedColumn>> {
+        let options = self.options;
+        let encode = |(column, field): (&Column, &ParquetType)| {
+            let (array, identity) = as_arrow(column);
+            let kept = previous.and_then(|p| p.find(identity.as_ref()?, field, options));
+            let pages = match kept {
+                Some(kept) => kept.pages.iter().map(|leaf| leaf.iter().map(copy_page).collect()).collect(),
+                None => column_pages(column, array.as_ref(), field, options)?,
+            };
+            let taken = kept.is_some();
+            Ok(EncodedColumn { identity, _array: array, field: field.clone(), options, pages, taken })
+        };
+        let fields = &self.fields;
+        // A small group is encoded on this thread: handing half its columns to another
+        // worker costs more than it saves, and waits whenever that worker is busy.
+        if group.height() < PARALLEL_FROM_ROWS {
+            group.columns().iter().zip(fields).map(encode).collect()
+        } else {
+            polars_core::runtime::THREAD_POOL.install(|| group.columns().par_iter().zip(fields).map(encode).collect())
+        }
+    }
+
+    /// Compresses `columns`' pages (copies: the columns keep theirs) and writes them as a row
+    /// group of `rows`.
+    fn write_group(&mut self, rows: usize, columns: &[EncodedColumn]) -> PolarsResult<()> {
+        let compression = self.options.compression;
+        let pages: Vec<Vec<CompressedPage>> = columns
+            .iter()
+            .flat_map(|c| &c.pages)
+            .map(|leaf| leaf.iter().map(|page| Ok(compress(copy_page(page), vec![], compression)?)).collect())
+            .collect::<PolarsResult<_>>()?;
+        self.file.write_row_group(rows as u64, &pages)
     }
 
     /// Writes the footer.
@@ -88,31 +135,151 @@ impl<W: Write> LayerWriter<W> {
     }
 }
 
-/// The compressed pages of one column of a row group, one list per parquet leaf.
-fn column_pages(column: &Column, field: &ParquetType, options: WriteOptions) -> PolarsResult<Vec<Vec<CompressedPage>>> {
-    let (array, encodings) = encode_as(column)?;
+/// The pages a written file's columns were encoded into, kept for the table's next layer (see
+/// the module's comment).
+#[derive(Default)]
+pub struct Encoded {
+    columns: Vec<EncodedColumn>,
+}
+
+/// One column of a written file: what it was written from, as what, and its pages.
+struct EncodedColumn {
+    /// `None` for an array whose buffers are not told apart here: never taken again.
+    identity: Option<Identity>,
+    /// The array written, held so that its buffers cannot be freed and their memory given to
+    /// another array while its identity is kept.
+    _array: Box<dyn Array>,
+    field: ParquetType,
+    options: WriteOptions,
+    /// Uncompressed, one list per parquet leaf.
+    pages: Vec<Vec<Page>>,
+    /// Whether the pages were taken from the layer before.
+    taken: bool,
+}
+
+impl Encoded {
+    /// How many columns took their pages from the layer before, of how many.
+    pub fn taken(&self) -> (usize, usize) {
+        (self.columns.iter().filter(|c| c.taken).count(), self.columns.len())
+    }
+
+    /// The column written from the same data (`identity`), as the same type and with the same
+    /// options: its name may differ (the file's schema names a column, not its pages).
+    fn find(&self, identity: &Identity, field: &ParquetType, options: WriteOptions) -> Option<&EncodedColumn> {
+        self.columns
+            .iter()
+            .find(|c| c.identity.as_ref() == Some(identity) && same_type(&c.field, field) && c.options == options)
+    }
+}
+
+/// Whether two leaves are the same type, whatever their names.
+fn same_type(a: &ParquetType, b: &ParquetType) -> bool {
+    match (a, b) {
+        (ParquetType::PrimitiveType(a), ParquetType::PrimitiveType(b)) => {
+            a.physical_type == b.physical_type
+                && a.logical_type == b.logical_type
+                && a.converted_type == b.converted_type
+                && a.field_info.repetition == b.field_info.repetition
+                && a.field_info.id == b.field_info.id
+        }
+        // Nested columns (lists from JSON sources) are encoded each time.
+        _ => false,
+    }
+}
+
+/// A copy of a page.
+fn copy_page(page: &Page) -> Page {
+    match page {
+        Page::Data(p) => Page::Data(p.clone()),
+        Page::Dict(p) => Page::Dict(p.clone()),
+    }
+}
+
+/// What a column holds, told apart without reading its values: a constant column by its value
+/// and length, an array by its type, length and the addresses of its buffers. Arrow buffers are
+/// immutable and the array an identity was taken from is held with it (`EncodedColumn`), so the
+/// same identity means the same values.
+#[derive(Debug, PartialEq)]
+enum Identity {
+    Constant(DataType, AnyValue<'static>, usize),
+    Array(ArrowDataType, usize, Vec<(usize, usize)>),
+}
+
+/// The arrow array a column is written from, and its identity when one can be told.
+fn as_arrow(column: &Column) -> (Box<dyn Array>, Option<Identity>) {
+    if let Column::Scalar(scalar) = column {
+        let one = scalar.as_single_value_series().rechunk().to_arrow(0, CompatLevel::newest());
+        let value = scalar.scalar().value().clone().into_static();
+        return (one, Some(Identity::Constant(scalar.dtype().clone(), value, scalar.len())));
+    }
+    let array = column.as_materialized_series().rechunk().to_arrow(0, CompatLevel::newest());
+    let identity = buffers(array.as_ref()).map(|b| Identity::Array(array.dtype().clone(), array.len(), b));
+    (array, identity)
+}
+
+/// Where an array's buffers are (address and length, or offset, of each), for the arrays the
+/// layers write: text, numbers, dates and times, booleans.
+fn buffers(array: &dyn Array) -> Option<Vec<(usize, usize)>> {
+    fn slice<T>(s: &[T]) -> (usize, usize) {
+        (s.as_ptr() as usize, s.len())
+    }
+    fn bitmap(b: &Bitmap) -> [(usize, usize); 2] {
+        let (bytes, offset, len) = b.as_slice();
+        [(bytes.as_ptr() as usize, offset), (len, 0)]
+    }
+    let any = array.as_any();
+    let mut out = Vec::new();
+    if let Some(a) = any.downcast_ref::<Utf8ViewArray>() {
+        out.push(slice(a.views()));
+        out.extend(a.data_buffers().iter().map(|b| slice(b)));
+    } else if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        out.extend(bitmap(a.values()));
+    } else {
+        macro_rules! primitive {
+            ($($t:ty),*) => {
+                $(if let Some(a) = any.downcast_ref::<PrimitiveArray<$t>>() { out.push(slice(a.values())) } else)*
+                { return None }
+            };
+        }
+        primitive!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+    }
+    match array.validity() {
+        Some(v) => out.extend(bitmap(v)),
+        None => out.push((0, 0)),
+    }
+    Some(out)
+}
+
+/// The uncompressed pages of one column (as the arrow `array`) of a row group, one list per
+/// parquet leaf.
+fn column_pages(
+    column: &Column,
+    array: &dyn Array,
+    field: &ParquetType,
+    options: WriteOptions,
+) -> PolarsResult<Vec<Vec<Page>>> {
+    let (array, encodings) = encode_as(column, array)?;
     let leaves = array_to_columns(array, field.clone(), options, &encodings)?;
-    leaves
-        .into_iter()
-        .map(|pages| pages.map(|page| Ok(compress(page?, vec![], options.compression)?)).collect())
-        .collect()
+    leaves.into_iter().map(|pages| pages.collect()).collect()
 }
 
 /// The array a column is written from and its leaves' encodings: a text column as a dictionary
 /// when it pays (see the module's comment), anything else as Polars writes it.
-fn encode_as(column: &Column) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>)> {
+fn encode_as(column: &Column, array: &dyn Array) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>)> {
     if let Column::Scalar(scalar) = column {
         if let (DataType::String, AnyValue::String(_) | AnyValue::StringOwned(_)) =
             (scalar.dtype(), scalar.scalar().value())
         {
-            let one = scalar.as_single_value_series().rechunk().to_arrow(0, CompatLevel::newest());
-            if let Some(one) = one.as_any().downcast_ref::<Utf8ViewArray>() {
+            if let Some(one) = array.as_any().downcast_ref::<Utf8ViewArray>() {
                 let keys = PrimitiveArray::new(ArrowDataType::UInt32, vec![0u32; scalar.len()].into(), None);
                 return Ok((Box::new(dictionary_array(keys, one.clone())?), vec![Encoding::RleDictionary]));
             }
         }
     }
-    let array = column.as_materialized_series().rechunk().to_arrow(0, CompatLevel::newest());
+    let array = match column {
+        Column::Scalar(_) => column.as_materialized_series().rechunk().to_arrow(0, CompatLevel::newest()),
+        _ => array.to_boxed(),
+    };
     if let Some(text) = array.as_any().downcast_ref::<Utf8ViewArray>() {
         // A long column is left to Polars, whose sketch costs little there and which gives up
         // on mostly distinct values without building anything.
@@ -211,6 +378,57 @@ mod tests {
             let back = ParquetReader::new(std::io::Cursor::new(bytes)).finish().expect("read back");
             assert!(back.equals_missing(&df), "small: {small}\n{back}\n{df}");
         }
+    }
+
+    /// Writes `df` through a layer writer taking what it can from `previous`; returns the bytes
+    /// and the pages kept.
+    fn written_reusing(df: &DataFrame, previous: Option<&Encoded>) -> (Vec<u8>, Encoded) {
+        let mut out = Vec::new();
+        let mut writer = LayerWriter::new(&mut out, df.schema(), true).expect("writer");
+        let encoded = writer.write_reusing(df, previous).expect("write");
+        writer.finish().expect("finish");
+        (out, encoded)
+    }
+
+    #[test]
+    fn a_layer_takes_the_pages_of_the_columns_it_keeps_and_writes_the_same_bytes() {
+        let n = 300;
+        let constant = |value: &str| {
+            Column::new_scalar(
+                "_batch_id".into(),
+                Scalar::new(DataType::String, AnyValue::StringOwned(value.into())),
+                n,
+            )
+        };
+        let staged = DataFrame::new_infer_height(vec![
+            Column::new("code".into(), (0..n).map(|i| format!("c{}", i % 40)).collect::<Vec<_>>()),
+            Column::new("text".into(), (0..n).map(|i| Some(format!("t{i}")).filter(|_| i % 9 > 0)).collect::<Vec<_>>()),
+            Column::new("n".into(), (0..n as i64).collect::<Vec<_>>()),
+            Column::new("flag".into(), (0..n).map(|i| i % 3 == 0).collect::<Vec<_>>()),
+            constant("run 1"),
+        ])
+        .expect("frame");
+        let (_, encoded) = written_reusing(&staged, None);
+        assert_eq!(encoded.taken(), (0, 5));
+        // Renamed, one column computed anew, one copied (same values, other buffers), the constant
+        // kept, and a column that is the same numbers as another type.
+        let mut next = staged.clone();
+        next.rename("code", "unit_group_id".into()).expect("rename");
+        next.with_column(Column::new("text".into(), (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>()))
+            .expect("text");
+        let copied: Vec<bool> = (0..n).map(|i| i % 3 == 0).collect();
+        next.with_column(Column::new("flag".into(), copied)).expect("flag");
+        let as_time = staged.column("n").unwrap().cast(&DataType::Datetime(TimeUnit::Microseconds, None)).unwrap();
+        next.with_column(as_time.with_name("at".into())).expect("at");
+        let (reused, kept) = written_reusing(&next, Some(&encoded));
+        assert_eq!(kept.taken(), (3, 6), "code, n and the constant");
+        assert_eq!(reused, written(&next, true), "the same bytes as encoding every column");
+        let back = ParquetReader::new(std::io::Cursor::new(reused)).finish().expect("read back");
+        assert!(back.equals_missing(&next));
+        // Another constant is not the same column.
+        let mut other = staged.clone();
+        other.with_column(constant("run 2")).expect("constant");
+        assert_eq!(written_reusing(&other, Some(&encoded)).1.taken(), (4, 5));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Shared {
     /// With provenance, as written.
     pub df: DataFrame,
     pub file: FileEntry,
+    /// Its pages, for the follower's next layer (see `parquet`).
+    pub encoded: Option<std::sync::Arc<super::parquet::Encoded>>,
     pub quarantined: Vec<DataFrame>,
     pub counts: RowCounts,
     pub steps: Vec<StepRecord>,
@@ -135,6 +137,9 @@ pub fn follow(ctx: &RunContext, t: usize, layer: Layer, shared: Shared) -> Resul
         _ => vec![],
     };
     let file = ctx.writer.link_file(layer.name(), &table.name, &shared.file);
+    if let (Some(encoded), Ok(mut kept)) = (shared.encoded, ctx.encoded.lock()) {
+        kept.insert(t, encoded);
+    }
     log.source_files = match layer {
         Layer::Staged => vec![table.file.path.display().to_string()],
         _ => vec![ctx.stable_file(Layer::ALL[layer as usize - 1], &table.name)],
