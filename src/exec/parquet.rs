@@ -299,27 +299,37 @@ fn encode_as(column: &Column, array: &dyn Array) -> PolarsResult<(Box<dyn Array>
 fn dictionary(text: &Utf8ViewArray) -> PolarsResult<Option<DictionaryArray<u32>>> {
     let len = text.len();
     let most = if len > 128 { len * 3 / 4 } else { len };
-    let mut index: PlHashMap<&str, u32> = PlHashMap::with_capacity(len.min(1024));
+    // A value of up to 12 bytes is whole in its view (zero-padded), so the view is the value:
+    // looked up as one number. A longer one is looked up by its text.
+    let mut short: PlHashMap<u128, u32> = PlHashMap::with_capacity(len.min(1024));
+    let mut long: PlHashMap<&str, u32> = PlHashMap::new();
     let mut values = MutableBinaryViewArray::<str>::with_capacity(len.min(1024));
     let mut keys = Vec::with_capacity(len);
-    for value in text.iter() {
-        let key = match value {
-            None => 0,
-            Some(value) => {
-                let next = index.len() as u32;
-                let key = *index.entry(value).or_insert_with(|| {
-                    values.push_value(value);
-                    next
-                });
-                if index.len() > most {
-                    return Ok(None);
-                }
-                key
-            }
+    let validity = text.validity();
+    for (i, view) in text.views().iter().enumerate() {
+        if validity.is_some_and(|v| !v.get_bit(i)) {
+            keys.push(0);
+            continue;
+        }
+        let next = (short.len() + long.len()) as u32;
+        let key = if view.is_inline() {
+            *short.entry(view.as_u128()).or_insert_with(|| {
+                values.push_value(text.value(i));
+                next
+            })
+        } else {
+            let value = text.value(i);
+            *long.entry(value).or_insert_with(|| {
+                values.push_value(value);
+                next
+            })
         };
+        if short.len() + long.len() > most {
+            return Ok(None);
+        }
         keys.push(key);
     }
-    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), text.validity().cloned());
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
     dictionary_array(keys, values.freeze()).map(Some)
 }
 
@@ -429,6 +439,24 @@ mod tests {
         let mut other = staged.clone();
         other.with_column(constant("run 2")).expect("constant");
         assert_eq!(written_reusing(&other, Some(&encoded)).1.taken(), (4, 5));
+    }
+
+    #[test]
+    fn short_and_long_values_share_one_dictionary_in_order_of_first_appearance() {
+        let values = ["ab", "a value longer than twelve bytes", "", "ab", "a value longer than twelve bytes!"];
+        let text: Vec<Option<&str>> = (0..200).map(|i| Some(values[i % 5]).filter(|_| i % 7 != 3)).collect();
+        let array = Utf8ViewArray::from_slice(&text);
+        let dict = dictionary(&array).expect("dictionary").expect("repeats: a dictionary");
+        let distinct: Vec<Option<&str>> =
+            dict.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap().iter().collect();
+        assert_eq!(distinct, [Some("ab"), Some(values[1]), Some(""), Some(values[4])]);
+        let keys: Vec<Option<u32>> = dict.keys().iter().map(|k| k.copied()).collect();
+        let expected: Vec<Option<u32>> =
+            (0..200).map(|i| Some([0, 1, 2, 0, 3][i % 5]).filter(|_| i % 7 != 3)).collect();
+        assert_eq!(keys, expected);
+        let df = DataFrame::new_infer_height(vec![Column::new("t".into(), text)]).expect("frame");
+        let back = ParquetReader::new(std::io::Cursor::new(written(&df, true))).finish().expect("read back");
+        assert!(back.equals_missing(&df));
     }
 
     #[test]
