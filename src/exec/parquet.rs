@@ -74,8 +74,8 @@ impl<W: Write> LayerWriter<W> {
         while offset < df.height() {
             let group = df.slice(offset as i64, ROW_GROUP_ROWS);
             offset += group.height();
-            let columns = self.encode(&group, None)?;
-            self.write_group(group.height(), &columns)?;
+            let mut columns = self.encode(&group, None)?;
+            self.write_group(group.height(), &mut columns, false)?;
         }
         Ok(())
     }
@@ -88,8 +88,8 @@ impl<W: Write> LayerWriter<W> {
             self.write(df)?;
             return Ok(Encoded::default());
         }
-        let columns = self.encode(df, previous)?;
-        self.write_group(df.height(), &columns)?;
+        let mut columns = self.encode(df, previous)?;
+        self.write_group(df.height(), &mut columns, true)?;
         Ok(Encoded { columns })
     }
 
@@ -117,15 +117,17 @@ impl<W: Write> LayerWriter<W> {
         }
     }
 
-    /// Compresses `columns`' pages (copies: the columns keep theirs) and writes them as a row
-    /// group of `rows`.
-    fn write_group(&mut self, rows: usize, columns: &[EncodedColumn]) -> PolarsResult<()> {
+    /// Compresses `columns`' pages and writes them as a row group of `rows`; the columns `keep`
+    /// theirs (copies are written) or give them up.
+    fn write_group(&mut self, rows: usize, columns: &mut [EncodedColumn], keep: bool) -> PolarsResult<()> {
         let compression = self.options.compression;
-        let pages: Vec<Vec<CompressedPage>> = columns
-            .iter()
-            .flat_map(|c| &c.pages)
-            .map(|leaf| leaf.iter().map(|page| Ok(compress(copy_page(page), vec![], compression)?)).collect())
-            .collect::<PolarsResult<_>>()?;
+        let mut pages: Vec<Vec<CompressedPage>> = Vec::new();
+        for leaf in columns.iter_mut().flat_map(|c| &mut c.pages) {
+            let leaf: Vec<Page> = if keep { leaf.iter().map(copy_page).collect() } else { std::mem::take(leaf) };
+            pages.push(
+                leaf.into_iter().map(|page| Ok(compress(page, vec![], compression)?)).collect::<PolarsResult<_>>()?,
+            );
+        }
         self.file.write_row_group(rows as u64, &pages)
     }
 
