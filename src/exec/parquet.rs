@@ -24,6 +24,7 @@ use polars_parquet::write::{
 };
 use rayon::prelude::*;
 use std::io::Write;
+use std::sync::Arc;
 
 /// Frames smaller than this in memory are written uncompressed and without column statistics:
 /// compressing them costs more time than their bytes do, and a reader reads them whole.
@@ -101,8 +102,8 @@ impl<W: Write> LayerWriter<W> {
             let (array, identity) = as_arrow(column);
             let kept = previous.and_then(|p| p.find(identity.as_ref()?, field, options));
             let pages = match kept {
-                Some(kept) => kept.pages.iter().map(|leaf| leaf.iter().map(copy_page).collect()).collect(),
-                None => column_pages(column, array.as_ref(), field, options)?,
+                Some(kept) => kept.pages.clone(),
+                None => Arc::new(column_pages(column, array.as_ref(), field, options)?),
             };
             let taken = kept.is_some();
             Ok(EncodedColumn { identity, _array: array, field: field.clone(), options, pages, taken })
@@ -118,15 +119,24 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// Compresses `columns`' pages and writes them as a row group of `rows`; the columns `keep`
-    /// theirs (copies are written) or give them up.
+    /// theirs (copies are written) or give them up (moved when no other layer holds them).
     fn write_group(&mut self, rows: usize, columns: &mut [EncodedColumn], keep: bool) -> PolarsResult<()> {
         let compression = self.options.compression;
         let mut pages: Vec<Vec<CompressedPage>> = Vec::new();
-        for leaf in columns.iter_mut().flat_map(|c| &mut c.pages) {
-            let leaf: Vec<Page> = if keep { leaf.iter().map(copy_page).collect() } else { std::mem::take(leaf) };
-            pages.push(
-                leaf.into_iter().map(|page| Ok(compress(page, vec![], compression)?)).collect::<PolarsResult<_>>()?,
-            );
+        for column in columns.iter_mut() {
+            let leaves = match keep {
+                true => copy_leaves(&column.pages),
+                false => {
+                    Arc::try_unwrap(std::mem::take(&mut column.pages)).unwrap_or_else(|shared| copy_leaves(&shared))
+                }
+            };
+            for leaf in leaves {
+                pages.push(
+                    leaf.into_iter()
+                        .map(|page| Ok(compress(page, vec![], compression)?))
+                        .collect::<PolarsResult<_>>()?,
+                );
+            }
         }
         self.file.write_row_group(rows as u64, &pages)
     }
@@ -153,8 +163,8 @@ struct EncodedColumn {
     _array: Box<dyn Array>,
     field: ParquetType,
     options: WriteOptions,
-    /// Uncompressed, one list per parquet leaf.
-    pages: Vec<Vec<Page>>,
+    /// Uncompressed, one list per parquet leaf; shared with the layer it was taken from.
+    pages: Arc<Vec<Vec<Page>>>,
     /// Whether the pages were taken from the layer before.
     taken: bool,
 }
@@ -189,12 +199,13 @@ fn same_type(a: &ParquetType, b: &ParquetType) -> bool {
     }
 }
 
-/// A copy of a page.
-fn copy_page(page: &Page) -> Page {
-    match page {
+/// A copy of a column's pages, one list per leaf.
+fn copy_leaves(leaves: &[Vec<Page>]) -> Vec<Vec<Page>> {
+    let copy = |page: &Page| match page {
         Page::Data(p) => Page::Data(p.clone()),
         Page::Dict(p) => Page::Dict(p.clone()),
-    }
+    };
+    leaves.iter().map(|leaf| leaf.iter().map(copy).collect()).collect()
 }
 
 /// What a column holds, told apart without reading its values: a constant column by its value

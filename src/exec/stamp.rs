@@ -1,10 +1,10 @@
 //! The inputs stamp: a committed run records what it decided its tables from (the config files
 //! as read, the vars, the selection, the values of the environment variables its templates read,
 //! the build, hashed together; the size and modification time of every source file and folder
-//! its plan looked at, and the files it looked for and did not find). A rerun whose inputs all match the stamp of the current snapshot,
-//! when that is a successful run's, has nothing to build, as `incremental::decide` would find
-//! table by table; it can say so without loading the config (make's check of file times, the
-//! config compared by content).
+//! its plan looked at, and the files it looked for and did not find). A rerun whose inputs all
+//! match the stamp of the current snapshot, when that is a successful run's, has nothing to
+//! build, as `incremental::decide` would find table by table; it can say so without loading the
+//! config (make's check of file times, the config compared by content).
 
 use crate::config::Project;
 use crate::plan::Plan;

@@ -43,8 +43,8 @@ const SORT_BY_ROWS_UP_TO: usize = 256 * 1024;
 
 /// `df` sorted by `keys`, stably, nulls first (as `sort` with its order kept), when every key is
 /// text, a whole number, a date or a time: by each row's keys encoded so that their bytes
-/// compare as the sort orders them, which Polars' sort by several columns, comparing a value at
-/// a time, is several times slower at. Rows already in order are the frame itself. `Err(df)`
+/// compare as the sort orders them, in about half the instructions of Polars' sort by several
+/// columns, which compares a value at a time. Rows already in order are the frame itself. `Err(df)`
 /// for other key types (fractions, lists), for rows out of order by a single key (Polars' own
 /// sort of one column is faster) and for a frame of over `SORT_BY_ROWS_UP_TO` rows.
 fn sorted_by_rows(df: DataFrame, keys: &[&str], descending: &[bool]) -> PolarsResult<Result<DataFrame, DataFrame>> {
@@ -53,17 +53,8 @@ fn sorted_by_rows(df: DataFrame, keys: &[&str], descending: &[bool]) -> PolarsRe
     }
     let columns = keys.iter().map(|k| df.column(k).cloned()).collect::<PolarsResult<Vec<_>>>()?;
     let comparable = |d: &DataType| {
-        d.is_signed_integer()
-            || matches!(
-                d,
-                DataType::String
-                    | DataType::UInt8
-                    | DataType::UInt16
-                    | DataType::UInt32
-                    | DataType::UInt64
-                    | DataType::Date
-                    | DataType::Datetime(..)
-            )
+        use DataType::*;
+        d.is_signed_integer() || matches!(d, UInt8 | UInt16 | UInt32 | UInt64 | String | Date | Datetime(..))
     };
     if !columns.iter().all(|c| comparable(c.dtype())) {
         return Ok(Err(df));
