@@ -48,6 +48,8 @@ struct Queue {
     readers: HashMap<NodeIndex, usize>,
     /// Nodes neither finished nor dropped.
     left: usize,
+    /// Set once the files written so far have started going to disk.
+    writeback_started: bool,
     tables: HashMap<usize, TableState>,
 }
 
@@ -61,6 +63,7 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>) -> Vec<TableRun> 
         waiting: HashMap::new(),
         readers: HashMap::new(),
         left: 0,
+        writeback_started: false,
         tables: building.iter().map(|&t| (t, TableState::default())).collect(),
     };
     for &n in plan.order.iter().filter(|n| in_run(**n)) {
@@ -190,6 +193,12 @@ fn build_node<'s>(
     }
     finished(ctx, &mut q, position, node);
     let ready: Vec<NodeIndex> = std::iter::from_fn(|| q.ready.pop().map(|Reverse((_, n))| n)).collect();
+    // Every node left is running or about to: what is written so far starts going to disk
+    // while they finish, so that the commit's barrier finds little left to write.
+    if q.waiting.is_empty() && !q.writeback_started {
+        q.writeback_started = true;
+        ctx.writer.start_writeback();
+    }
     drop(q);
     for next in ready {
         scope.spawn(move |scope| build_node(scope, ctx, queue, position, next));
