@@ -6,12 +6,13 @@
 //! (`2024-03-15`, `2025-01-02T13:45:00`), durations ISO 8601 (`PT36H5M0S`), booleans
 //! `true`/`false`.
 
+mod csv_records;
 pub mod json;
 mod json_names;
 
 use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;
-use std::io::{Cursor, Read};
+use std::io::Read;
 use std::path::Path;
 
 /// A source file that could not be read, with the file, where (if known) and what went wrong.
@@ -45,7 +46,7 @@ pub fn format_of(path: &Path, declared: Option<Format>) -> Format {
 /// removed, blanks named `column_N`, repeats suffixed `_2`, `_3`).
 pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
     let mut df = match format {
-        Format::Csv => with_nulls(read_csv(path, opts)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?,
+        Format::Csv => read_csv(path, opts)?,
         Format::Xlsx => {
             with_nulls(read_excel(path, opts, None)?, &opts.nulls()).map_err(|e| err(path, e.to_string()))?
         }
@@ -91,7 +92,12 @@ pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Ve
 
 fn read_csv(path: &Path, opts: &ReadOptions) -> Result<DataFrame, ReadError> {
     let (text, truncate) = csv_text(path, opts, false)?;
-    parse_csv(path, text, opts, truncate)
+    let delimiter = opts.delimiter.unwrap_or(',');
+    // The structural check runs only when the read fails: it says where and what to fix.
+    parse_csv(path, &text, opts, truncate).map_err(|e| match csv_problem(&text, delimiter, skip(opts), true) {
+        Some(problem) if !truncate => ReadError { at: Some(problem.at), ..err(path, problem.message) },
+        _ => e,
+    })
 }
 
 /// Source files at least this big are read in batches of about this many bytes where the
@@ -170,8 +176,7 @@ pub fn read_csv_batches(
                 return Err(located(ReadError { at: Some(problem.at), ..err(path, message) }));
             }
         }
-        let df = parse_csv(path, text, opts, truncate).map_err(located)?;
-        let df = with_nulls(df, &opts.nulls()).map_err(|e| err(path, e.to_string()).to_string())?;
+        let df = parse_csv(path, &text, opts, truncate).map_err(located)?;
         if first || df.height() > 0 {
             each(df)?;
         }
@@ -197,31 +202,27 @@ fn last_record_end(bytes: &[u8]) -> usize {
     end
 }
 
-/// Parses CSV text (as `csv_text` checked it) into a frame named by its header row.
-fn parse_csv(path: &Path, text: String, opts: &ReadOptions, truncate: bool) -> Result<DataFrame, ReadError> {
-    let skip = opts.skip_rows.unwrap_or(0);
+/// Lines before a CSV file's first record.
+fn skip(opts: &ReadOptions) -> usize {
+    opts.skip_rows.unwrap_or(0)
+}
+
+/// Parses CSV text into a frame named by its header row, the source's null values null.
+fn parse_csv(path: &Path, text: &str, opts: &ReadOptions, truncate: bool) -> Result<DataFrame, ReadError> {
     let has_header = opts.header.unwrap_or(true);
     let delimiter = opts.delimiter.unwrap_or(',');
-    let bytes = text.into_bytes();
-    // One chunk: Polars parses a file in about 32 pieces, and every step that works a chunk at
-    // a time (`rules::by_chunks`, meant for frames built from batches) would run once per piece.
-    let df = CsvReadOptions::default()
-        .with_rechunk(true)
-        .with_has_header(false)
-        .with_skip_rows(skip)
-        .with_infer_schema_length(Some(0))
-        .with_parse_options(
-            CsvParseOptions::default()
-                .with_separator(delimiter as u8)
-                .with_missing_is_null(false)
-                .with_truncate_ragged_lines(truncate),
-        )
-        .into_reader_with_file_handle(Cursor::new(&bytes))
-        .finish()
-        .map_err(|e| err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default())))?;
+    let nulls = opts.nulls();
+    let layout = csv_records::Layout {
+        delimiter: delimiter as u8,
+        skip: skip(opts),
+        truncate,
+        nulls: &nulls,
+        header: has_header,
+    };
+    let df = csv_records::text_frame(text, &layout).map_err(|e| err(path, format!("not readable as CSV: {e}")))?;
     if has_header && df.height() == 0 {
         // A header and no rows: an empty table with the header's columns.
-        let names = header_names(&String::from_utf8_lossy(&bytes), skip, delimiter, true);
+        let names = header_names(text, skip(opts), delimiter, true);
         let columns = names.into_iter().map(|n| Column::new(n.into(), Vec::<String>::new())).collect();
         return DataFrame::new_infer_height(columns).map_err(|e| err(path, e.to_string()));
     }
@@ -254,8 +255,8 @@ fn header_names(text: &str, skip: usize, delimiter: char, has_header: bool) -> V
 const HEADER_CHUNK: usize = 256 * 1024;
 
 /// The decoded text of a CSV file (with `first_chunk`, of its first `HEADER_CHUNK` bytes, cut at
-/// the last whole line), checked for ragged rows and unclosed quotes unless ragged rows are
-/// truncated; and whether they are.
+/// the last whole line, and checked for ragged rows and unclosed quotes unless ragged rows are
+/// truncated); and whether they are.
 fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(String, bool), ReadError> {
     let skip = opts.skip_rows.unwrap_or(0);
     let file = std::fs::File::open(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
@@ -275,7 +276,8 @@ fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(Strin
         return Err(err(path, "the file is empty: no header row"));
     }
     let truncate = opts.ragged_rows == Some(RaggedRows::Truncate);
-    if !truncate {
+    // A whole read checks only when it fails (`read_csv`).
+    if !truncate && first_chunk {
         if let Some(problem) = csv_problem(&text, delimiter, skip, whole) {
             let mut e = err(path, problem.message);
             e.at = Some(problem.at);

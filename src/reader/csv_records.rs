@@ -1,0 +1,325 @@
+//! CSV text into text columns in one pass over its bytes: the records after `skip` lines, split
+//! at the delimiter outside quotes, a quoted value unquoted (`""` read as `"`), every value kept
+//! as text. Reads as Polars' CSV reader reads the same text with every column as text, no
+//! header and empty values kept as empty text (`tests` compares the two), at a fraction of its
+//! cost: the files of a run are small, and read on the cores at once, one file to a core.
+
+use polars::prelude::*;
+use polars_arrow::array::MutableBinaryViewArray;
+use std::borrow::Cow;
+
+/// How a CSV text is split into values.
+pub(super) struct Layout<'a> {
+    pub delimiter: u8,
+    /// Lines before the first record.
+    pub skip: usize,
+    /// Whether a record longer than the first is cut to its length (else refused).
+    pub truncate: bool,
+    /// Values read as null (not in the first record when it is the header).
+    pub nulls: &'a [String],
+    pub header: bool,
+}
+
+/// The frame of `text`'s records: columns `column_1` to `column_N`, N the fields of its first
+/// record; a shorter record's missing fields are empty (a blank line is a record of empty
+/// values). A longer record is cut to N fields when `truncate`, else it is an error naming its
+/// line, as is text after a value's closing quote.
+pub(super) fn text_frame(text: &str, layout: &Layout) -> Result<DataFrame, String> {
+    let Layout { delimiter, skip, truncate, nulls, header } = *layout;
+    // The usual null, the empty value, is told without comparing text.
+    let only_empty = nulls.len() == 1 && nulls[0].is_empty();
+    let is_null = |v: &str| if only_empty { v.is_empty() } else { nulls.iter().any(|n| n == v) };
+    let bytes = text.as_bytes();
+    let mut at = skip_lines(bytes, skip);
+    if at >= bytes.len() {
+        return Err(format!("no records after the first {skip} line(s)"));
+    }
+    let mut line = skip + 1;
+    let mut fields: Vec<Cow<str>> = Vec::new();
+    let mut columns: Vec<MutableBinaryViewArray<str>> = Vec::new();
+    let mut width = None;
+    while at < bytes.len() {
+        let first_line = line;
+        (at, line) = record(text, at, line, delimiter, &mut fields)?;
+        let n = *width.get_or_insert_with(|| {
+            columns = (0..fields.len()).map(|_| MutableBinaryViewArray::with_capacity(bytes.len() / 64)).collect();
+            fields.len()
+        });
+        if fields.len() > n && !truncate {
+            return Err(format!("line {first_line} has {} fields, the header has {n}", fields.len()));
+        }
+        let keep_all = header && columns[0].len() == 0;
+        let mut values = fields.drain(..);
+        for column in &mut columns {
+            let value = values.next();
+            let value = value.as_deref().unwrap_or("");
+            if !keep_all && is_null(value) {
+                column.push_null();
+            } else {
+                column.push_value(value);
+            }
+        }
+    }
+    let columns = columns
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| StringChunked::with_chunk(format!("column_{}", i + 1).into(), c.freeze()).into_column())
+        .collect();
+    DataFrame::new_infer_height(columns).map_err(|e| e.to_string())
+}
+
+/// The offset just past the first `n` lines of `bytes` (a line end inside quotes is not one).
+fn skip_lines(bytes: &[u8], n: usize) -> usize {
+    let (mut at, mut in_quotes, mut lines) = (0, false, 0);
+    while lines < n {
+        match memchr::memchr2(b'"', b'\n', &bytes[at..]) {
+            Some(i) => {
+                at += i + 1;
+                match bytes[at - 1] {
+                    b'"' => in_quotes = !in_quotes,
+                    _ if !in_quotes => lines += 1,
+                    _ => {}
+                }
+            }
+            None => return bytes.len(),
+        }
+    }
+    at
+}
+
+/// Reads the record starting at `at` (on line `line`) into `fields`; returns the offset just
+/// past it and the line after it.
+fn record<'a>(
+    text: &'a str,
+    mut at: usize,
+    mut line: usize,
+    delimiter: u8,
+    fields: &mut Vec<Cow<'a, str>>,
+) -> Result<(usize, usize), String> {
+    let bytes = text.as_bytes();
+    fields.clear();
+    loop {
+        let field = if bytes.get(at) == Some(&b'"') {
+            // Quoted: to the quote not doubled, then up to the delimiter or line end.
+            let start = at + 1;
+            let mut i = start;
+            let mut doubled = false;
+            let close = loop {
+                match memchr::memchr(b'"', &bytes[i..]) {
+                    Some(q) if bytes.get(i + q + 1) == Some(&b'"') => {
+                        doubled = true;
+                        i += q + 2;
+                    }
+                    Some(q) => break i + q,
+                    None => return Err(format!("line {line}: a quoted value opened here is never closed")),
+                }
+            };
+            line += bytes[start..close].iter().filter(|b| **b == b'\n').count();
+            let inner = &text[start..close];
+            let value: Cow<str> = if doubled { Cow::Owned(inner.replace("\"\"", "\"")) } else { Cow::Borrowed(inner) };
+            at = (close + 1).min(bytes.len());
+            let end = memchr::memchr2(delimiter, b'\n', &bytes[at..]).map_or(bytes.len(), |e| at + e);
+            // Only a `\r` (of a `\r\n` line end, or stray) may follow the closing quote.
+            let rest = &text[at..end];
+            if !rest.is_empty() && rest != "\r" {
+                return Err(format!(
+                    "line {line}: the value `{}` has text after its closing quote; quote the whole value \
+                     (a quote inside a value is written `\"\"`)",
+                    &text[start - 1..end]
+                ));
+            }
+            at = end;
+            value
+        } else {
+            let end = memchr::memchr2(delimiter, b'\n', &bytes[at..]).map_or(bytes.len(), |e| at + e);
+            // A `\r` ending a value is dropped (a `\r\n` line end, or stray), as Polars does.
+            let value = &text[at..end];
+            let value = Cow::Borrowed(value.strip_suffix('\r').unwrap_or(value));
+            at = end;
+            value
+        };
+        fields.push(field);
+        match bytes.get(at) {
+            Some(b'\n') => return Ok((at + 1, line + 1)),
+            Some(_) => at += 1,
+            None => return Ok((at, line + 1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Comma-separated, no nulls, as the comparison with Polars reads.
+    fn layout(skip: usize, truncate: bool) -> Layout<'static> {
+        Layout { delimiter: b',', skip, truncate, nulls: &[], header: false }
+    }
+
+    fn polars(text: &str, skip: usize, truncate: bool) -> Result<DataFrame, String> {
+        CsvReadOptions::default()
+            .with_rechunk(true)
+            .with_has_header(false)
+            .with_skip_rows(skip)
+            .with_infer_schema_length(Some(0))
+            .with_parse_options(
+                CsvParseOptions::default()
+                    .with_separator(b',')
+                    .with_missing_is_null(false)
+                    .with_truncate_ragged_lines(truncate),
+            )
+            .into_reader_with_file_handle(Cursor::new(text.as_bytes()))
+            .finish()
+            .map_err(|e| e.to_string())
+    }
+
+    fn rows(df: &DataFrame) -> Vec<Vec<Option<String>>> {
+        (0..df.height())
+            .map(|r| df.columns().iter().map(|c| c.str().ok().and_then(|s| s.get(r).map(str::to_string))).collect())
+            .collect()
+    }
+
+    #[test]
+    fn reads_as_polars_reads() {
+        let cases = [
+            "a,b\n1,2\n",
+            "a,b\n1,2",
+            "a,b\r\n1,2\r\n",
+            "a,b\n,\n1,\n,2\n",
+            "a,b\n\"x,y\",\"he said \"\"hi\"\"\"\n",
+            "a,b\n\"l1\nl2\",z\n",
+            "a,b\n1,2\n\n3,4\n",
+            "a,b\n1,2\n\n\n",
+            "a,b,c\n1\n1,2\n",
+            "a,b\nx\"y,z\n",
+            "a,b\n\"x\"y,z\n",
+            "a\n1\n\n2\n",
+            "a,b\n \n1,2\n",
+            "a,b\n1\r2,3\n",
+            "a,b\r\n\r\n1,2\r\n",
+            "a,b\n\"\",x\n",
+            "a,b\n",
+            "a,b\n\"x\"\r\n",
+            "a,b\n \"x\",y\n",
+            "a,b\n1,\"2\"\n",
+            "a,b\n1,\"\"\n",
+            "a,b,c\n1,,3\n",
+            "é,b\nçà,\"ü\"\n",
+            "junk\n\"q\nq\"\na,b\n1,2",
+            "j,k\r\nx\r\na,b\r\n\"1\r\n2\",3\r\n",
+            "a,b\n\"x,y\n",
+            "a,b\n1,2,3\n4,5\n",
+            "a,b\n1,2,\n",
+            "a,b\n\"x\" ,y\n",
+            "a,b\n\"x\"\r,y\n",
+            "a,b\n\"x\r\",y\n",
+            "\n\na,b\n1,2\n",
+            "a\n\"\"\"\"\n\"\"\"x\"\"\"\n",
+            "a,b\n1,2\r",
+            "a,b\n1,\"2\"",
+            "",
+            "\n",
+            "a,b\nx\r,y\n",
+            "a,b\nx\r\r,y\n",
+            "a,b\nx,y\r\r\n",
+            "a,b\n\"x\"\r\r,y\n",
+        ];
+        let mut differ = Vec::new();
+        for case in cases {
+            for truncate in [false, true] {
+                for skip in [0, 1, 2] {
+                    let ours = text_frame(case, &layout(skip, truncate)).map(|df| rows(&df)).map_err(|_| ());
+                    let theirs = polars(case, skip, truncate).map(|df| rows(&df)).map_err(|_| ());
+                    if ours != theirs {
+                        differ.push(format!(
+                            "{case:?} skip {skip} truncate {truncate}\n ours   {ours:?}\n polars {theirs:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
+    }
+
+    /// A little generator of pseudo-random numbers below `n` (xorshift), the same every run.
+    fn numbers(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut state = seed;
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
+    /// Random well-formed CSV (values plain or quoted, quoted ones holding delimiters, quotes
+    /// and line ends; records of any length, blank ones, `\n` or `\r\n` line ends, with or
+    /// without a last line end) that the reader's check lets through reads as Polars reads it,
+    /// or both refuse it.
+    #[test]
+    fn random_csv_reads_as_polars_reads() {
+        let plain = ["a", "bb", "", " ", "é", "x y", "0012"];
+        let quoted = ["", "a,b", "say \"\"hi\"\"", "two\nlines", "cr\r\nlf", " ", "\"\"", "é,"];
+        let mut next = numbers(0x9E37_79B9_7F4A_7C15);
+        let mut differ = Vec::new();
+        for _ in 0..3000 {
+            let end = if next(2) == 0 { "\n" } else { "\r\n" };
+            let records: Vec<String> = (0..1 + next(5))
+                .map(|_| {
+                    (0..next(4))
+                        .map(|_| match next(3) {
+                            0 => format!("\"{}\"", quoted[next(quoted.len())]),
+                            _ => plain[next(plain.len())].to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            let mut text = records.join(end);
+            if next(2) == 0 {
+                text.push_str(end);
+            }
+            let (skip, truncate) = (next(3) / 2, next(2) == 1);
+            if !truncate && super::super::csv_problem(&text, ',', skip, true).is_some() {
+                // Refused before either reads it (Polars would keep a longer last line).
+                continue;
+            }
+            let ours = text_frame(&text, &layout(skip, truncate)).map(|df| rows(&df)).map_err(|_| ());
+            let theirs = polars(&text, skip, truncate).map(|df| rows(&df)).map_err(|_| ());
+            if ours != theirs {
+                differ.push(format!("{text:?} skip {skip} truncate {truncate}\n ours   {ours:?}\n polars {theirs:?}"));
+            }
+        }
+        assert!(differ.is_empty(), "{} differ:\n{}", differ.len(), differ[..differ.len().min(12)].join("\n"));
+    }
+
+    /// Any text at all, malformed included, reads or is refused: nothing panics.
+    #[test]
+    fn any_text_reads_or_is_refused() {
+        let alphabet = ["a", ",", "\"", "\n", "\r", " ", "é"];
+        let mut next = numbers(0x2545_F491_4F6C_DD1D);
+        for _ in 0..20_000 {
+            let text: String = (0..next(32)).map(|_| alphabet[next(alphabet.len())]).collect();
+            for truncate in [false, true] {
+                if let Ok(df) = text_frame(&text, &layout(next(3), truncate)) {
+                    assert!(df.width() > 0, "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn null_values_are_null_except_in_the_header() {
+        let nulls = ["".to_string(), "NA".to_string()];
+        let layout = Layout { delimiter: b';', skip: 1, truncate: false, nulls: &nulls, header: true };
+        let df = text_frame("title\nNA;b;\n1;NA;\"\"\n", &layout).unwrap();
+        assert_eq!(
+            rows(&df),
+            [vec![Some("NA".into()), Some("b".into()), Some("".into())], vec![Some("1".into()), None, None]]
+        );
+        let only_empty = ["".to_string()];
+        let df = text_frame("a;b\n;NA\n", &Layout { nulls: &only_empty, skip: 0, ..layout }).unwrap();
+        assert_eq!(rows(&df)[1], [None, Some("NA".into())]);
+    }
+}
