@@ -17,6 +17,7 @@ mod shared;
 pub mod stamp;
 pub mod steps;
 mod streamed;
+mod trimmed;
 
 use crate::config::Project;
 use crate::plan::{Layer, Plan};

@@ -121,6 +121,9 @@ pub fn apply(
         Step::Clean(c) => {
             // Row by row: a chunk at a time when the frame was built from batches.
             let columns = clean_columns(c, &df);
+            if let Some(cleaned) = super::trimmed::clean(c, &df, &columns) {
+                return Ok(StepResult::same_grain(cleaned?));
+            }
             let exprs = clean_exprs(c, &columns);
             let height = df.height();
             let clean = |df: DataFrame, _| df.lazy().with_columns(exprs.clone()).collect();
@@ -354,7 +357,7 @@ fn clean_columns(c: &Clean, df: &DataFrame) -> Vec<String> {
 }
 
 /// The cleaning expressions for each column of a `clean` step.
-fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
+pub(super) fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
     columns
         .iter()
         .map(|name| {
