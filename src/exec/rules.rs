@@ -187,6 +187,14 @@ pub fn cast_expr(column: &str, t: DType, current: &DataType) -> Expr {
 /// convert, or would convert to something else (a truncated fraction, an overflow, a lost time
 /// of day, a rounded large integer). Rounding is an explicit step (`derive`).
 pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
+    match cast_text_to_numbers(&df, casts)? {
+        Some(done) => Ok(done),
+        None => cast_by_query(df, casts),
+    }
+}
+
+/// `cast_columns` in one query that casts, checks and names the failing rows' rule and reason.
+fn cast_by_query(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut set = Vec::new();
     let mut checks = Vec::new();
     for (i, (name, t)) in casts.iter().enumerate() {
@@ -212,6 +220,34 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
         set.push((name.clone(), cast_expr(name, *t, &current)));
     }
     split_setting(df, checks, set)
+}
+
+/// The usual casts, of text columns to numbers, made on the columns themselves rather than by a
+/// query: each value trimmed (only where it has spaces) and cast as the query casts it. `None`
+/// when a cast is of another kind, or when a value does not convert: the query then makes the
+/// casts again and names the failing rows' rule and reason.
+fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
+    let numbers = [DType::Int32, DType::Int64, DType::Float64, DType::Text];
+    let text =
+        |name: &String| df.column(name).is_ok_and(|c| matches!(c, Column::Series(_)) && c.dtype() == &DataType::String);
+    if !casts.iter().all(|(name, t)| numbers.contains(t) && text(name)) {
+        return Ok(None);
+    }
+    let mut out = df.clone();
+    for (name, t) in casts.iter().filter(|(_, t)| *t != DType::Text) {
+        let values = df.column(name)?.str()?;
+        let trimmed = super::trimmed::cleaned(values, true, false);
+        let cast = trimmed.as_ref().unwrap_or(values).cast(&polars_type(*t))?;
+        if cast.null_count() != values.null_count() {
+            return Ok(None);
+        }
+        out.with_column(cast.with_name(name.into()).into_column())?;
+    }
+    let mut failed = df.clear();
+    for name in [RULE, REASON] {
+        failed.with_column(Column::new_empty(name.into(), &DataType::String))?;
+    }
+    Ok(Some((out, failed)))
 }
 
 /// Splits `df` by the `unique` key: a row whose key has a null fails, and so does every row
@@ -405,5 +441,33 @@ mod tests {
 
     fn strings_of(df: &DataFrame, name: &str) -> Vec<Option<String>> {
         df.column(name).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn text_cast_to_numbers_on_the_columns_is_the_query_cast() {
+        let df = df!(
+            "i" => [Some(" 12"), Some("-3 "), None, Some("0042"), Some("\u{a0}7")],
+            "f" => [Some("1.5"), Some(" 2e3"), Some("-0.0"), None, Some("7")],
+            "s" => ["a", "b", "c", "d", "e"],
+            "j" => [Some("2147483647"), None, Some(" 1"), Some("2"), Some("3")],
+        )
+        .unwrap();
+        let casts = [
+            ("i".to_string(), DType::Int64),
+            ("f".to_string(), DType::Float64),
+            ("s".to_string(), DType::Text),
+            ("j".to_string(), DType::Int32),
+        ];
+        let (fast, failed) = cast_text_to_numbers(&df, &casts).unwrap().expect("all convert");
+        let (query, query_failed) = cast_by_query(df.clone(), &casts).unwrap();
+        assert!(fast.equals_missing(&query), "{fast}\n{query}");
+        assert_eq!(failed.schema(), query_failed.schema());
+        assert_eq!(failed.height(), 0);
+        // A value that does not convert: the query makes the casts, naming the rule.
+        let bad = df!("i" => [Some("1"), Some("x")]).unwrap();
+        assert!(cast_text_to_numbers(&bad, &casts[..1]).unwrap().is_none());
+        let (passed, failed) = cast_columns(bad, &casts[..1]).unwrap();
+        assert_eq!((passed.height(), failed.height()), (1, 1));
+        assert_eq!(failed.column(RULE).unwrap().str().unwrap().get(0), Some("cast(i: int64)"));
     }
 }

@@ -29,7 +29,7 @@ pub fn clean(c: &Clean, df: &DataFrame, columns: &[String]) -> Option<PolarsResu
 }
 
 /// The column cleaned, or `None` when no value changes.
-fn cleaned(column: &StringChunked, trim: bool, empty_as_null: bool) -> Option<StringChunked> {
+pub(super) fn cleaned(column: &StringChunked, trim: bool, empty_as_null: bool) -> Option<StringChunked> {
     if !column.downcast_iter().any(|a| changes(a, trim, empty_as_null)) {
         return None;
     }

@@ -5,9 +5,9 @@
 //! bit-parallel (Hyyrö), 64 characters of the shorter text per machine word, so a title
 //! against a paragraph costs one pass over the paragraph.
 
+use polars::prelude::PlHashMap as HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Words left out of the token scorers by default: English and French function words.
 pub const STOP_WORDS: [&str; 40] = [
@@ -187,7 +187,7 @@ pub fn lcs_len(a: &[char], b: &[char]) -> usize {
         return short.len() - (v & used).count_ones() as usize;
     }
     let words = short.len().div_ceil(64);
-    let mut masks: HashMap<char, Vec<u64>> = HashMap::new();
+    let mut masks: HashMap<char, Vec<u64>> = HashMap::default();
     for (i, c) in short.iter().enumerate() {
         masks.entry(*c).or_insert_with(|| vec![0; words])[i / 64] |= 1 << (i % 64);
     }
@@ -291,7 +291,7 @@ pub struct WordWeights {
 impl WordWeights {
     /// Weights from the candidates' word sets.
     pub fn new<'a>(documents: impl IntoIterator<Item = &'a Prepared>) -> Self {
-        let mut df: HashMap<String, usize> = HashMap::new();
+        let mut df: HashMap<String, usize> = HashMap::default();
         let mut n = 0usize;
         for d in documents {
             n += 1;
