@@ -223,9 +223,9 @@ fn cast_by_query(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(Data
 }
 
 /// The usual casts, of text columns to numbers, made on the columns themselves rather than by a
-/// query: each value trimmed (only where it has spaces) and cast as the query casts it. `None`
-/// when a cast is of another kind, or when a value does not convert: the query then makes the
-/// casts again and names the failing rows' rule and reason.
+/// query: each value trimmed (only where it has spaces) and cast as the query casts it, a row
+/// whose value does not convert failing with the rule and reason the query gives it (the first
+/// failing cast names it). `None` when a cast is of another kind.
 fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
     let numbers = [DType::Int32, DType::Int64, DType::Float64, DType::Text];
     let text =
@@ -234,20 +234,38 @@ fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResu
         return Ok(None);
     }
     let mut out = df.clone();
+    // Per cast with a value that does not convert: the cast and its failing rows.
+    let mut failures: Vec<(&String, DType, BooleanChunked)> = Vec::new();
     for (name, t) in casts.iter().filter(|(_, t)| *t != DType::Text) {
         let values = df.column(name)?.str()?;
         let trimmed = super::trimmed::cleaned(values, true, false);
         let cast = trimmed.as_ref().unwrap_or(values).cast(&polars_type(*t))?;
         if cast.null_count() != values.null_count() {
-            return Ok(None);
+            failures.push((name, *t, &values.is_not_null() & &cast.is_null()));
         }
         out.with_column(cast.with_name(name.into()).into_column())?;
     }
-    let mut failed = df.clear();
-    for name in [RULE, REASON] {
-        failed.with_column(Column::new_empty(name.into(), &DataType::String))?;
+    let Some(failing) = failures.iter().map(|(_, _, f)| f.clone()).reduce(|a, b| &a | &b) else {
+        let mut failed = df.clear();
+        for name in [RULE, REASON] {
+            failed.with_column(Column::new_empty(name.into(), &DataType::String))?;
+        }
+        return Ok(Some((out, failed)));
+    };
+    let (mut rules, mut reasons) = (Vec::new(), Vec::new());
+    for row in failing.iter().enumerate().filter(|(_, f)| *f == Some(true)).map(|(row, _)| row) {
+        let first = failures.iter().find(|(_, _, f)| f.get(row) == Some(true));
+        if let Some((name, t, _)) = first {
+            let type_name = format!("{t:?}").to_lowercase();
+            let value = df.column(name.as_str())?.str()?.get(row).unwrap_or_default();
+            rules.push(format!("cast({name}: {type_name})"));
+            reasons.push(format!("{name}: cannot cast '{value}' to {type_name}"));
+        }
     }
-    Ok(Some((out, failed)))
+    let mut failed = df.filter(&failing)?;
+    failed.with_column(Column::new(RULE.into(), rules))?;
+    failed.with_column(Column::new(REASON.into(), reasons))?;
+    Ok(Some((keep_rows(out, &!&failing)?, failed)))
 }
 
 /// Splits `df` by the `unique` key: a row whose key has a null fails, and so does every row
@@ -463,11 +481,16 @@ mod tests {
         assert!(fast.equals_missing(&query), "{fast}\n{query}");
         assert_eq!(failed.schema(), query_failed.schema());
         assert_eq!(failed.height(), 0);
-        // A value that does not convert: the query makes the casts, naming the rule.
-        let bad = df!("i" => [Some("1"), Some("x")]).unwrap();
-        assert!(cast_text_to_numbers(&bad, &casts[..1]).unwrap().is_none());
-        let (passed, failed) = cast_columns(bad, &casts[..1]).unwrap();
-        assert_eq!((passed.height(), failed.height()), (1, 1));
-        assert_eq!(failed.column(RULE).unwrap().str().unwrap().get(0), Some("cast(i: int64)"));
+        // Values that do not convert: the failing rows, rules and reasons are the query's.
+        let bad = df!(
+            "i" => [Some("1"), Some("x"), None, Some(" 2 "), Some("y")],
+            "f" => [Some("1e2"), Some("2"), Some("z"), Some("w"), None],
+        )
+        .unwrap();
+        let (fast, fast_failed) = cast_text_to_numbers(&bad, &casts[..2]).unwrap().expect("text to numbers");
+        let (query, query_failed) = cast_by_query(bad, &casts[..2]).unwrap();
+        assert!(fast.equals_missing(&query), "{fast}\n{query}");
+        assert!(fast_failed.equals_missing(&query_failed), "{fast_failed}\n{query_failed}");
+        assert_eq!(fast_failed.height(), 4);
     }
 }
