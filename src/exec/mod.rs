@@ -6,6 +6,7 @@
 //! before the commit (see `quality`). A failing table (an error, a panic or a failed `error`
 //! check) does not stop the others; its dependents are skipped and it keeps its previous version.
 
+mod dictionary_pages;
 pub mod incremental;
 pub mod layers;
 pub mod metadata;

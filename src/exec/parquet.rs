@@ -272,6 +272,11 @@ fn column_pages(
     options: WriteOptions,
 ) -> PolarsResult<Vec<Vec<Page>>> {
     let (array, encodings) = encode_as(column, array)?;
+    if let Some(dictionary) = array.as_any().downcast_ref::<DictionaryArray<u32>>() {
+        if let Some(pages) = super::dictionary_pages::pages(dictionary, field, options) {
+            return Ok(vec![pages?]);
+        }
+    }
     let leaves = array_to_columns(array, field.clone(), options, &encodings)?;
     leaves.into_iter().map(|pages| pages.collect()).collect()
 }
