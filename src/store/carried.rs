@@ -134,8 +134,10 @@ impl Record {
 }
 
 /// This run's `records` of one kind, encoded.
-pub(super) fn encode<T: Serialize>(kind: Kind, records: &[T]) -> Result<Vec<Record>, String> {
-    records.iter().map(|r| Record::new(kind, r)).collect()
+pub(super) fn encode<T: Serialize + Sync>(kind: Kind, records: &[T]) -> Result<Vec<Record>, String> {
+    // On every core: the commit waits for it, and a run from nothing has a megabyte of them.
+    use rayon::prelude::*;
+    polars_core::runtime::THREAD_POOL.install(|| records.par_iter().map(|r| Record::new(kind, r)).collect())
 }
 
 /// The records of the file at `path` (none when it is missing or unreadable, as a reader of the
