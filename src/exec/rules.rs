@@ -246,11 +246,7 @@ fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResu
         out.with_column(cast.with_name(name.into()).into_column())?;
     }
     let Some(failing) = failures.iter().map(|(_, _, f)| f.clone()).reduce(|a, b| &a | &b) else {
-        let mut failed = df.clear();
-        for name in [RULE, REASON] {
-            failed.with_column(Column::new_empty(name.into(), &DataType::String))?;
-        }
-        return Ok(Some((out, failed)));
+        return Ok(Some((out, none_failed(df)?)));
     };
     let (mut rules, mut reasons) = (Vec::new(), Vec::new());
     for row in failing.iter().enumerate().filter(|(_, f)| *f == Some(true)).map(|(row, _)| row) {
@@ -268,6 +264,50 @@ fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResu
     Ok(Some((keep_rows(out, &!&failing)?, failed)))
 }
 
+/// The failing rows of `df` when none fails, as `split` gives them: no rows, `df`'s columns and
+/// the rule and reason.
+fn none_failed(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut failed = df.clear();
+    for name in [RULE, REASON] {
+        failed.with_column(Column::new_empty(name.into(), &DataType::String))?;
+    }
+    Ok(failed)
+}
+
+/// `split` by `row_checks` for an `expect` step whose only row rule is `not_null`, when none of
+/// its columns holds a null: no row fails, told from the columns' null counts without a query.
+/// `None` otherwise.
+pub fn not_null_holds(df: &DataFrame, e: &Expect) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
+    let only_not_null = e.accepted_values.is_empty()
+        && e.regex.is_empty()
+        && e.range.is_empty()
+        && e.predicate.is_empty()
+        && e.exists_in.is_empty()
+        && !e.not_null.is_empty();
+    if !only_not_null || !e.not_null.iter().all(|c| df.column(c).is_ok_and(|c| c.null_count() == 0)) {
+        return Ok(None);
+    }
+    Ok(Some((df.clone(), none_failed(df)?)))
+}
+
+/// Whether `key` of `df`, of text, whole numbers or dates, has no null and no repeated value:
+/// then `unique` fails no row. Told by the keys' encoded rows, without a query.
+fn key_holds(df: &DataFrame, key: &[String]) -> PolarsResult<bool> {
+    let Ok(columns) = key.iter().map(|k| df.column(k).cloned()).collect::<PolarsResult<Vec<_>>>() else {
+        return Ok(false);
+    };
+    let exact = |d: &DataType| d.is_integer() || matches!(d, DataType::String | DataType::Date);
+    if !columns.iter().all(|c| exact(c.dtype()) && c.null_count() == 0) {
+        return Ok(false);
+    }
+    let flags = vec![false; columns.len()];
+    let rows =
+        polars_core::chunked_array::ops::row_encode::_get_rows_encoded_ca("".into(), &columns, &flags, &flags, false)?;
+    let mut seen = PlHashSet::with_capacity(rows.len());
+    let distinct = rows.downcast_iter().flat_map(|a| a.values_iter()).all(|row| seen.insert(row));
+    Ok(distinct)
+}
+
 /// Splits `df` by the `unique` key: a row whose key has a null fails, and so does every row
 /// but the first of each key.
 pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFrame)> {
@@ -275,6 +315,15 @@ pub fn unique(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFra
         let empty = df.clear();
         return Ok((df, empty));
     }
+    if key_holds(&df, key)? {
+        let failed = none_failed(&df)?;
+        return Ok((df, failed));
+    }
+    unique_by_query(df, key)
+}
+
+/// `unique` in one query that finds the failing rows and names their rule and reason.
+fn unique_by_query(df: DataFrame, key: &[String]) -> PolarsResult<(DataFrame, DataFrame)> {
     let names = key.join(", ");
     let shown = concat_str(
         key.iter().map(|c| col(c).cast(DataType::String).fill_null(lit("null"))).collect::<Vec<_>>(),
@@ -492,5 +541,40 @@ mod tests {
         assert!(fast.equals_missing(&query), "{fast}\n{query}");
         assert!(fast_failed.equals_missing(&query_failed), "{fast_failed}\n{query_failed}");
         assert_eq!(fast_failed.height(), 4);
+    }
+
+    #[test]
+    fn expectations_that_hold_are_told_without_a_query_as_the_query_tells_them() {
+        let df = df!(
+            "code" => ["a", "b", "c", "d"],
+            "n" => [1, 2, 1, 2],
+            "maybe" => [Some("x"), None, Some("y"), Some("z")],
+        )
+        .unwrap();
+        let expect = |not_null: &[&str]| Expect {
+            not_null: not_null.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        };
+        let no_refs = |_: &str| -> PolarsResult<DataFrame> { polars_bail!(ComputeError: "no refs") };
+        let e = expect(&["code", "n"]);
+        let (passed, failed) = not_null_holds(&df, &e).unwrap().expect("holds");
+        let (q_passed, q_failed) = split(df.clone(), row_checks(&e, &no_refs).unwrap()).unwrap();
+        assert!(passed.equals_missing(&q_passed));
+        assert_eq!((failed.schema(), failed.height()), (q_failed.schema(), q_failed.height()));
+        assert!(not_null_holds(&df, &expect(&["code", "maybe"])).unwrap().is_none(), "a null: the query");
+        assert!(not_null_holds(&df, &expect(&["absent"])).unwrap().is_none(), "a missing column: the query's error");
+        // A key with no null and no repeat, of one column or two.
+        for key in [vec!["code".to_string()], vec!["n".to_string(), "code".to_string()]] {
+            assert!(key_holds(&df, &key).unwrap());
+            let (passed, failed) = unique(df.clone(), &key).unwrap();
+            let (q_passed, q_failed) = unique_by_query(df.clone(), &key).unwrap();
+            assert!(passed.equals_missing(&q_passed));
+            assert_eq!((failed.schema(), failed.height()), (q_failed.schema(), q_failed.height()));
+        }
+        // Repeated, or with a null: the query.
+        assert!(!key_holds(&df, &["n".to_string()]).unwrap());
+        assert!(!key_holds(&df, &["maybe".to_string()]).unwrap());
+        let (_, failed) = unique(df, &["n".to_string()]).unwrap();
+        assert_eq!(failed.height(), 2);
     }
 }

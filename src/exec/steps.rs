@@ -266,7 +266,10 @@ pub fn apply(
         }
         Step::Expect(e) => {
             // Row rules first; `unique` among the rows that pass them.
-            let (passed, failed) = rules::split(df, rules::row_checks(e, refs)?)?;
+            let (passed, failed) = match rules::not_null_holds(&df, e)? {
+                Some(split) => split,
+                None => rules::split(df, rules::row_checks(e, refs)?)?,
+            };
             let (passed, repeated) = rules::unique(passed, &e.unique)?;
             let failed = if repeated.height() == 0 {
                 failed
