@@ -124,6 +124,9 @@ pub fn fold_accent(c: char) -> char {
 pub struct Prepared {
     pub chars: Vec<char>,
     pub tokens: Vec<String>,
+    /// The length of its words' weight vector (`tfidf`), once computed: a text is scored
+    /// against many, always under the same weights.
+    norm: std::sync::OnceLock<f64>,
 }
 
 impl Prepared {
@@ -135,7 +138,7 @@ impl Prepared {
             .collect();
         tokens.sort();
         tokens.dedup();
-        Prepared { chars: normalised.chars().collect(), tokens }
+        Prepared { chars: normalised.chars().collect(), tokens, norm: std::sync::OnceLock::new() }
     }
 }
 
@@ -310,8 +313,10 @@ impl WordWeights {
 
 /// Cosine of the two word sets weighted by rarity (TF-IDF over distinct words): shared rare
 /// words count for much, shared common ones (`services`, `operators`) for little.
+/// The texts scored by one `weights` only: each text's norm is computed once.
 pub fn tfidf(a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
-    let norm = |p: &Prepared| p.tokens.iter().map(|t| weights.get(t).powi(2)).sum::<f64>().sqrt();
+    let norm =
+        |p: &Prepared| *p.norm.get_or_init(|| p.tokens.iter().map(|t| weights.get(t).powi(2)).sum::<f64>().sqrt());
     let (na, nb) = (norm(a), norm(b));
     if na == 0.0 || nb == 0.0 {
         return 0.0;
