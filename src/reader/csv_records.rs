@@ -42,7 +42,9 @@ pub(super) fn text_frame(text: &str, layout: &Layout) -> Result<DataFrame, Strin
         let first_line = line;
         (at, line) = record(text, at, line, delimiter, &mut fields)?;
         let n = *width.get_or_insert_with(|| {
-            columns = (0..fields.len()).map(|_| MutableBinaryViewArray::with_capacity(bytes.len() / 64)).collect();
+            // Room for a value per line left (a line end inside quotes counts one too many).
+            let rows = memchr::memchr_iter(b'\n', &bytes[at..]).count() + 1;
+            columns = (0..fields.len()).map(|_| MutableBinaryViewArray::with_capacity(rows)).collect();
             fields.len()
         });
         if fields.len() > n && !truncate {
