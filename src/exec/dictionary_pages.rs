@@ -4,7 +4,7 @@
 //! bit-packed in Polars' hybrid encoding, byte for byte what its encoder writes (`tests`
 //! compares the two), without the 32 KiB buffer it clears for every page nor its iterators.
 
-use polars::prelude::{PolarsError, PolarsResult};
+use polars::prelude::PolarsResult;
 use polars_arrow::array::{Array, DictionaryArray, Utf8ViewArray};
 use polars_parquet::parquet::encoding::{bitpacked, uleb128, Encoding};
 use polars_parquet::parquet::metadata::Descriptor;
@@ -60,7 +60,7 @@ fn encode(array: &DictionaryArray<u32>, values: &Utf8ViewArray, ptype: &Primitiv
     };
     let bits = 32 - keys.iter().copied().max().unwrap_or(0).leading_zeros();
     buffer.push(bits as u8);
-    hybrid(&mut buffer, keys, bits as usize).map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+    hybrid(&mut buffer, keys, bits as usize);
     let header = DataPageHeader::V1(DataPageHeaderV1 {
         num_values: array.len() as i32,
         encoding: Encoding::RleDictionary.into(),
@@ -80,7 +80,7 @@ const MOST_LITERALS: usize = 8 * 1024;
 /// repeated more than 8 times is a run-length run, the values between are bit-packed in groups
 /// of 8 (a literal run padded to 8 with the repeats that follow it), at most `MOST_LITERALS` to
 /// a literal run.
-fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) -> std::io::Result<()> {
+fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
     // The literals not yet written start at `base`: Polars copies them to a buffer, whose
     // first `buffered` entries are always `values[base..]`.
     let (mut repeats, mut previous, mut buffered, mut literals, mut base) = (0usize, 0u32, 0usize, 0usize, 0usize);
@@ -127,7 +127,6 @@ fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) -> std::io::Result<()>
     if repeats > 8 {
         run(out, repeats, previous, bits);
     }
-    Ok(())
 }
 
 /// A run of `length` times `value`.

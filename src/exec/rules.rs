@@ -193,6 +193,16 @@ pub fn cast_columns(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(D
     }
 }
 
+/// A cast target as the rules and reasons name it (`int64`).
+fn type_name(t: DType) -> String {
+    format!("{t:?}").to_lowercase()
+}
+
+/// The rule a row failing the cast of `name` to `type_name` is quarantined under.
+fn cast_rule(name: &str, type_name: &str) -> String {
+    format!("cast({name}: {type_name})")
+}
+
 /// `cast_columns` in one query that casts, checks and names the failing rows' rule and reason.
 fn cast_by_query(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(DataFrame, DataFrame)> {
     let mut set = Vec::new();
@@ -201,7 +211,7 @@ fn cast_by_query(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(Data
         let current = df.column(name)?.dtype().clone();
         // The cast value, computed once (see `split_setting`), as the checks read it.
         let cast = col(set_name(i));
-        let type_name = format!("{t:?}").to_lowercase();
+        let type_name = type_name(*t);
         let changed = if current == DataType::String || *t == DType::Text || current == polars_type(*t) {
             lit(false)
         } else {
@@ -210,7 +220,7 @@ fn cast_by_query(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(Data
         };
         checks.push(Check {
             fails: col(name).is_not_null().and(cast.is_null().or(changed)),
-            rule: format!("cast({name}: {type_name})"),
+            rule: cast_rule(name, &type_name),
             reason: concat_str(
                 [lit(format!("{name}: cannot cast ")), quoted_value(name), lit(format!(" to {type_name}"))],
                 "",
@@ -228,9 +238,7 @@ fn cast_by_query(df: DataFrame, casts: &[(String, DType)]) -> PolarsResult<(Data
 /// failing cast names it). `None` when a cast is of another kind.
 fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
     let numbers = [DType::Int32, DType::Int64, DType::Float64, DType::Text];
-    let text =
-        |name: &String| df.column(name).is_ok_and(|c| matches!(c, Column::Series(_)) && c.dtype() == &DataType::String);
-    if !casts.iter().all(|(name, t)| numbers.contains(t) && text(name)) {
+    if !casts.iter().all(|(name, t)| numbers.contains(t) && super::trimmed::text_values(df, name)) {
         return Ok(None);
     }
     let mut out = df.clone();
@@ -252,9 +260,9 @@ fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResu
     for row in failing.iter().enumerate().filter(|(_, f)| *f == Some(true)).map(|(row, _)| row) {
         let first = failures.iter().find(|(_, _, f)| f.get(row) == Some(true));
         if let Some((name, t, _)) = first {
-            let type_name = format!("{t:?}").to_lowercase();
+            let type_name = type_name(*t);
             let value = df.column(name.as_str())?.str()?.get(row).unwrap_or_default();
-            rules.push(format!("cast({name}: {type_name})"));
+            rules.push(cast_rule(name, &type_name));
             reasons.push(format!("{name}: cannot cast '{value}' to {type_name}"));
         }
     }

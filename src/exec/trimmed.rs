@@ -11,9 +11,7 @@ use polars_arrow::array::{MutableBinaryViewArray, Utf8ViewArray};
 /// asks for more than that or a column is not a text column held as values.
 pub fn clean(c: &Clean, df: &DataFrame, columns: &[String]) -> Option<PolarsResult<DataFrame>> {
     let only_these = c.case.is_none() && c.replace.is_empty() && c.extract.is_none() && c.pad.is_none();
-    let text =
-        |name: &String| df.column(name).is_ok_and(|c| matches!(c, Column::Series(_)) && c.dtype() == &DataType::String);
-    if !only_these || !columns.iter().all(text) {
+    if !only_these || !columns.iter().all(|name| text_values(df, name)) {
         return None;
     }
     let mut out = df.clone();
@@ -26,6 +24,12 @@ pub fn clean(c: &Clean, df: &DataFrame, columns: &[String]) -> Option<PolarsResu
         }
     }
     Some(Ok(out))
+}
+
+/// Whether `name` is a text column of `df` held as values (not one constant): what the steps
+/// that work on the columns themselves take.
+pub(super) fn text_values(df: &DataFrame, name: &str) -> bool {
+    df.column(name).is_ok_and(|c| matches!(c, Column::Series(_)) && c.dtype() == &DataType::String)
 }
 
 /// The column cleaned, or `None` when no value changes.

@@ -312,8 +312,8 @@ impl WordWeights {
 }
 
 /// Cosine of the two word sets weighted by rarity (TF-IDF over distinct words): shared rare
-/// words count for much, shared common ones (`services`, `operators`) for little.
-/// The texts scored by one `weights` only: each text's norm is computed once.
+/// words count for much, shared common ones (`services`, `operators`) for little. A text is
+/// scored under one `weights` only: its norm is computed once, then kept.
 pub fn tfidf(a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
     let norm =
         |p: &Prepared| *p.norm.get_or_init(|| p.tokens.iter().map(|t| weights.get(t).powi(2)).sum::<f64>().sqrt());
