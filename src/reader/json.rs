@@ -11,6 +11,7 @@ use crate::config::sources::ReadOptions;
 use indexmap::IndexMap;
 use polars::prelude::*;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::path::Path;
 
 /// Reads a JSON document (`lines` false) or JSON lines into a frame.
@@ -284,9 +285,8 @@ fn column(name: &str, cells: &[Option<&Value>]) -> Column {
             for cell in cells {
                 match cell {
                     Some(Value::Array(items)) => {
-                        let texts: Vec<Option<String>> = items.iter().map(scalar_text).collect();
-                        let refs: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
-                        builder.append_trusted_len_iter(refs.into_iter());
+                        let texts: Vec<Option<Cow<str>>> = items.iter().map(scalar_text).collect();
+                        builder.append_trusted_len_iter(texts.iter().map(Option::as_deref));
                     }
                     _ => builder.append_null(),
                 }
@@ -294,17 +294,17 @@ fn column(name: &str, cells: &[Option<&Value>]) -> Column {
             builder.finish().into_series().into()
         }
         Kind::Null | Kind::Text | Kind::Json => {
-            Column::new(name, cells.iter().map(|c| c.and_then(scalar_text)).collect::<Vec<Option<String>>>())
+            StringChunked::from_iter_options(name, cells.iter().map(|c| c.and_then(scalar_text))).into_column()
         }
     }
 }
 
-/// A value as text: strings as they are, null as null, anything else as JSON.
-fn scalar_text(v: &Value) -> Option<String> {
+/// A value as text: strings as they are (borrowed), null as null, anything else as JSON.
+fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
