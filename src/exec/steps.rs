@@ -88,8 +88,45 @@ const MASK: &str = "__jf_keep";
 /// Reads another table's output for joins and `ref()`.
 pub type RefReader<'a> = dyn Fn(&str) -> PolarsResult<DataFrame> + 'a;
 
-/// Applies one step.
+/// Applies one step. A provenance column that held one value for every row (a constant column)
+/// comes out as one value again where the step only copied it row by row (an unpivot, a join or
+/// an explode repeats it), so that the layers after neither hold nor encode it per row.
 pub fn apply(
+    step: &Step,
+    df: DataFrame,
+    refs: &RefReader,
+    vars: &BTreeMap<String, String>,
+) -> PolarsResult<StepResult> {
+    let constant: Vec<(PlSmallStr, Scalar)> = PROVENANCE
+        .iter()
+        .filter_map(|p| match df.column(p) {
+            Ok(Column::Scalar(c)) => Some((PlSmallStr::from(*p), c.scalar().clone())),
+            _ => None,
+        })
+        .collect();
+    let mut result = apply_step(step, df, refs, vars)?;
+    for (name, value) in constant {
+        result.df = constant_again(result.df, name, value)?;
+    }
+    Ok(result)
+}
+
+/// `df` with its column `name` made the constant column of `value` when every row holds `value`.
+fn constant_again(mut df: DataFrame, name: PlSmallStr, value: Scalar) -> PolarsResult<DataFrame> {
+    let height = df.height();
+    let Ok(column) = df.column(&name) else { return Ok(df) };
+    if height == 0 || matches!(column, Column::Scalar(_)) || column.dtype() != value.dtype() {
+        return Ok(df);
+    }
+    let one = value.clone().into_series(name.clone());
+    if column.as_materialized_series().equal_missing(&one)?.all() {
+        df.with_column(Column::new_scalar(name, value, height))?;
+    }
+    Ok(df)
+}
+
+/// Applies one step (see `apply`).
+fn apply_step(
     step: &Step,
     df: DataFrame,
     refs: &RefReader,
@@ -393,6 +430,7 @@ pub(super) fn clean_exprs(c: &Clean, columns: &[String]) -> Vec<Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::pipeline::Unpivot;
 
     /// The frame Polars' own stable sort gives.
     fn polars_sorted(df: &DataFrame, keys: &[&str], descending: &[bool]) -> DataFrame {
@@ -459,6 +497,35 @@ mod tests {
         let step = Step::Sort(vec!["f".into()]);
         let out = apply(&step, df.clone(), &|_: &str| unreachable!(), &BTreeMap::new()).unwrap();
         assert!(out.df.equals_missing(&polars_sorted(&df, &["f"], &[false])));
+    }
+
+    #[test]
+    fn a_constant_provenance_column_stays_one_value_through_an_unpivot() {
+        let file = Scalar::new(DataType::String, AnyValue::StringOwned("noc/a.csv".into()));
+        let mut df = df!("code" => ["1", "2", "3"], "x" => ["4", "5", "6"], "y" => ["7", "8", "9"]).unwrap();
+        df.with_column(Column::new_scalar("_source_file".into(), file.clone(), 3)).unwrap();
+        let unpivot = Unpivot { index: vec!["code".into()], on: vec![], variable: "d".into(), value: "v".into() };
+        let no_refs = |_: &str| -> PolarsResult<DataFrame> { unreachable!() };
+        let step = Step::Unpivot(Box::new(unpivot));
+        // Polars' unpivot repeats the column row by row ...
+        let polars = apply_step(&step, df.clone(), &no_refs, &BTreeMap::new()).unwrap().df;
+        assert!(!matches!(polars.column("_source_file").unwrap(), Column::Scalar(_)));
+        // ... which the step makes one value again.
+        let long = apply(&step, df.clone(), &no_refs, &BTreeMap::new()).unwrap().df;
+        assert_eq!(long.height(), 6);
+        let Column::Scalar(kept) = long.column("_source_file").unwrap() else { panic!("materialized: {long}") };
+        assert_eq!((kept.scalar(), kept.len()), (&file, 6));
+        // Held row by row: made one value again when every row holds it, else left as it is.
+        let materialized = df.column("_source_file").unwrap().as_materialized_series().clone();
+        let mut mixed = df.clone();
+        let values = Series::new("_source_file".into(), ["noc/a.csv", "noc/b.csv", "noc/a.csv"]);
+        mixed.with_column(values.into_column()).unwrap();
+        let again = constant_again(mixed, "_source_file".into(), file.clone()).unwrap();
+        assert!(!matches!(again.column("_source_file").unwrap(), Column::Scalar(_)));
+        let mut whole = df;
+        whole.with_column(materialized.into_column()).unwrap();
+        let again = constant_again(whole, "_source_file".into(), file).unwrap();
+        assert!(matches!(again.column("_source_file").unwrap(), Column::Scalar(_)));
     }
 
     #[test]
