@@ -88,45 +88,8 @@ const MASK: &str = "__jf_keep";
 /// Reads another table's output for joins and `ref()`.
 pub type RefReader<'a> = dyn Fn(&str) -> PolarsResult<DataFrame> + 'a;
 
-/// Applies one step. A provenance column that held one value for every row (a constant column)
-/// comes out as one value again where the step only copied it row by row (an unpivot, a join or
-/// an explode repeats it), so that the layers after neither hold nor encode it per row.
+/// Applies one step.
 pub fn apply(
-    step: &Step,
-    df: DataFrame,
-    refs: &RefReader,
-    vars: &BTreeMap<String, String>,
-) -> PolarsResult<StepResult> {
-    let constant: Vec<(PlSmallStr, Scalar)> = PROVENANCE
-        .iter()
-        .filter_map(|p| match df.column(p) {
-            Ok(Column::Scalar(c)) => Some((PlSmallStr::from(*p), c.scalar().clone())),
-            _ => None,
-        })
-        .collect();
-    let mut result = apply_step(step, df, refs, vars)?;
-    for (name, value) in constant {
-        result.df = constant_again(result.df, name, value)?;
-    }
-    Ok(result)
-}
-
-/// `df` with its column `name` made the constant column of `value` when every row holds `value`.
-fn constant_again(mut df: DataFrame, name: PlSmallStr, value: Scalar) -> PolarsResult<DataFrame> {
-    let height = df.height();
-    let Ok(column) = df.column(&name) else { return Ok(df) };
-    if height == 0 || matches!(column, Column::Scalar(_)) || column.dtype() != value.dtype() {
-        return Ok(df);
-    }
-    let one = value.clone().into_series(name.clone());
-    if column.as_materialized_series().equal_missing(&one)?.all() {
-        df.with_column(Column::new_scalar(name, value, height))?;
-    }
-    Ok(df)
-}
-
-/// Applies one step (see `apply`).
-fn apply_step(
     step: &Step,
     df: DataFrame,
     refs: &RefReader,
@@ -196,7 +159,20 @@ fn apply_step(
                     .with_columns(on.iter().map(|c| col(c).cast(DataType::String)).collect::<Vec<_>>())
                     .collect()?;
             }
-            let long = df.unpivot(Some(on), index)?;
+            // Polars repeats each index value row by row; a constant one (the provenance) stays one
+            // value, so that the layers after neither hold nor encode it per row.
+            let constant: Vec<(PlSmallStr, Scalar)> = index
+                .iter()
+                .filter_map(|c| match df.column(c) {
+                    Ok(Column::Scalar(s)) => Some((PlSmallStr::from(c.as_str()), s.scalar().clone())),
+                    _ => None,
+                })
+                .collect();
+            let mut long = df.unpivot(Some(on), index)?;
+            let height = long.height();
+            for (name, value) in constant {
+                long.with_column(Column::new_scalar(name, value, height))?;
+            }
             let long = renamed(long, |c| match c {
                 "variable" => Some(u.variable.clone()),
                 "value" => Some(u.value.clone()),
@@ -501,31 +477,39 @@ mod tests {
 
     #[test]
     fn a_constant_provenance_column_stays_one_value_through_an_unpivot() {
-        let file = Scalar::new(DataType::String, AnyValue::StringOwned("noc/a.csv".into()));
+        let file = Scalar::new(DataType::String, AnyValue::StringOwned("/data/noc/workcontext_oasis.csv".into()));
+        let at = Scalar::new(
+            DataType::Datetime(TimeUnit::Microseconds, None),
+            AnyValue::Datetime(1_764_000_000_000_000, TimeUnit::Microseconds, None),
+        );
         let mut df = df!("code" => ["1", "2", "3"], "x" => ["4", "5", "6"], "y" => ["7", "8", "9"]).unwrap();
         df.with_column(Column::new_scalar("_source_file".into(), file.clone(), 3)).unwrap();
+        df.with_column(Column::new_scalar("_ingested_at".into(), at.clone(), 3)).unwrap();
         let unpivot = Unpivot { index: vec!["code".into()], on: vec![], variable: "d".into(), value: "v".into() };
         let no_refs = |_: &str| -> PolarsResult<DataFrame> { unreachable!() };
-        let step = Step::Unpivot(Box::new(unpivot));
-        // Polars' unpivot repeats the column row by row ...
-        let polars = apply_step(&step, df.clone(), &no_refs, &BTreeMap::new()).unwrap().df;
+        let long = apply(&Step::Unpivot(Box::new(unpivot)), df.clone(), &no_refs, &BTreeMap::new()).unwrap().df;
+        for (name, value) in [("_source_file", &file), ("_ingested_at", &at)] {
+            let Column::Scalar(kept) = long.column(name).unwrap() else { panic!("{name} row by row: {long}") };
+            assert_eq!((kept.scalar(), kept.len()), (value, 6));
+        }
+        // The same rows as Polars' own unpivot, which repeats them row by row.
+        let index = ["code", "_source_file", "_ingested_at"];
+        let polars = df.unpivot(Some(["x", "y"]), index).unwrap();
         assert!(!matches!(polars.column("_source_file").unwrap(), Column::Scalar(_)));
-        // ... which the step makes one value again.
-        let long = apply(&step, df.clone(), &no_refs, &BTreeMap::new()).unwrap().df;
-        assert_eq!(long.height(), 6);
-        let Column::Scalar(kept) = long.column("_source_file").unwrap() else { panic!("materialized: {long}") };
-        assert_eq!((kept.scalar(), kept.len()), (&file, 6));
-        // Held row by row: made one value again when every row holds it, else left as it is.
-        let materialized = df.column("_source_file").unwrap().as_materialized_series().clone();
-        let mut mixed = df.clone();
-        let values = Series::new("_source_file".into(), ["noc/a.csv", "noc/b.csv", "noc/a.csv"]);
-        mixed.with_column(values.into_column()).unwrap();
-        let again = constant_again(mixed, "_source_file".into(), file.clone()).unwrap();
-        assert!(!matches!(again.column("_source_file").unwrap(), Column::Scalar(_)));
-        let mut whole = df;
-        whole.with_column(materialized.into_column()).unwrap();
-        let again = constant_again(whole, "_source_file".into(), file).unwrap();
-        assert!(matches!(again.column("_source_file").unwrap(), Column::Scalar(_)));
+        let polars = renamed(polars, |c| {
+            Some(
+                if c == "variable" {
+                    "d"
+                } else if c == "value" {
+                    "v"
+                } else {
+                    c
+                }
+                .to_string(),
+            )
+        })
+        .unwrap();
+        assert!(long.equals_missing(&polars), "{long}\n{polars}");
     }
 
     #[test]
