@@ -447,6 +447,40 @@ mod tests {
     }
 
     #[test]
+    fn sorting_generated_frames_orders_as_polars_does() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let words =
+            ["", "a", "ab", "b", "é", "z", "a longer text beyond twelve bytes", "a longer text beyond twelve bytez"];
+        for round in 0..300 {
+            let rows = 1 + next(40) as usize;
+            let text: Vec<Option<&str>> =
+                (0..rows).map(|_| (next(6) > 0).then(|| words[next(words.len() as u64) as usize])).collect();
+            let number: Vec<Option<i64>> = (0..rows).map(|_| (next(5) > 0).then(|| next(7) as i64 - 3)).collect();
+            let count: Vec<u32> = (0..rows).map(|_| next(4) as u32).collect();
+            let day: Vec<Option<i32>> = (0..rows).map(|_| (next(4) > 0).then(|| next(3) as i32 * 400 - 300)).collect();
+            let mut df =
+                df!("t" => text, "n" => number, "u" => count, "row" => (0..rows as i64).collect::<Vec<_>>()).unwrap();
+            let days = Series::new("d".into(), day).cast(&DataType::Date).unwrap();
+            df.with_column(days.into_column()).unwrap();
+            let names = ["t", "n", "u", "d"];
+            let width = 2 + next(3) as usize;
+            let keys: Vec<&str> = (0..width).map(|_| names[next(4) as usize]).collect();
+            let descending: Vec<bool> = (0..width).map(|_| next(2) == 1).collect();
+            let Ok(ours) = sorted_by_rows(df.clone(), &keys, &descending).unwrap() else {
+                panic!("round {round}: {keys:?} should be sorted here")
+            };
+            let polars = polars_sorted(&df, &keys, &descending);
+            assert!(ours.equals_missing(&polars), "round {round}: {keys:?} {descending:?}\n{ours}\n{polars}");
+        }
+    }
+
+    #[test]
     fn rows_already_in_order_are_the_frame_itself() {
         let df = df!("k" => ["a", "a", "b", "c"], "v" => [4, 3, 2, 1]).unwrap();
         let Ok(same) = sorted_by_rows(df.clone(), &["k"], &[false]).unwrap() else { panic!("sorted by rows") };
