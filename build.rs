@@ -7,7 +7,7 @@
 //!   about 50: only with rustc's own linker (rust-lld, the default on x86_64 Linux since Rust
 //!   1.90), which reads the list; other linkers get the binary laid out as before.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -20,10 +20,23 @@ fn main() {
     }
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     println!("cargo:rustc-link-arg-bins=-no-pie");
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/symbol-order.txt");
-    if order.is_file() && links_with_rust_lld() {
-        println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering", order.display());
+    if links_with_rust_lld() {
+        if let Some(order) = symbol_order() {
+            println!(
+                "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
+                order.display()
+            );
+        }
     }
+}
+
+/// The link order, copied into the build's own folder: the linker is handed a path inside the
+/// target folder, which a checkout that shares it (and this script's output) always finds.
+fn symbol_order() -> Option<PathBuf> {
+    let source = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR")?).join("link/symbol-order.txt");
+    let copy = Path::new(&std::env::var_os("OUT_DIR")?).join("symbol-order.txt");
+    std::fs::copy(source, &copy).ok()?;
+    Some(copy)
 }
 
 /// Whether the binary is linked by rust-lld: x86_64 Linux (GNU) with rustc 1.90 or later, and no
