@@ -282,17 +282,62 @@ fn none_failed(df: &DataFrame) -> PolarsResult<DataFrame> {
     Ok(failed)
 }
 
-/// `split` by `row_checks` for an `expect` step whose only row rule is `not_null`, when none of
-/// its columns holds a null: no row fails, told from the columns' null counts without a query.
-/// `None` otherwise.
-pub fn not_null_holds(df: &DataFrame, e: &Expect) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
-    let only_not_null = e.accepted_values.is_empty()
-        && e.regex.is_empty()
-        && e.range.is_empty()
-        && e.predicate.is_empty()
-        && e.exists_in.is_empty()
-        && !e.not_null.is_empty();
-    if !only_not_null || !e.not_null.iter().all(|c| df.column(c).is_ok_and(|c| c.null_count() == 0)) {
+/// `split` by `row_checks` for an `expect` step whose row rules all hold, told from the columns
+/// without a query: `not_null` on columns without nulls; `range` on columns of numbers;
+/// `accepted_values` and `exists_in` on text (and, for `exists_in`, a text column of the other
+/// table). `None` for any other rule (`regex`, `predicate`), any other type, a missing column,
+/// no row rule at all, or a rule that fails a row: then the query finds the rows and reasons.
+pub fn row_rules_hold(
+    df: &DataFrame,
+    e: &Expect,
+    refs: &super::steps::RefReader,
+) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
+    let any_rule =
+        !e.not_null.is_empty() || !e.accepted_values.is_empty() || !e.range.is_empty() || !e.exists_in.is_empty();
+    if !any_rule || !e.regex.is_empty() || !e.predicate.is_empty() {
+        return Ok(None);
+    }
+    let text = |c: &str| df.column(c).ok().and_then(|c| c.as_materialized_series().str().ok().cloned());
+    let not_null = e.not_null.iter().all(|c| df.column(c).is_ok_and(|c| c.null_count() == 0));
+    let accepted = || {
+        e.accepted_values.iter().all(|(c, values)| {
+            let allowed: PlHashSet<&str> = values.iter().map(String::as_str).collect();
+            text(c).is_some_and(|t| t.iter().flatten().all(|v| allowed.contains(v)))
+        })
+    };
+    let in_range = || -> PolarsResult<bool> {
+        for (c, range) in &e.range {
+            let Ok(column) = df.column(c) else { return Ok(false) };
+            if !column.dtype().is_primitive_numeric() {
+                return Ok(false);
+            }
+            // As the query: the value as a fraction, outside when below `min` or above `max`.
+            let numbers = column.as_materialized_series().cast(&DataType::Float64)?;
+            let outside = |v: f64| range.min.is_some_and(|min| v < min) || range.max.is_some_and(|max| v > max);
+            if numbers.f64()?.iter().flatten().any(outside) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    let exist = || -> PolarsResult<bool> {
+        for (c, target) in &e.exists_in {
+            let (Some((reference, column)), Some(values)) =
+                (crate::config::pipeline::split_column_ref(target), text(c))
+            else {
+                return Ok(false);
+            };
+            let other = refs(reference)?;
+            let Ok(keys) = other.column(column).map(|k| k.as_materialized_series().clone()) else { return Ok(false) };
+            let Ok(keys) = keys.str() else { return Ok(false) };
+            let keys: PlHashSet<&str> = keys.iter().flatten().collect();
+            if !values.iter().flatten().all(|v| keys.contains(v)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    if !(not_null && accepted() && in_range()? && exist()?) {
         return Ok(None);
     }
     Ok(Some((df.clone(), none_failed(df)?)))
@@ -445,6 +490,7 @@ fn fmt_bound(b: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::pipeline::Range;
 
     /// A frame of three batches (chunks) with a constant column, as a batched layer is.
     fn batched() -> DataFrame {
@@ -563,14 +609,67 @@ mod tests {
             not_null: not_null.iter().map(|c| c.to_string()).collect(),
             ..Default::default()
         };
-        let no_refs = |_: &str| -> PolarsResult<DataFrame> { polars_bail!(ComputeError: "no refs") };
-        let e = expect(&["code", "n"]);
-        let (passed, failed) = not_null_holds(&df, &e).unwrap().expect("holds");
-        let (q_passed, q_failed) = split(df.clone(), row_checks(&e, &no_refs).unwrap()).unwrap();
-        assert!(passed.equals_missing(&q_passed));
-        assert_eq!((failed.schema(), failed.height()), (q_failed.schema(), q_failed.height()));
-        assert!(not_null_holds(&df, &expect(&["code", "maybe"])).unwrap().is_none(), "a null: the query");
-        assert!(not_null_holds(&df, &expect(&["absent"])).unwrap().is_none(), "a missing column: the query's error");
+        let codes = df!("code" => ["a", "b", "c", "d", "e"]).unwrap();
+        let refs = |r: &str| -> PolarsResult<DataFrame> {
+            if r == "silver.codes" {
+                Ok(codes.clone())
+            } else {
+                polars_bail!(ComputeError: "no table {r}")
+            }
+        };
+        let with = |e: Expect, rule: &str, column: &str, value: &str| {
+            let mut e = e;
+            match rule {
+                "range" => {
+                    let (min, max) = value.split_once(',').unwrap();
+                    e.range.insert(column.into(), Range { min: min.parse().ok(), max: max.parse().ok() });
+                }
+                "accepted" => {
+                    e.accepted_values.insert(column.into(), value.split(',').map(String::from).collect());
+                }
+                "exists" => {
+                    e.exists_in.insert(column.into(), value.into());
+                }
+                "regex" => {
+                    e.regex.insert(column.into(), value.into());
+                }
+                _ => unreachable!(),
+            }
+            e
+        };
+        let holding = [
+            expect(&["code", "n"]),
+            with(expect(&[]), "range", "n", "1,2"),
+            with(expect(&["code"]), "range", "n", "0,-"),
+            with(expect(&[]), "accepted", "maybe", "x,y,z"),
+            with(expect(&[]), "exists", "code", "silver.codes.code"),
+            with(with(expect(&["n"]), "accepted", "maybe", "x,y,z"), "accepted", "code", "a,b,c,d"),
+        ];
+        for e in &holding {
+            let (passed, failed) = row_rules_hold(&df, e, &refs).unwrap().unwrap_or_else(|| panic!("holds: {e:?}"));
+            let (q_passed, q_failed) = split(df.clone(), row_checks(e, &refs).unwrap()).unwrap();
+            assert!(passed.equals_missing(&q_passed), "{e:?}");
+            assert_eq!((failed.schema(), failed.height()), (q_failed.schema(), q_failed.height()), "{e:?}");
+        }
+        // A rule that fails a row, a type told only by the query, a rule the query alone
+        // checks, a missing column: the query.
+        let not_holding = [
+            expect(&["code", "maybe"]),
+            expect(&["absent"]),
+            with(expect(&[]), "range", "n", "2,-"),
+            with(expect(&[]), "range", "code", "0,5"),
+            with(expect(&[]), "accepted", "maybe", "x,y"),
+            with(expect(&[]), "accepted", "n", "1,2"),
+            with(expect(&[]), "exists", "maybe", "silver.codes.code"),
+            with(expect(&["code"]), "regex", "code", "[a-d]"),
+            Expect::default(),
+        ];
+        for e in &not_holding {
+            assert!(row_rules_hold(&df, e, &refs).unwrap().is_none(), "{e:?}");
+        }
+        // The query finds the rows that fail, as before.
+        let (_, failed) = split(df.clone(), row_checks(&not_holding[2], &refs).unwrap()).unwrap();
+        assert_eq!(failed.height(), 2);
         // A key with no null and no repeat, of one column or two.
         for key in [vec!["code".to_string()], vec!["n".to_string(), "code".to_string()]] {
             assert!(key_holds(&df, &key).unwrap());

@@ -279,7 +279,7 @@ pub fn apply(
         }
         Step::Expect(e) => {
             // Row rules first; `unique` among the rows that pass them.
-            let (passed, failed) = match rules::not_null_holds(&df, e)? {
+            let (passed, failed) = match rules::row_rules_hold(&df, e, refs)? {
                 Some(split) => split,
                 None => rules::split(df, rules::row_checks(e, refs)?)?,
             };
