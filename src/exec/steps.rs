@@ -88,6 +88,19 @@ const MASK: &str = "__jf_keep";
 /// Reads another table's output for joins and `ref()`.
 pub type RefReader<'a> = dyn Fn(&str) -> PolarsResult<DataFrame> + 'a;
 
+/// `refs`, reading each table once: later reads of the same table take the first's frame.
+fn read_once<'a>(refs: &'a RefReader) -> impl Fn(&str) -> PolarsResult<DataFrame> + 'a {
+    let read = std::cell::RefCell::new(BTreeMap::<String, DataFrame>::new());
+    move |reference: &str| {
+        if let Some(df) = read.borrow().get(reference) {
+            return Ok(df.clone());
+        }
+        let df = refs(reference)?;
+        read.borrow_mut().insert(reference.to_string(), df.clone());
+        Ok(df)
+    }
+}
+
 /// Applies one step.
 pub fn apply(
     step: &Step,
@@ -278,7 +291,9 @@ pub fn apply(
             StepResult::reshaped(rows_in, out)
         }
         Step::Expect(e) => {
-            // Row rules first; `unique` among the rows that pass them.
+            // Row rules first; `unique` among the rows that pass them. A table an `exists_in`
+            // names is read once, for the rules told from the columns and the query alike.
+            let refs = &read_once(refs);
             let (passed, failed) = match rules::row_rules_hold(&df, e, refs)? {
                 Some(split) => split,
                 None => rules::split(df, rules::row_checks(e, refs)?)?,
@@ -530,20 +545,29 @@ mod tests {
         let index = ["code", "_source_file", "_ingested_at"];
         let polars = df.unpivot(Some(["x", "y"]), index).unwrap();
         assert!(!matches!(polars.column("_source_file").unwrap(), Column::Scalar(_)));
-        let polars = renamed(polars, |c| {
-            Some(
-                if c == "variable" {
-                    "d"
-                } else if c == "value" {
-                    "v"
-                } else {
-                    c
-                }
-                .to_string(),
-            )
+        let polars = renamed(polars, |c| match c {
+            "variable" => Some("d".to_string()),
+            "value" => Some("v".to_string()),
+            _ => None,
         })
         .unwrap();
         assert!(long.equals_missing(&polars), "{long}\n{polars}");
+    }
+
+    #[test]
+    fn an_expect_step_reads_the_table_an_exists_in_names_once() {
+        let df = df!("code" => ["a", "b", "x"]).unwrap();
+        let reads = std::cell::Cell::new(0);
+        let refs = |_: &str| -> PolarsResult<DataFrame> {
+            reads.set(reads.get() + 1);
+            Ok(df!("code" => ["a", "b"]).unwrap())
+        };
+        let mut e = crate::config::pipeline::Expect::default();
+        e.exists_in.insert("code".into(), "silver.codes.code".into());
+        // `x` is an orphan: the rules told from the columns do not hold, and the query runs.
+        let out = apply(&Step::Expect(Box::new(e)), df, &refs, &BTreeMap::new()).unwrap();
+        assert_eq!((out.df.height(), out.quarantined.map(|q| q.height())), (2, Some(1)));
+        assert_eq!(reads.get(), 1);
     }
 
     #[test]
