@@ -20,6 +20,26 @@ pub(super) struct Layout<'a> {
     pub header: bool,
 }
 
+/// `text_frame` by Polars' reader, which parses a text on every core (for the batches of a large
+/// file), without the null values (`layout.nulls` and `layout.header` are not read). One chunk:
+/// Polars parses a text in about 32 pieces, and every step that works a chunk at a time
+/// (`rules::by_chunks`, meant for frames built from batches) would run once per piece.
+pub(super) fn polars_text_frame(text: &str, layout: &Layout) -> PolarsResult<DataFrame> {
+    CsvReadOptions::default()
+        .with_rechunk(true)
+        .with_has_header(false)
+        .with_skip_rows(layout.skip)
+        .with_infer_schema_length(Some(0))
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_separator(layout.delimiter)
+                .with_missing_is_null(false)
+                .with_truncate_ragged_lines(layout.truncate),
+        )
+        .into_reader_with_file_handle(std::io::Cursor::new(text.as_bytes()))
+        .finish()
+}
+
 /// The frame of `text`'s records: columns `column_1` to `column_N`, N the fields of its first
 /// record; a shorter record's missing fields are empty (a blank line is a record of empty
 /// values). A longer record is cut to N fields when `truncate`, else it is an error naming its
@@ -152,7 +172,6 @@ fn record<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
 
     /// Comma-separated, no nulls, as the comparison with Polars reads.
     fn layout(skip: usize, truncate: bool) -> Layout<'static> {
@@ -160,20 +179,7 @@ mod tests {
     }
 
     fn polars(text: &str, skip: usize, truncate: bool) -> Result<DataFrame, String> {
-        CsvReadOptions::default()
-            .with_rechunk(true)
-            .with_has_header(false)
-            .with_skip_rows(skip)
-            .with_infer_schema_length(Some(0))
-            .with_parse_options(
-                CsvParseOptions::default()
-                    .with_separator(b',')
-                    .with_missing_is_null(false)
-                    .with_truncate_ragged_lines(truncate),
-            )
-            .into_reader_with_file_handle(Cursor::new(text.as_bytes()))
-            .finish()
-            .map_err(|e| e.to_string())
+        polars_text_frame(text, &layout(skip, truncate)).map_err(|e| e.to_string())
     }
 
     fn rows(df: &DataFrame) -> Vec<Vec<Option<String>>> {

@@ -232,27 +232,20 @@ fn parse_csv(path: &Path, text: &str, opts: &ReadOptions, truncate: bool) -> Res
     with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
 }
 
-/// `parse_csv` by Polars' reader, which parses a text on every core (for the batches of a large
-/// file), without the null values; it reads as `parse_csv` does (see `csv_records`' tests).
+/// `parse_csv` by Polars' reader (see `csv_records::polars_text_frame`), without the null
+/// values; it reads as `parse_csv` does (see `csv_records`' tests).
 fn parse_csv_parallel(path: &Path, text: &str, opts: &ReadOptions, truncate: bool) -> Result<DataFrame, ReadError> {
-    let delimiter = opts.delimiter.unwrap_or(',');
-    // One chunk: Polars parses a file in about 32 pieces, and every step that works a chunk at
-    // a time (`rules::by_chunks`, meant for frames built from batches) would run once per piece.
-    let df = CsvReadOptions::default()
-        .with_rechunk(true)
-        .with_has_header(false)
-        .with_skip_rows(skip(opts))
-        .with_infer_schema_length(Some(0))
-        .with_parse_options(
-            CsvParseOptions::default()
-                .with_separator(delimiter as u8)
-                .with_missing_is_null(false)
-                .with_truncate_ragged_lines(truncate),
-        )
-        .into_reader_with_file_handle(std::io::Cursor::new(text.as_bytes()))
-        .finish()
+    let has_header = opts.header.unwrap_or(true);
+    let layout = csv_records::Layout {
+        delimiter: opts.delimiter.unwrap_or(',') as u8,
+        skip: skip(opts),
+        truncate,
+        nulls: &[],
+        header: has_header,
+    };
+    let df = csv_records::polars_text_frame(text, &layout)
         .map_err(|e| err(path, format!("not readable as CSV: {}", e.to_string().lines().next().unwrap_or_default())))?;
-    with_header_row(df, opts.header.unwrap_or(true)).map_err(|e| err(path, e.to_string()))
+    with_header_row(df, has_header).map_err(|e| err(path, e.to_string()))
 }
 
 /// The column names of a CSV text: its first non-blank record after `skip` lines (blank and
