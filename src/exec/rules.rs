@@ -246,7 +246,7 @@ fn cast_text_to_numbers(df: &DataFrame, casts: &[(String, DType)]) -> PolarsResu
     let mut failures: Vec<(&String, DType, BooleanChunked)> = Vec::new();
     for (name, t) in casts.iter().filter(|(_, t)| *t != DType::Text) {
         let values = df.column(name)?.str()?;
-        let trimmed = super::trimmed::cleaned(values, true, false);
+        let trimmed = super::trimmed::cleaned(values, &super::trimmed::Cleaning::trim());
         let cast = trimmed.as_ref().unwrap_or(values).cast(&polars_type(*t))?;
         if cast.null_count() != values.null_count() {
             failures.push((name, *t, &values.is_not_null() & &cast.is_null()));

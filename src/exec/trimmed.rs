@@ -1,23 +1,156 @@
-//! The usual `clean` step, `trim` and `empty_as_null` alone, on text columns without a Polars
-//! query: each value is looked at once, and a column none of whose values change is kept as
-//! it is, the same arrays, so that the layer written next takes its encoded pages (see
-//! `exec::parquet::Encoded`). Reads as the step's expressions read (`tests` compares the two).
+//! The usual `clean` step, `trim`, `replace` of literal texts and `empty_as_null`, on text
+//! columns without a Polars query: each value is looked at once, and a column none of whose
+//! values change is kept as it is, the same arrays, so that the layer written next takes its
+//! encoded pages (see `exec::parquet::Encoded`). A `replace` pattern is taken here when it is a
+//! plain text (`,`: every occurrence) or a whole value from a short list (`^N/A$`,
+//! `^N/[AD]$`), its replacement without `$` groups; any other goes to the query, whose regex
+//! engine it needs. Reads as the step's expressions read (`tests` compares the two).
 
 use crate::config::pipeline::Clean;
 use polars::prelude::*;
 use polars_arrow::array::{MutableBinaryViewArray, Utf8ViewArray};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use std::borrow::Cow;
 
-/// `df` with `columns` trimmed and their empty values null as `c` says, or `None` when `c`
-/// asks for more than that or a column is not a text column held as values.
+/// Values a whole-value pattern may stand for at most.
+const MOST_VALUES: usize = 64;
+
+/// What a `clean` does to each value of a column: trimmed, then each replacement in order,
+/// then an empty value null.
+pub(super) struct Cleaning {
+    trim: bool,
+    replace: Vec<(Pattern, String)>,
+    empty_as_null: bool,
+}
+
+/// A `replace` pattern told without a regex.
+#[derive(Debug, PartialEq)]
+enum Pattern {
+    /// A whole value equal to one of these.
+    Whole(Vec<String>),
+    /// This text wherever it occurs.
+    Anywhere(String),
+}
+
+impl Cleaning {
+    /// Trimming alone.
+    pub(super) fn trim() -> Cleaning {
+        Cleaning { trim: true, replace: vec![], empty_as_null: false }
+    }
+
+    /// What `c` does, when it asks for nothing beyond trim, literal replacements and nulls.
+    fn of(c: &Clean) -> Option<Cleaning> {
+        if c.case.is_some() || c.extract.is_some() || c.pad.is_some() {
+            return None;
+        }
+        let replace = c
+            .replace
+            .iter()
+            .map(|(pattern, with)| Some((literal(pattern)?, with.clone())).filter(|_| !with.contains('$')))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Cleaning { trim: c.trim, replace, empty_as_null: c.empty_as_null })
+    }
+
+    /// `v` cleaned; `None` for null.
+    fn apply<'a>(&'a self, v: &'a str) -> Option<Cow<'a, str>> {
+        let mut v = Cow::Borrowed(if self.trim { v.trim() } else { v });
+        for (pattern, with) in &self.replace {
+            match pattern {
+                Pattern::Whole(values) => {
+                    if values.iter().any(|x| x == v.as_ref()) {
+                        v = Cow::Borrowed(with.as_str());
+                    }
+                }
+                Pattern::Anywhere(text) => {
+                    if v.contains(text.as_str()) {
+                        v = Cow::Owned(v.replace(text.as_str(), with));
+                    }
+                }
+            }
+        }
+        Some(v).filter(|v| !(self.empty_as_null && v.is_empty()))
+    }
+}
+
+/// `pattern` (a regex) as a literal text or a list of whole values, where it is one.
+fn literal(pattern: &str) -> Option<Pattern> {
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    match hir.kind() {
+        HirKind::Literal(text) if !text.0.is_empty() => {
+            Some(Pattern::Anywhere(String::from_utf8(text.0.to_vec()).ok()?))
+        }
+        HirKind::Concat(parts) => {
+            let (first, rest) = parts.split_first()?;
+            let (last, middle) = rest.split_last()?;
+            let anchored = first.kind() == &HirKind::Look(Look::Start) && last.kind() == &HirKind::Look(Look::End);
+            if !anchored {
+                return None;
+            }
+            let mut values = vec![String::new()];
+            for part in middle {
+                values = product(&values, &texts(part)?)?;
+            }
+            Some(Pattern::Whole(values))
+        }
+        _ => None,
+    }
+}
+
+/// Every text `hir` matches, where they are few: literals, small classes, groups,
+/// concatenations and alternations of them.
+fn texts(hir: &Hir) -> Option<Vec<String>> {
+    match hir.kind() {
+        HirKind::Empty => Some(vec![String::new()]),
+        HirKind::Literal(text) => Some(vec![String::from_utf8(text.0.to_vec()).ok()?]),
+        HirKind::Class(Class::Unicode(class)) => {
+            let mut out = Vec::new();
+            for range in class.iter() {
+                for c in range.start()..=range.end() {
+                    out.push(c.to_string());
+                    if out.len() > MOST_VALUES {
+                        return None;
+                    }
+                }
+            }
+            Some(out)
+        }
+        HirKind::Capture(capture) => texts(&capture.sub),
+        HirKind::Concat(parts) => {
+            parts.iter().try_fold(vec![String::new()], |values, part| product(&values, &texts(part)?))
+        }
+        HirKind::Alternation(choices) => {
+            let mut out = Vec::new();
+            for choice in choices {
+                out.extend(texts(choice)?);
+                if out.len() > MOST_VALUES {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Each of `a` followed by each of `b`, where they are few.
+fn product(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    if a.len() * b.len() > MOST_VALUES {
+        return None;
+    }
+    Some(a.iter().flat_map(|x| b.iter().map(move |y| format!("{x}{y}"))).collect())
+}
+
+/// `df` with `columns` cleaned as `c` says, or `None` when `c` asks for more than this module
+/// does or a column is not a text column held as values.
 pub fn clean(c: &Clean, df: &DataFrame, columns: &[String]) -> Option<PolarsResult<DataFrame>> {
-    let only_these = c.case.is_none() && c.replace.is_empty() && c.extract.is_none() && c.pad.is_none();
-    if !only_these || !columns.iter().all(|name| text_values(df, name)) {
+    let cleaning = Cleaning::of(c)?;
+    if !columns.iter().all(|name| text_values(df, name)) {
         return None;
     }
     let mut out = df.clone();
     for name in columns {
         let Ok(column) = df.column(name).and_then(|c| c.str()) else { return None };
-        if let Some(cleaned) = cleaned(column, c.trim, c.empty_as_null) {
+        if let Some(cleaned) = cleaned(column, &cleaning) {
             if let Err(e) = out.with_column(cleaned.into_column()) {
                 return Some(Err(e));
             }
@@ -33,8 +166,8 @@ pub(super) fn text_values(df: &DataFrame, name: &str) -> bool {
 }
 
 /// The column cleaned, or `None` when no value changes.
-pub(super) fn cleaned(column: &StringChunked, trim: bool, empty_as_null: bool) -> Option<StringChunked> {
-    if !column.downcast_iter().any(|a| changes(a, trim, empty_as_null)) {
+pub(super) fn cleaned(column: &StringChunked, cleaning: &Cleaning) -> Option<StringChunked> {
+    if !column.downcast_iter().any(|a| changes(a, cleaning)) {
         return None;
     }
     let chunks: Vec<Utf8ViewArray> = column
@@ -42,8 +175,7 @@ pub(super) fn cleaned(column: &StringChunked, trim: bool, empty_as_null: bool) -
         .map(|a| {
             let mut out = MutableBinaryViewArray::<str>::with_capacity(a.len());
             for v in a.iter() {
-                let v = v.map(|v| if trim { v.trim() } else { v });
-                out.push(v.filter(|v| !(empty_as_null && v.is_empty())));
+                out.push(v.and_then(|v| cleaning.apply(v)));
             }
             out.freeze()
         })
@@ -52,7 +184,11 @@ pub(super) fn cleaned(column: &StringChunked, trim: bool, empty_as_null: bool) -
 }
 
 /// Whether a value of `a` changes.
-fn changes(a: &Utf8ViewArray, trim: bool, empty_as_null: bool) -> bool {
+fn changes(a: &Utf8ViewArray, cleaning: &Cleaning) -> bool {
+    let (trim, empty_as_null) = (cleaning.trim, cleaning.empty_as_null);
+    if !cleaning.replace.is_empty() {
+        return a.non_null_values_iter().any(|v| cleaning.apply(v).is_none_or(|c| c != v));
+    }
     a.non_null_values_iter().any(|v| {
         let b = v.as_bytes();
         match (b.first(), b.last()) {
@@ -113,6 +249,58 @@ mod tests {
                 "trim {trim} empty_as_null {empty_as_null}"
             );
         }
+    }
+
+    #[test]
+    fn literal_replacements_clean_as_the_query_does() {
+        let values = [
+            Some("N/A"),
+            Some(" N/A "),
+            Some("N/D"),
+            Some("n/a"),
+            Some("1,234,5"),
+            Some(""),
+            None,
+            Some("x"),
+            Some("é,é"),
+            Some("N/AN/A"),
+            Some("  "),
+        ];
+        let patterns: [&[(&str, &str)]; 7] = [
+            &[("^N/A$", "")],
+            &[("^N/[AD]$", ""), (",", "")],
+            &[(",", ";"), ("^1;234;5$", "n")],
+            &[("^(x|)$", "empty or x")],
+            &[("é", "e"), ("^(?i)n/a$", "none")],
+            &[("^(N/A)+$", "")],
+            &[("\\s+", " ")],
+        ];
+        for replace in patterns {
+            for (trim, empty_as_null) in [(true, true), (false, false)] {
+                let df = df!("t" => values).unwrap();
+                let c = Clean {
+                    replace: replace.iter().map(|(p, w)| (p.to_string(), w.to_string())).collect(),
+                    ..step(trim, empty_as_null)
+                };
+                let exprs = super::super::steps::clean_exprs(&c, &c.columns);
+                let theirs = df.clone().lazy().with_columns(exprs).collect().unwrap();
+                // Repetitions and classes of many characters are left to the query.
+                let Some(ours) = clean(&c, &df, &c.columns) else {
+                    assert!(replace.iter().any(|(p, _)| p.contains('+')), "{replace:?}");
+                    continue;
+                };
+                assert_eq!(ours.unwrap().column("t").unwrap(), theirs.column("t").unwrap(), "{replace:?} {trim}");
+            }
+        }
+        assert_eq!(literal("^N/[AD]$"), Some(Pattern::Whole(vec!["N/A".into(), "N/D".into()])));
+        assert_eq!(literal(","), Some(Pattern::Anywhere(",".into())));
+        for regex in ["^N/A", "N/A$", "(?m)^N/A$", "^\\w$", "^a*$", "\\bx", ""] {
+            assert_eq!(literal(regex), None, "{regex}");
+        }
+        // A replacement naming a group is the regex engine's.
+        let c =
+            Clean { replace: [("^(N)/A$".to_string(), "$1".to_string())].into_iter().collect(), ..step(true, true) };
+        assert!(clean(&c, &df!("t" => ["N/A"]).unwrap(), &c.columns).is_none());
     }
 
     #[test]

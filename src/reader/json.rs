@@ -6,6 +6,7 @@
 //! rows of them). Types are kept: text, integers, numbers, booleans; a column whose values
 //! disagree holds them as JSON text. Malformed JSON is located by line and column.
 
+use super::json_value::Json;
 use super::{err, ReadError};
 use crate::config::sources::ReadOptions;
 use indexmap::IndexMap;
@@ -45,21 +46,27 @@ fn text_of(bytes: &[u8]) -> &[u8] {
 }
 
 /// The records of a JSON file's `text`, and the envelope fields to copy onto each.
-fn records_of(path: &Path, text: &[u8], opts: &ReadOptions, lines: bool) -> Result<(Vec<Value>, Envelope), ReadError> {
+fn records_of<'a>(
+    path: &Path,
+    text: &'a [u8],
+    opts: &ReadOptions,
+    lines: bool,
+) -> Result<(Vec<Json<'a>>, Envelope<'a>), ReadError> {
     if lines {
         if opts.records.is_some() || !opts.envelope.is_empty() {
             return Err(err(path, "`records` and `envelope` apply to `format: json` (one document), not `ndjson`"));
         }
         Ok((json_lines(path, text)?, vec![]))
     } else {
-        let doc: Value = serde_json::from_slice(text).map_err(|e| located(path, &e, 0))?;
+        let doc = Json::parse(text).map_err(|e| located(path, &e, 0))?;
         document_records(path, doc, opts)
     }
 }
 
 /// The frame of records as a JSON read makes it (for `jobforge test` inputs of JSON sources).
 pub fn records_frame(records: &[Value]) -> Result<DataFrame, ReadError> {
-    frame(Path::new("test input"), records, &[])
+    let records: Vec<Json> = records.iter().map(Json::of_value).collect();
+    frame(Path::new("test input"), &records, &[])
 }
 
 /// A serde_json error at its line and column (lines counted from `first_line`).
@@ -77,15 +84,15 @@ fn located(path: &Path, e: &serde_json::Error, first_line: usize) -> ReadError {
     out
 }
 
-fn json_lines(path: &Path, text: &[u8]) -> Result<Vec<Value>, ReadError> {
+fn json_lines<'a>(path: &Path, text: &'a [u8]) -> Result<Vec<Json<'a>>, ReadError> {
     let mut records = Vec::new();
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let value: Value = serde_json::from_slice(line).map_err(|e| located(path, &e, i))?;
-        if !value.is_object() {
-            let mut e = err(path, format!("line {} is {}, not a JSON object", i + 1, kind_name(&value)));
+        let value = Json::parse(line).map_err(|e| located(path, &e, i))?;
+        if !matches!(value, Json::Object(_)) {
+            let mut e = err(path, format!("line {} is {}, not a JSON object", i + 1, value.kind_name()));
             e.at = Some((i + 1, 1));
             return Err(e);
         }
@@ -95,30 +102,39 @@ fn json_lines(path: &Path, text: &[u8]) -> Result<Vec<Value>, ReadError> {
 }
 
 /// Fields of the document copied onto every record, by name.
-type Envelope = Vec<(String, Value)>;
+type Envelope<'a> = Vec<(String, Json<'a>)>;
 
 /// The records of a document and the envelope fields to copy onto each.
-fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<Value>, Envelope), ReadError> {
-    let Value::Object(top) = doc else {
+fn document_records<'a>(
+    path: &Path,
+    doc: Json<'a>,
+    opts: &ReadOptions,
+) -> Result<(Vec<Json<'a>>, Envelope<'a>), ReadError> {
+    let Json::Object(top) = doc else {
         if !opts.envelope.is_empty() {
             return Err(err(path, "`envelope` needs a document that is an object; this one is a list"));
         }
         return match (doc, &opts.records) {
-            (Value::Array(items), None) => Ok((objects(path, "the document", items)?, vec![])),
+            (Json::List(items), None) => Ok((objects(path, "the document", items)?, vec![])),
             (_, Some(records)) => Err(err(path, format!("`records: {records}` needs a document that is an object; this one is a list of records, so leave `records` out"))),
-            (other, None) => Err(err(path, format!("the document is {}, not a list of records or an object holding one", kind_name(&other)))),
+            (other, None) => Err(err(path, format!("the document is {}, not a list of records or an object holding one", other.kind_name()))),
         };
     };
     let mut envelope = Vec::new();
     for name in &opts.envelope {
-        match top.get(name) {
-            Some(v) => envelope.push((name.clone(), v.clone())),
+        match top.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => envelope.push((name.clone(), v.clone())),
             None => return Err(missing_field(path, name, "the document", &top)),
         }
     }
     let Some(records_path) = &opts.records else {
-        let lists: Vec<String> =
-            top.iter().filter_map(|(k, v)| v.as_array().map(|a| format!("`{k}` ({} items)", a.len()))).collect();
+        let lists: Vec<String> = top
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Json::List(a) => Some(format!("`{k}` ({} items)", a.len())),
+                _ => None,
+            })
+            .collect();
         let hint = if lists.is_empty() { String::new() } else { format!(": {}", lists.join(", ")) };
         return Err(err(
             path,
@@ -126,49 +142,38 @@ fn document_records(path: &Path, doc: Value, opts: &ReadOptions) -> Result<(Vec<
         ));
     };
     // Down the dotted path, taking each field out of its (owned) parent.
-    let mut here = Value::Object(top);
+    let mut here = Json::Object(top);
     let segments: Vec<&str> = records_path.split('.').collect();
     for (i, segment) in segments.iter().enumerate() {
         let at = if i == 0 { "the document".to_string() } else { format!("`{}`", segments[..i].join(".")) };
-        let Value::Object(mut parent) = here else {
-            return Err(err(path, format!("`records: {records_path}`: {at} is {}, not an object", kind_name(&here))));
+        let Json::Object(mut parent) = here else {
+            return Err(err(path, format!("`records: {records_path}`: {at} is {}, not an object", here.kind_name())));
         };
-        here = match parent.remove(*segment) {
-            Some(v) => v,
+        here = match parent.iter().position(|(k, _)| k == segment) {
+            Some(i) => parent.swap_remove(i).1,
             None => return Err(missing_field(path, segment, &at, &parent)),
         };
     }
     match here {
-        Value::Array(items) => Ok((objects(path, &format!("`{records_path}`"), items)?, envelope)),
-        other => Err(err(path, format!("`records: {records_path}` is {}, not a list of records", kind_name(&other)))),
+        Json::List(items) => Ok((objects(path, &format!("`{records_path}`"), items)?, envelope)),
+        other => Err(err(path, format!("`records: {records_path}` is {}, not a list of records", other.kind_name()))),
     }
 }
 
 /// The records, when each is an object.
-fn objects(path: &Path, what: &str, items: Vec<Value>) -> Result<Vec<Value>, ReadError> {
-    match items.iter().enumerate().find(|(_, v)| !v.is_object()) {
-        Some((i, bad)) => Err(err(path, format!("{what}: item {} is {}, not an object", i + 1, kind_name(bad)))),
+fn objects<'a>(path: &Path, what: &str, items: Vec<Json<'a>>) -> Result<Vec<Json<'a>>, ReadError> {
+    match items.iter().enumerate().find(|(_, v)| !matches!(v, Json::Object(_))) {
+        Some((i, bad)) => Err(err(path, format!("{what}: item {} is {}, not an object", i + 1, bad.kind_name()))),
         None => Ok(items),
     }
 }
 
-fn missing_field(path: &Path, name: &str, at: &str, object: &serde_json::Map<String, Value>) -> ReadError {
-    let keys: Vec<String> = object.keys().map(|k| format!("`{k}`")).collect();
-    let hint = crate::diag::did_you_mean(name, object.keys().map(String::as_str))
+fn missing_field(path: &Path, name: &str, at: &str, object: &[(Cow<str>, Json)]) -> ReadError {
+    let keys: Vec<String> = object.iter().map(|(k, _)| format!("`{k}`")).collect();
+    let hint = crate::diag::did_you_mean(name, object.iter().map(|(k, _)| k.as_ref()))
         .map(|s| format!(" ({s})"))
         .unwrap_or_default();
     err(path, format!("no field `{name}` in {at}{hint}; it has {}", keys.join(", ")))
-}
-
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// What a column's values are, merged over its rows.
@@ -183,14 +188,14 @@ enum Kind {
     Json,
 }
 
-fn kind(v: &Value) -> Kind {
+fn kind(v: &Json) -> Kind {
     match v {
-        Value::Null => Kind::Null,
-        Value::Bool(_) => Kind::Bool,
-        Value::Number(n) if n.is_i64() => Kind::Int,
-        Value::Number(_) => Kind::Float,
-        Value::String(_) => Kind::Text,
-        Value::Array(items) if items.iter().all(|x| !x.is_array() && !x.is_object()) => Kind::List,
+        Json::Null => Kind::Null,
+        Json::Bool(_) => Kind::Bool,
+        Json::Number(n) if n.is_i64() => Kind::Int,
+        Json::Number(_) => Kind::Float,
+        Json::Text(_) => Kind::Text,
+        Json::List(items) if items.iter().all(|x| !matches!(x, Json::List(_) | Json::Object(_))) => Kind::List,
         _ => Kind::Json,
     }
 }
@@ -207,17 +212,18 @@ fn merge(a: Kind, b: Kind) -> Kind {
 /// The columns a record's fields make, nested objects as dotted names (for the column check of
 /// `jobforge test` inputs).
 pub fn field_names<'a>(fields: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Vec<String> {
+    let values: Vec<(&String, Json)> = fields.into_iter().map(|(k, v)| (k, Json::of_value(v))).collect();
     let mut flat = Vec::new();
-    for (k, v) in fields {
-        flatten(k.clone(), v, &mut flat);
+    for (k, v) in &values {
+        flatten(k.to_string(), v, &mut flat);
     }
     flat.into_iter().map(|(name, _)| name).collect()
 }
 
 /// Adds `value` under `name` to a flat record, objects spread into dotted names.
-fn flatten<'a>(name: String, value: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+fn flatten<'r, 'a>(name: String, value: &'r Json<'a>, out: &mut Vec<(String, &'r Json<'a>)>) {
     match value {
-        Value::Object(o) if !o.is_empty() => {
+        Json::Object(o) if !o.is_empty() => {
             for (k, v) in o {
                 flatten(format!("{name}.{k}"), v, out);
             }
@@ -226,23 +232,65 @@ fn flatten<'a>(name: String, value: &'a Value, out: &mut Vec<(String, &'a Value)
     }
 }
 
-/// The frame of flattened records, envelope columns last.
-fn frame(path: &Path, records: &[Value], envelope: &[(String, Value)]) -> Result<DataFrame, ReadError> {
-    let height = records.len();
-    let mut columns: IndexMap<String, Vec<Option<&Value>>> = IndexMap::new();
-    let mut flat = Vec::new();
-    for (row, record) in records.iter().enumerate() {
-        flat.clear();
-        if let Value::Object(o) = record {
-            for (k, v) in o {
-                flatten(k.clone(), v, &mut flat);
+/// The cells of a frame's columns, by flattened name in order of first appearance.
+struct Columns<'r, 'a> {
+    cells: IndexMap<String, Vec<Option<&'r Json<'a>>>>,
+    height: usize,
+    /// The column placed last: records that list their fields in the same order find each
+    /// next one without hashing its name.
+    last: Option<usize>,
+}
+
+impl<'r, 'a> Columns<'r, 'a> {
+    /// Places `value`, the field `name` of record `row`, objects spread into dotted names (a name
+    /// given twice keeps the later value).
+    fn place(&mut self, name: &mut String, value: &'r Json<'a>, row: usize) {
+        match value {
+            Json::Object(fields) if !fields.is_empty() => {
+                let len = name.len();
+                for (k, v) in fields {
+                    name.push('.');
+                    name.push_str(k);
+                    self.place(name, v, row);
+                    name.truncate(len);
+                }
+            }
+            v => {
+                let next = self.last.map_or(0, |i| i + 1);
+                let i = match self.cells.get_index(next) {
+                    Some((n, _)) if n == name => next,
+                    _ => match self.cells.get_index_of(name.as_str()) {
+                        Some(i) => i,
+                        None => self.cells.insert_full(name.clone(), vec![None; self.height]).0,
+                    },
+                };
+                if let Some(cells) = self.cells.get_index_mut(i).map(|(_, c)| c) {
+                    if let Some(cell) = cells.get_mut(row) {
+                        *cell = Some(v);
+                    }
+                }
+                self.last = Some(i);
             }
         }
-        for (name, value) in flat.drain(..) {
-            let cells = columns.entry(name).or_insert_with(|| vec![None; height]);
-            cells[row] = Some(value);
+    }
+}
+
+/// The frame of flattened records, envelope columns last.
+fn frame(path: &Path, records: &[Json], envelope: &[(String, Json)]) -> Result<DataFrame, ReadError> {
+    let height = records.len();
+    let mut columns = Columns { cells: IndexMap::new(), height, last: None };
+    let mut name = String::new();
+    for (row, record) in records.iter().enumerate() {
+        columns.last = None;
+        if let Json::Object(fields) = record {
+            for (k, v) in fields {
+                name.clear();
+                name.push_str(k);
+                columns.place(&mut name, v, row);
+            }
         }
     }
+    let mut columns = columns.cells;
     for (name, value) in envelope_fields(path, envelope, |name| columns.contains_key(name))? {
         columns.insert(name, vec![Some(value); height]);
     }
@@ -252,11 +300,11 @@ fn frame(path: &Path, records: &[Value], envelope: &[(String, Value)]) -> Result
 
 /// The envelope's fields, flattened, as columns of every record; an error where one is also a
 /// field of the records (`taken`).
-fn envelope_fields<'a>(
+fn envelope_fields<'r, 'a>(
     path: &Path,
-    envelope: &'a [(String, Value)],
+    envelope: &'r [(String, Json<'a>)],
     taken: impl Fn(&str) -> bool,
-) -> Result<Vec<(String, &'a Value)>, ReadError> {
+) -> Result<Vec<(String, &'r Json<'a>)>, ReadError> {
     let mut flat = Vec::new();
     for (name, value) in envelope {
         flatten(name.clone(), value, &mut flat);
@@ -273,18 +321,18 @@ fn envelope_fields<'a>(
 }
 
 /// One column from its cells (a missing field is null).
-fn column(name: &str, cells: &[Option<&Value>]) -> Column {
+fn column(name: &str, cells: &[Option<&Json>]) -> Column {
     let k = cells.iter().flatten().fold(Kind::Null, |k, v| merge(k, kind(v)));
     let name: PlSmallStr = name.into();
     match k {
-        Kind::Bool => Column::new(name, cells.iter().map(|c| c.and_then(Value::as_bool)).collect::<Vec<_>>()),
-        Kind::Int => Column::new(name, cells.iter().map(|c| c.and_then(Value::as_i64)).collect::<Vec<_>>()),
-        Kind::Float => Column::new(name, cells.iter().map(|c| c.and_then(Value::as_f64)).collect::<Vec<_>>()),
+        Kind::Bool => Column::new(name, cells.iter().map(|c| c.and_then(Json::as_bool)).collect::<Vec<_>>()),
+        Kind::Int => Column::new(name, cells.iter().map(|c| c.and_then(Json::as_i64)).collect::<Vec<_>>()),
+        Kind::Float => Column::new(name, cells.iter().map(|c| c.and_then(Json::as_f64)).collect::<Vec<_>>()),
         Kind::List => {
             let mut builder = ListStringChunkedBuilder::new(name, cells.len(), cells.len() * 2);
             for cell in cells {
                 match cell {
-                    Some(Value::Array(items)) => {
+                    Some(Json::List(items)) => {
                         let texts: Vec<Option<Cow<str>>> = items.iter().map(scalar_text).collect();
                         builder.append_trusted_len_iter(texts.iter().map(Option::as_deref));
                     }
@@ -299,12 +347,12 @@ fn column(name: &str, cells: &[Option<&Value>]) -> Column {
     }
 }
 
-/// A value as text: strings as they are (borrowed), null as null, anything else as JSON.
-fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
+/// A value as text: texts as they are (borrowed), null as null, anything else as JSON.
+fn scalar_text<'r>(v: &'r Json) -> Option<Cow<'r, str>> {
     match v {
-        Value::Null => None,
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        other => Some(Cow::Owned(other.to_string())),
+        Json::Null => None,
+        Json::Text(s) => Some(Cow::Borrowed(s.as_ref())),
+        other => Some(Cow::Owned(other.to_value().to_string())),
     }
 }
 

@@ -9,6 +9,7 @@
 mod csv_records;
 pub mod json;
 mod json_names;
+mod json_value;
 
 use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;
