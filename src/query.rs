@@ -1,10 +1,12 @@
 //! `jobforge query`: read-only DuckDB SQL over one layer of a committed snapshot, one view per
 //! table, plus the snapshot's transition logs as `_transitions`, table metadata as `_tables` and
-//! check results as `_checks`.
+//! check results as `_checks`. Only the views a statement reads are made (DuckDB binds each view
+//! as it is made, reading its file's footer): the tables its parse names.
 
 use crate::sql::{ident, literal};
 use crate::store::{Manifest, RecordKind, Store};
 use duckdb::types::Value;
+use std::collections::BTreeSet;
 
 /// A query result: column names and rendered cell values.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,36 +36,40 @@ pub(crate) fn text_rows(conn: &duckdb::Connection, sql: &str, params: &[&str]) -
 
 /// Runs the read-only statement `sql` against the tables of `layer` in the snapshot `m`.
 pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<QueryResult, String> {
-    let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
-    let mut setup = String::new();
-    for (name, path) in store.layer_files(m, layer) {
-        setup.push_str(&format!(
-            "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
-            ident(&name),
-            literal(&path.to_string_lossy())
-        ));
-    }
-    let records =
-        [("_transitions", RecordKind::Transitions), ("_tables", RecordKind::Tables), ("_checks", RecordKind::Checks)];
-    for (view, kind) in records {
-        // Files holding no record (`[]`) would give the view no columns.
-        let files: Vec<String> = store
-            .record_files(m, kind)
-            .into_iter()
-            .filter(|f| {
-                std::fs::read(f).is_ok_and(|b| b.iter().filter(|c| !c.is_ascii_whitespace()).nth(1) != Some(&b']'))
-            })
-            .map(|f| literal(&f.to_string_lossy()))
-            .collect();
-        if !files.is_empty() {
+    let views = |reads: &Reads| {
+        let mut setup = String::new();
+        for (name, path) in store.layer_files(m, layer).into_iter().filter(|(name, _)| reads.names("", name)) {
             setup.push_str(&format!(
-                "CREATE VIEW {view} AS SELECT * FROM read_json_auto([{}], format = 'array', union_by_name = true);\n",
-                files.join(", ")
+                "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
+                ident(&name),
+                literal(&path.to_string_lossy())
             ));
         }
-    }
-    conn.execute_batch(&setup).map_err(|e| format!("cannot open the {layer} layer: {e}"))?;
-    run_read_only(&conn, sql)
+        let records = [
+            ("_transitions", RecordKind::Transitions),
+            ("_tables", RecordKind::Tables),
+            ("_checks", RecordKind::Checks),
+        ];
+        for (view, kind) in records.into_iter().filter(|(view, _)| reads.names("", view)) {
+            // Files holding no record (`[]`) would give the view no columns.
+            let files: Vec<String> = store
+                .record_files(m, kind)
+                .into_iter()
+                .filter(|f| {
+                    std::fs::read(f).is_ok_and(|b| b.iter().filter(|c| !c.is_ascii_whitespace()).nth(1) != Some(&b']'))
+                })
+                .map(|f| literal(&f.to_string_lossy()))
+                .collect();
+            if !files.is_empty() {
+                setup.push_str(&format!(
+                    "CREATE VIEW {view} AS SELECT * FROM read_json_auto([{}], format = 'array', union_by_name = true);\n",
+                    files.join(", ")
+                ));
+            }
+        }
+        setup
+    };
+    run_with_views(sql, views, &format!("cannot open the {layer} layer"))
 }
 
 /// Runs the read-only statement `sql` over files given as layer -> table -> path: gold tables
@@ -72,25 +78,44 @@ pub fn query_files(
     files: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::path::PathBuf>>,
     sql: &str,
 ) -> Result<QueryResult, String> {
-    let conn = duckdb::Connection::open_in_memory().map_err(|e| e.to_string())?;
-    let mut setup = String::new();
-    for (layer, tables) in files {
-        setup.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(layer)));
-        for (name, path) in tables {
-            let from = format!("SELECT * FROM read_parquet({})", literal(&path.to_string_lossy()));
-            setup.push_str(&format!("CREATE VIEW {}.{} AS {from};\n", ident(layer), ident(name)));
-            if layer == "gold" {
-                setup.push_str(&format!("CREATE VIEW {} AS {from};\n", ident(name)));
+    let views = |reads: &Reads| {
+        let mut setup = String::new();
+        for (layer, tables) in files {
+            setup.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", ident(layer)));
+            for (name, path) in tables {
+                let from = format!("SELECT * FROM read_parquet({})", literal(&path.to_string_lossy()));
+                if reads.names(layer, name) {
+                    setup.push_str(&format!("CREATE VIEW {}.{} AS {from};\n", ident(layer), ident(name)));
+                }
+                if layer == "gold" && reads.names("", name) {
+                    setup.push_str(&format!("CREATE VIEW {} AS {from};\n", ident(name)));
+                }
             }
         }
-    }
-    conn.execute_batch(&setup).map_err(|e| format!("cannot open the run's tables: {e}"))?;
-    run_read_only(&conn, sql)
+        setup
+    };
+    run_with_views(sql, views, "cannot open the run's tables")
 }
 
-/// Runs `sql` after `read_only` accepts it; every cell rendered as text.
-fn run_read_only(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, String> {
-    read_only(conn, sql)?;
+/// Runs the read-only `sql` on a new connection once `views` has made the views it reads; where
+/// it then names a table that is not there, again with every view, so that DuckDB's message
+/// suggests the names there are.
+fn run_with_views(sql: &str, views: impl Fn(&Reads) -> String, opening: &str) -> Result<QueryResult, String> {
+    let open = || duckdb::Connection::open_in_memory().map_err(|e| e.to_string());
+    let attempt = |conn: &duckdb::Connection, reads: &Reads| {
+        conn.execute_batch(&views(reads)).map_err(|e| format!("{opening}: {e}"))?;
+        run(conn, sql)
+    };
+    let conn = open()?;
+    let reads = read_only(&conn, sql)?;
+    match attempt(&conn, &reads) {
+        Err(e) if reads != Reads::Every && e.contains("does not exist") => attempt(&open()?, &Reads::Every),
+        result => result,
+    }
+}
+
+/// Runs `sql` (which `read_only` accepted); every cell rendered as text.
+fn run(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, String> {
     let mut stmt = conn.prepare(sql).map_err(|e| format!("query: {e}"))?;
     let mut rows = stmt.query([]).map_err(|e| format!("query: {e}"))?;
     let mut out = Vec::new();
@@ -106,9 +131,61 @@ fn run_read_only(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, St
     Ok(QueryResult { columns, rows: out })
 }
 
+/// The tables a statement names, as its parse gives them; `Every` where it cannot tell (a name
+/// qualified by a catalog), so that every view is made.
+#[derive(Debug, PartialEq)]
+enum Reads {
+    Every,
+    /// (schema, table), lower case (DuckDB's names are case-insensitive); the schema empty
+    /// where the statement gives none.
+    Tables(BTreeSet<(String, String)>),
+}
+
+impl Reads {
+    /// Whether the statement may read table `name` of `schema` (`""` for an unqualified name,
+    /// which `main` names too).
+    fn names(&self, schema: &str, name: &str) -> bool {
+        match self {
+            Reads::Every => true,
+            Reads::Tables(tables) => tables.iter().any(|(s, t)| {
+                let schema_matches = s == schema || (schema.is_empty() && s == "main");
+                schema_matches && t.eq_ignore_ascii_case(name)
+            }),
+        }
+    }
+
+    /// The base tables of a parse (`json_serialize_sql`), at any depth: joins, subqueries, common
+    /// table expressions (whose own names may be among them; a view is made only for a table).
+    fn of(parse: &serde_json::Value) -> Reads {
+        fn walk(v: &serde_json::Value, out: &mut BTreeSet<(String, String)>) -> bool {
+            match v {
+                serde_json::Value::Object(o) => {
+                    if o.get("type").and_then(|t| t.as_str()) == Some("BASE_TABLE") {
+                        let field = |k: &str| o.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_lowercase();
+                        if !field("catalog_name").is_empty() {
+                            return false;
+                        }
+                        out.insert((field("schema_name"), field("table_name")));
+                    }
+                    o.values().all(|x| walk(x, out))
+                }
+                serde_json::Value::Array(items) => items.iter().all(|x| walk(x, out)),
+                _ => true,
+            }
+        }
+        let mut tables = BTreeSet::new();
+        if walk(parse, &mut tables) {
+            Reads::Tables(tables)
+        } else {
+            Reads::Every
+        }
+    }
+}
+
 /// Refuses anything but one statement that reads: DuckDB's own parser serialises SELECT
 /// statements only, so COPY, ATTACH, SET, INSERT, CREATE, EXPORT and PRAGMA are all refused.
-fn read_only(conn: &duckdb::Connection, sql: &str) -> Result<(), String> {
+/// Returns the tables it reads.
+fn read_only(conn: &duckdb::Connection, sql: &str) -> Result<Reads, String> {
     let parsed: String = conn
         .query_row("SELECT json_serialize_sql(?)::VARCHAR", [sql], |r| r.get(0))
         .map_err(|e| format!("query: {e}"))?;
@@ -123,7 +200,7 @@ fn read_only(conn: &duckdb::Connection, sql: &str) -> Result<(), String> {
         return Err(format!("query: {message}"));
     }
     match v["statements"].as_array().map(Vec::len) {
-        Some(1) => Ok(()),
+        Some(1) => Ok(Reads::of(&v)),
         Some(n) => Err(format!("query: give one statement, not {n}")),
         None => Err("query: no statement".into()),
     }
@@ -228,5 +305,50 @@ impl QueryResult {
             })
             .collect();
         serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_reads_the_tables_its_parse_names() {
+        let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+        let reads = |sql: &str| read_only(&conn, sql).expect("a query");
+        let tables =
+            |pairs: &[(&str, &str)]| Reads::Tables(pairs.iter().map(|(s, t)| (s.to_string(), t.to_string())).collect());
+        let check = "SELECT d.unit_group_id FROM dim_noc d WHERE NOT EXISTS \
+                     (SELECT 1 FROM silver.noc_hierarchy h WHERE h.code = d.minor_group_code)";
+        assert_eq!(reads(check), tables(&[("", "dim_noc"), ("silver", "noc_hierarchy")]));
+        let mixed = "WITH x AS (SELECT * FROM Gold.A) SELECT * FROM x JOIN b USING (k) \
+                     WHERE k IN (SELECT k FROM d) UNION ALL SELECT * FROM main.c";
+        assert_eq!(reads(mixed), tables(&[("", "b"), ("", "d"), ("", "x"), ("gold", "a"), ("main", "c")]));
+        assert_eq!(reads("SELECT 42"), tables(&[]));
+        assert_eq!(reads("SELECT * FROM memory.main.a"), Reads::Every);
+        let upper = reads("select * from DIM_NOC");
+        assert!(upper.names("", "dim_noc") && !upper.names("gold", "dim_noc"));
+        assert!(reads("SELECT * FROM main.a").names("", "a"));
+        assert!(read_only(&conn, "DROP TABLE a").is_err());
+    }
+
+    #[test]
+    fn a_missing_table_is_named_with_the_tables_there_are() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dim_noc.parquet");
+        let mut df = polars::df!("code" => ["a"]).expect("frame");
+        polars::prelude::ParquetWriter::new(std::fs::File::create(&path).expect("file"))
+            .finish(&mut df)
+            .expect("parquet");
+        let files = std::collections::BTreeMap::from([(
+            "gold".to_string(),
+            std::collections::BTreeMap::from([("dim_noc".to_string(), path)]),
+        )]);
+        assert_eq!(
+            query_files(&files, "SELECT count(*) AS n FROM gold.dim_noc").expect("query").rows,
+            [[Some("1".into())]]
+        );
+        let e = query_files(&files, "SELECT * FROM dim_nco").expect_err("no such table");
+        assert!(e.contains("dim_noc"), "{e}");
     }
 }
