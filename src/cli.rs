@@ -327,27 +327,34 @@ pub fn main() -> i32 {
                 report_run(&summary, *format, &store);
                 return i32::from(!summary.succeeded());
             }
-            with_plan(&cli, pipelines, vars, |project, plan| match crate::exec::run(project, plan, &options) {
-                Ok(summary) => {
-                    report_run(&summary, *format, &store);
-                    if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
-                        let file = cli.project.join(file);
-                        match crate::lineage::openlineage::write_run(plan, &store, &summary.manifest, &file) {
-                            Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
-                            Err(e) => {
-                                eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
-                                return 1;
+            with_plan_by(
+                &cli,
+                pipelines,
+                vars,
+                Read::WithoutTests,
+                compile_run,
+                |project, plan| match crate::exec::run(project, plan, &options) {
+                    Ok(summary) => {
+                        report_run(&summary, *format, &store);
+                        if let Some(file) = openlineage.as_ref().filter(|_| summary.committed) {
+                            let file = cli.project.join(file);
+                            match crate::lineage::openlineage::write_run(plan, &store, &summary.manifest, &file) {
+                                Ok(n) => println!("wrote {n} OpenLineage event(s) to {}", file.display()),
+                                Err(e) => {
+                                    eprintln!("error: cannot write OpenLineage events to {}: {e}", file.display());
+                                    return 1;
+                                }
                             }
                         }
+                        i32::from(!summary.succeeded())
                     }
-                    i32::from(!summary.succeeded())
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    crate::alerts::raise(&crate::alerts::for_run_error(&e));
-                    2
-                }
-            })
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        crate::alerts::raise(&crate::alerts::for_run_error(&e));
+                        2
+                    }
+                },
+            )
         }
         Command::Validate { pipelines, format, config_only } => validate(&cli, pipelines, vars, *format, *config_only),
         Command::Test { names, pipelines, format } => {
@@ -912,8 +919,18 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// Compiles the project, taking the headers of source files the current snapshot was built from
 /// as read when the files have not changed since.
 fn compile(project: &Project) -> Result<plan::Plan, Diagnostics> {
-    let known = Store::at(&project.data_dir()).latest().map(|m| plan::KnownHeaders::from_snapshot(&m));
-    plan::compile_known(project, &known.unwrap_or_default())
+    plan::compile_known(project, &known_headers(project))
+}
+
+/// The headers of the source files the current snapshot was built from.
+fn known_headers(project: &Project) -> plan::KnownHeaders {
+    Store::at(&project.data_dir()).latest().map(|m| plan::KnownHeaders::from_snapshot(&m)).unwrap_or_default()
+}
+
+/// `compile` for a run, which reads its sources next: the sources whose header takes reading them
+/// whole are read once, for both (`plan::compile_to_run`).
+fn compile_run(project: &Project) -> Result<plan::Plan, Diagnostics> {
+    plan::compile_to_run(project, &known_headers(project))
 }
 
 /// `jobforge check`: the checks of today's pipeline files on a committed run, recorded in

@@ -270,7 +270,10 @@ pub(super) fn close(
 
 fn staged(ctx: &RunContext, t: usize) -> Result<Built, String> {
     let table = &ctx.plan.tables[t];
-    let df = crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?;
+    let df = match ctx.plan.read_ahead.take(&table.source_id, &table.file.path) {
+        Some(df) => df,
+        None => crate::reader::read_table(&table.file.path, table.format, &table.read).map_err(|e| e.to_string())?,
+    };
     let warnings = schema_drift(ctx, t, &df);
     Ok(Built::new(df, vec![table.file.path.display().to_string()], warnings))
 }

@@ -183,6 +183,7 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
     tracing::debug!("run: began");
     let decision = incremental::decide(project, plan, writer.previous(), &selected, options.full_refresh);
     tracing::debug!("run: decided ({} to build)", decision.build.len());
+    plan.read_ahead.keep_only(|id| decision.build.keys().any(|&t| plan.tables[t].source_id == id));
     let name = |t: usize| plan.tables[t].name.clone();
     let mut reasons: Vec<(String, String)> =
         decision.build.iter().chain(&decision.unchanged).map(|(&t, why)| (name(t), why.clone())).collect();

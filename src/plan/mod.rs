@@ -124,6 +124,8 @@ pub struct Plan {
     pub looked_at: Option<Vec<ResolvedFile>>,
     /// Files compile looked for and did not find (a project without a model).
     pub missing: Vec<std::path::PathBuf>,
+    /// Sources the compile of a run read whole, for its staged layers (see `compile_to_run`).
+    pub read_ahead: crate::reader::ReadAhead,
 }
 
 impl Plan {
@@ -219,8 +221,9 @@ pub struct RecordedSource {
 
 /// Where compile finds each source's file and header.
 enum SourceFiles<'a> {
-    /// On disk, under the source root (none when it does not resolve).
-    Live(Option<std::path::PathBuf>, &'a KnownHeaders),
+    /// On disk, under the source root (none when it does not resolve); the sources whose
+    /// header takes a whole read kept in the read-ahead when one is given.
+    Live(Option<std::path::PathBuf>, &'a KnownHeaders, Option<&'a crate::reader::ReadAhead>),
     /// As a run recorded them, by source id.
     Recorded(&'a HashMap<String, RecordedSource>),
 }
@@ -239,7 +242,7 @@ impl SourceFiles<'_> {
             recorded.get(id).map(|r| (ResolvedFile::recorded(r.path.clone(), r.size), r.header.clone()))
         };
         match self {
-            SourceFiles::Live(root, known) => {
+            SourceFiles::Live(root, known, ahead) => {
                 let Some(root) = root else { return (HashMap::new(), None) };
                 let listings = resolve::Listings::default();
                 let from_record = std::sync::atomic::AtomicBool::new(false);
@@ -258,7 +261,13 @@ impl SourceFiles<'_> {
                     let read = source.read.over(&defaults.read);
                     let header = known
                         .get(&resolved.path)
-                        .map_or_else(|| crate::reader::read_header(&resolved.path, format, &read), Ok)
+                        .map_or_else(
+                            || match ahead {
+                                Some(ahead) => ahead.header(id, &resolved.path, format, &read),
+                                None => crate::reader::read_header(&resolved.path, format, &read),
+                            },
+                            Ok,
+                        )
                         .map_err(|e| Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message))?;
                     Ok((resolved, header))
                 };
@@ -340,6 +349,23 @@ pub fn compile(project: &Project) -> Result<Plan, Diagnostics> {
 
 /// `compile`, taking the headers of `known` files as read.
 pub fn compile_known(project: &Project, known: &KnownHeaders) -> Result<Plan, Diagnostics> {
+    compile_live(project, known, None)
+}
+
+/// `compile_known` for a run: the sources whose header takes reading them whole (JSON) are read
+/// once, their frames kept in the plan's `read_ahead` for the staged layers.
+pub fn compile_to_run(project: &Project, known: &KnownHeaders) -> Result<Plan, Diagnostics> {
+    let ahead = crate::reader::ReadAhead::default();
+    let mut plan = compile_live(project, known, Some(&ahead))?;
+    plan.read_ahead = ahead;
+    Ok(plan)
+}
+
+fn compile_live(
+    project: &Project,
+    known: &KnownHeaders,
+    ahead: Option<&crate::reader::ReadAhead>,
+) -> Result<Plan, Diagnostics> {
     let mut diags = Diagnostics::default();
     let root = match resolve::source_root(project) {
         Ok(r) => Some(r),
@@ -348,7 +374,7 @@ pub fn compile_known(project: &Project, known: &KnownHeaders) -> Result<Plan, Di
             None
         }
     };
-    compile_with(project, SourceFiles::Live(root, known), diags)
+    compile_with(project, SourceFiles::Live(root, known, ahead), diags)
 }
 
 /// Compiles a run's recorded config against the source files it recorded (no file is read).
@@ -455,7 +481,16 @@ fn compile_with(project: &Project, files: SourceFiles, mut diags: Diagnostics) -
             return Err(diags);
         }
     };
-    let mut plan = Plan { tables, graph, order, index, pii: Default::default(), looked_at, missing: vec![] };
+    let mut plan = Plan {
+        tables,
+        graph,
+        order,
+        index,
+        pii: Default::default(),
+        looked_at,
+        missing: vec![],
+        read_ahead: Default::default(),
+    };
     for table in &mut plan.tables {
         let own: std::collections::BTreeSet<String> = table.spec.checks.iter().map(|c| c.label()).collect();
         table.default_checks =

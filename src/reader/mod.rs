@@ -10,6 +10,9 @@ mod csv_records;
 pub mod json;
 mod json_names;
 mod json_value;
+mod read_ahead;
+
+pub use read_ahead::ReadAhead;
 
 use crate::config::sources::{Encoding, Format, RaggedRows, ReadOptions, SheetRef};
 use polars::prelude::*;
