@@ -132,7 +132,8 @@ fn run(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, String> {
 }
 
 /// The tables a statement names, as its parse gives them; `Every` where it cannot tell (a name
-/// qualified by a catalog), so that every view is made.
+/// qualified by a catalog) or looks at the catalog itself (`information_schema.tables`,
+/// `duckdb_views()`, any table function), so that every view is made.
 #[derive(Debug, PartialEq)]
 enum Reads {
     Every,
@@ -160,12 +161,19 @@ impl Reads {
         fn walk(v: &serde_json::Value, out: &mut BTreeSet<(String, String)>) -> bool {
             match v {
                 serde_json::Value::Object(o) => {
-                    if o.get("type").and_then(|t| t.as_str()) == Some("BASE_TABLE") {
-                        let field = |k: &str| o.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_lowercase();
-                        if !field("catalog_name").is_empty() {
-                            return false;
+                    let field = |k: &str| o.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_lowercase();
+                    match o.get("type").and_then(|t| t.as_str()) {
+                        Some("TABLE_FUNCTION") => return false,
+                        Some("BASE_TABLE") => {
+                            let (schema, table) = (field("schema_name"), field("table_name"));
+                            let system = ["information_schema", "pg_catalog"].contains(&schema.as_str())
+                                || ["duckdb_", "pragma_", "sqlite_"].iter().any(|p| table.starts_with(p));
+                            if system || !field("catalog_name").is_empty() {
+                                return false;
+                            }
+                            out.insert((schema, table));
                         }
-                        out.insert((field("schema_name"), field("table_name")));
+                        _ => {}
                     }
                     o.values().all(|x| walk(x, out))
                 }
@@ -325,7 +333,15 @@ mod tests {
                      WHERE k IN (SELECT k FROM d) UNION ALL SELECT * FROM main.c";
         assert_eq!(reads(mixed), tables(&[("", "b"), ("", "d"), ("", "x"), ("gold", "a"), ("main", "c")]));
         assert_eq!(reads("SELECT 42"), tables(&[]));
-        assert_eq!(reads("SELECT * FROM memory.main.a"), Reads::Every);
+        for every in [
+            "SELECT * FROM memory.main.a",
+            "SELECT table_name FROM information_schema.tables",
+            "SELECT * FROM duckdb_views()",
+            "SELECT * FROM duckdb_tables",
+            "SELECT * FROM read_parquet('x.parquet') JOIN a USING (k)",
+        ] {
+            assert_eq!(reads(every), Reads::Every, "{every}");
+        }
         let upper = reads("select * from DIM_NOC");
         assert!(upper.names("", "dim_noc") && !upper.names("gold", "dim_noc"));
         assert!(reads("SELECT * FROM main.a").names("", "a"));
