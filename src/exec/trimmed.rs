@@ -86,11 +86,7 @@ fn literal(pattern: &str) -> Option<Pattern> {
             if !anchored {
                 return None;
             }
-            let mut values = vec![String::new()];
-            for part in middle {
-                values = product(&values, &texts(part)?)?;
-            }
-            Some(Pattern::Whole(values))
+            concatenated(middle).map(Pattern::Whole)
         }
         _ => None,
     }
@@ -115,9 +111,7 @@ fn texts(hir: &Hir) -> Option<Vec<String>> {
             Some(out)
         }
         HirKind::Capture(capture) => texts(&capture.sub),
-        HirKind::Concat(parts) => {
-            parts.iter().try_fold(vec![String::new()], |values, part| product(&values, &texts(part)?))
-        }
+        HirKind::Concat(parts) => concatenated(parts),
         HirKind::Alternation(choices) => {
             let mut out = Vec::new();
             for choice in choices {
@@ -132,12 +126,15 @@ fn texts(hir: &Hir) -> Option<Vec<String>> {
     }
 }
 
-/// Each of `a` followed by each of `b`, where they are few.
-fn product(a: &[String], b: &[String]) -> Option<Vec<String>> {
-    if a.len() * b.len() > MOST_VALUES {
-        return None;
-    }
-    Some(a.iter().flat_map(|x| b.iter().map(move |y| format!("{x}{y}"))).collect())
+/// Every text `parts` one after the other match, where they are few.
+fn concatenated(parts: &[Hir]) -> Option<Vec<String>> {
+    parts.iter().try_fold(vec![String::new()], |values, part| {
+        let next = texts(part)?;
+        if values.len() * next.len() > MOST_VALUES {
+            return None;
+        }
+        Some(values.iter().flat_map(|x| next.iter().map(move |y| format!("{x}{y}"))).collect())
+    })
 }
 
 /// `df` with `columns` cleaned as `c` says, or `None` when `c` asks for more than this module
@@ -165,30 +162,31 @@ pub(super) fn text_values(df: &DataFrame, name: &str) -> bool {
     df.column(name).is_ok_and(|c| matches!(c, Column::Series(_)) && c.dtype() == &DataType::String)
 }
 
-/// The column cleaned, or `None` when no value changes.
+/// The column cleaned, or `None` when no value changes. Trimming and nulls alone are first
+/// looked for without building anything; replacements are told as the column is built.
 pub(super) fn cleaned(column: &StringChunked, cleaning: &Cleaning) -> Option<StringChunked> {
-    if !column.downcast_iter().any(|a| changes(a, cleaning)) {
+    if cleaning.replace.is_empty() && !column.downcast_iter().any(|a| changes(a, cleaning.trim, cleaning.empty_as_null))
+    {
         return None;
     }
+    let mut changed = false;
     let chunks: Vec<Utf8ViewArray> = column
         .downcast_iter()
         .map(|a| {
             let mut out = MutableBinaryViewArray::<str>::with_capacity(a.len());
             for v in a.iter() {
-                out.push(v.and_then(|v| cleaning.apply(v)));
+                let c = v.and_then(|v| cleaning.apply(v));
+                changed |= c.as_deref() != v;
+                out.push(c);
             }
             out.freeze()
         })
         .collect();
-    Some(StringChunked::from_chunk_iter(column.name().clone(), chunks))
+    changed.then(|| StringChunked::from_chunk_iter(column.name().clone(), chunks))
 }
 
-/// Whether a value of `a` changes.
-fn changes(a: &Utf8ViewArray, cleaning: &Cleaning) -> bool {
-    let (trim, empty_as_null) = (cleaning.trim, cleaning.empty_as_null);
-    if !cleaning.replace.is_empty() {
-        return a.non_null_values_iter().any(|v| cleaning.apply(v).is_none_or(|c| c != v));
-    }
+/// Whether a value of `a` changes by trimming (`trim`) or as an empty value made null.
+fn changes(a: &Utf8ViewArray, trim: bool, empty_as_null: bool) -> bool {
     a.non_null_values_iter().any(|v| {
         let b = v.as_bytes();
         match (b.first(), b.last()) {

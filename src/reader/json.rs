@@ -264,10 +264,8 @@ impl<'r, 'a> Columns<'r, 'a> {
                         None => self.cells.insert_full(name.clone(), vec![None; self.height]).0,
                     },
                 };
-                if let Some(cells) = self.cells.get_index_mut(i).map(|(_, c)| c) {
-                    if let Some(cell) = cells.get_mut(row) {
-                        *cell = Some(v);
-                    }
+                if let Some(cell) = self.cells.get_index_mut(i).and_then(|(_, c)| c.get_mut(row)) {
+                    *cell = Some(v);
                 }
                 self.last = Some(i);
             }

@@ -99,11 +99,11 @@ struct Key<'a>(Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key<'de>, D::Error> {
-        d.deserialize_str(JsonVisitor).map(|v| match v {
-            Json::Text(s) => Key(s),
-            // A key is always a text in JSON; the visitor gives nothing else for one.
-            other => Key(Cow::Owned(other.to_value().to_string())),
-        })
+        match d.deserialize_str(JsonVisitor)? {
+            Json::Text(s) => Ok(Key(s)),
+            // A key is always a text in JSON.
+            other => Err(serde::de::Error::custom(format!("a key that is {}", other.kind_name()))),
+        }
     }
 }
 

@@ -245,13 +245,13 @@ pub fn token_set(a: &Prepared, b: &Prepared) -> f64 {
     // and characters (the sorted words merged, nothing joined).
     let (mut diff_a, mut diff_b) = (Vec::new(), Vec::new());
     let (mut common, mut common_chars) = (0usize, 0usize);
-    let push = |out: &mut Vec<char>, first: &mut bool, word: &str| {
-        if !std::mem::take(first) {
+    // (Words are never empty: the first word is the one pushed into an empty list.)
+    let push = |out: &mut Vec<char>, word: &str| {
+        if !out.is_empty() {
             out.push(' ');
         }
         out.extend(word.chars());
     };
-    let (mut first_a, mut first_b) = (true, true);
     let (mut i, mut j) = (0, 0);
     loop {
         match (a.tokens.get(i), b.tokens.get(j)) {
@@ -262,15 +262,15 @@ pub fn token_set(a: &Prepared, b: &Prepared) -> f64 {
                 j += 1;
             }
             (Some(x), Some(y)) if x < y => {
-                push(&mut diff_a, &mut first_a, x);
+                push(&mut diff_a, x);
                 i += 1;
             }
             (Some(x), None) => {
-                push(&mut diff_a, &mut first_a, x);
+                push(&mut diff_a, x);
                 i += 1;
             }
             (_, Some(y)) => {
-                push(&mut diff_b, &mut first_b, y);
+                push(&mut diff_b, y);
                 j += 1;
             }
             (None, None) => break,
