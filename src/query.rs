@@ -1,7 +1,8 @@
 //! `jobforge query`: read-only DuckDB SQL over one layer of a committed snapshot, one view per
 //! table, plus the snapshot's transition logs as `_transitions`, table metadata as `_tables` and
-//! check results as `_checks`. Only the views a statement reads are made (DuckDB binds each view
-//! as it is made, reading its file's footer): the tables its parse names.
+//! check results as `_checks`; and the SQL checks of a run over its files (`query_files`). Only
+//! the views a statement reads are made (DuckDB binds each view as it is made, reading its file's
+//! footer): the tables its parse names.
 
 use crate::sql::{ident, literal};
 use crate::store::{Manifest, RecordKind, Store};
@@ -34,13 +35,19 @@ pub(crate) fn text_rows(conn: &duckdb::Connection, sql: &str, params: &[&str]) -
     Ok(out)
 }
 
+/// A new in-memory DuckDB database. Its start (the catalog of functions, the parser's grammar)
+/// takes most of a short query's time: the SQL checks of a run share one.
+pub fn open() -> Result<duckdb::Connection, String> {
+    duckdb::Connection::open_in_memory().map_err(|e| format!("cannot open DuckDB: {e}"))
+}
+
 /// Runs the read-only statement `sql` against the tables of `layer` in the snapshot `m`.
 pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<QueryResult, String> {
     let views = |reads: &Reads| {
         let mut setup = String::new();
         for (name, path) in store.layer_files(m, layer).into_iter().filter(|(name, _)| reads.names("", name)) {
             setup.push_str(&format!(
-                "CREATE VIEW {} AS SELECT * FROM read_parquet({});\n",
+                "CREATE OR REPLACE VIEW {} AS SELECT * FROM read_parquet({});\n",
                 ident(&name),
                 literal(&path.to_string_lossy())
             ));
@@ -62,19 +69,21 @@ pub fn query(store: &Store, m: &Manifest, layer: &str, sql: &str) -> Result<Quer
                 .collect();
             if !files.is_empty() {
                 setup.push_str(&format!(
-                    "CREATE VIEW {view} AS SELECT * FROM read_json_auto([{}], format = 'array', union_by_name = true);\n",
+                    "CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_json_auto([{}], format = 'array', union_by_name = true);\n",
                     files.join(", ")
                 ));
             }
         }
         setup
     };
-    run_with_views(sql, views, &format!("cannot open the {layer} layer"))
+    run_with_views(&open()?, sql, views, &format!("cannot open the {layer} layer"))
 }
 
 /// Runs the read-only statement `sql` over files given as layer -> table -> path: gold tables
-/// by name, every layer's as `layer.table`.
+/// by name, every layer's as `layer.table`. `conn` may hold the views of earlier statements over
+/// the same files (each statement makes or replaces those it reads).
 pub fn query_files(
+    conn: &duckdb::Connection,
     files: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::path::PathBuf>>,
     sql: &str,
 ) -> Result<QueryResult, String> {
@@ -85,31 +94,34 @@ pub fn query_files(
             for (name, path) in tables {
                 let from = format!("SELECT * FROM read_parquet({})", literal(&path.to_string_lossy()));
                 if reads.names(layer, name) {
-                    setup.push_str(&format!("CREATE VIEW {}.{} AS {from};\n", ident(layer), ident(name)));
+                    setup.push_str(&format!("CREATE OR REPLACE VIEW {}.{} AS {from};\n", ident(layer), ident(name)));
                 }
                 if layer == "gold" && reads.names("", name) {
-                    setup.push_str(&format!("CREATE VIEW {} AS {from};\n", ident(name)));
+                    setup.push_str(&format!("CREATE OR REPLACE VIEW {} AS {from};\n", ident(name)));
                 }
             }
         }
         setup
     };
-    run_with_views(sql, views, "cannot open the run's tables")
+    run_with_views(conn, sql, views, "cannot open the run's tables")
 }
 
-/// Runs the read-only `sql` on a new connection once `views` has made the views it reads; where
-/// it then names a table that is not there, again with every view, so that DuckDB's message
-/// suggests the names there are.
-fn run_with_views(sql: &str, views: impl Fn(&Reads) -> String, opening: &str) -> Result<QueryResult, String> {
-    let open = || duckdb::Connection::open_in_memory().map_err(|e| e.to_string());
-    let attempt = |conn: &duckdb::Connection, reads: &Reads| {
+/// Runs the read-only `sql` on `conn` once `views` has made the views it reads; where it then
+/// names a table that is not there, again with every view, so that DuckDB's message suggests
+/// the names there are.
+fn run_with_views(
+    conn: &duckdb::Connection,
+    sql: &str,
+    views: impl Fn(&Reads) -> String,
+    opening: &str,
+) -> Result<QueryResult, String> {
+    let attempt = |reads: &Reads| {
         conn.execute_batch(&views(reads)).map_err(|e| format!("{opening}: {e}"))?;
         run(conn, sql)
     };
-    let conn = open()?;
-    let reads = read_only(&conn, sql)?;
-    match attempt(&conn, &reads) {
-        Err(e) if reads != Reads::Every && e.contains("does not exist") => attempt(&open()?, &Reads::Every),
+    let reads = read_only(conn, sql)?;
+    match attempt(&reads) {
+        Err(e) if reads != Reads::Every && e.contains("does not exist") => attempt(&Reads::Every),
         result => result,
     }
 }
@@ -360,11 +372,14 @@ mod tests {
             "gold".to_string(),
             std::collections::BTreeMap::from([("dim_noc".to_string(), path)]),
         )]);
+        let conn = open().expect("duckdb");
         assert_eq!(
-            query_files(&files, "SELECT count(*) AS n FROM gold.dim_noc").expect("query").rows,
+            query_files(&conn, &files, "SELECT count(*) AS n FROM gold.dim_noc").expect("query").rows,
             [[Some("1".into())]]
         );
-        let e = query_files(&files, "SELECT * FROM dim_nco").expect_err("no such table");
+        let e = query_files(&conn, &files, "SELECT * FROM dim_nco").expect_err("no such table");
         assert!(e.contains("dim_noc"), "{e}");
+        // The same database again: the statements' views are made again, not refused.
+        assert_eq!(query_files(&conn, &files, "SELECT code FROM dim_noc").expect("query").rows, [[Some("a".into())]]);
     }
 }

@@ -21,6 +21,40 @@ pub struct Context<'a> {
     pub files: &'a BTreeMap<String, BTreeMap<String, PathBuf>>,
     /// Names of columns holding personal information: their values are never shown.
     pub pii: &'a std::collections::BTreeSet<String>,
+    /// Where SQL checks run.
+    pub database: &'a Database,
+}
+
+/// The DuckDB database that the SQL checks of a run or of `jobforge check` share (each check
+/// makes the views it reads). Opening one is most of a short query's time (30 ms: DuckDB's
+/// catalog of functions, its parser's grammar): a run opens it on another thread while its
+/// tables build (`open`), and nothing opens it where no SQL check asks (`later`).
+pub struct Database {
+    #[cfg(feature = "query")]
+    conn: std::cell::OnceCell<Result<duckdb::Connection, String>>,
+}
+
+impl Database {
+    /// A database opened now.
+    pub fn open() -> Database {
+        Database {
+            #[cfg(feature = "query")]
+            conn: std::cell::OnceCell::from(crate::query::open()),
+        }
+    }
+
+    /// A database opened when a SQL check first asks for it.
+    pub fn later() -> Database {
+        Database {
+            #[cfg(feature = "query")]
+            conn: std::cell::OnceCell::new(),
+        }
+    }
+
+    #[cfg(feature = "query")]
+    fn connection(&self) -> Result<&duckdb::Connection, String> {
+        self.conn.get_or_init(crate::query::open).as_ref().map_err(Clone::clone)
+    }
 }
 
 /// Evaluates `checks` of `table` on its gold frame.
@@ -213,7 +247,7 @@ fn previous_mean(file: &std::path::Path, column: &str) -> Result<Option<f64>, St
 
 #[cfg(feature = "query")]
 fn sql(query: &str, cx: &Context) -> Result<Measured, String> {
-    let result = crate::query::query_files(cx.files, query)?;
+    let result = crate::query::query_files(cx.database.connection()?, cx.files, query)?;
     let n = result.rows.len();
     let shown: Vec<String> = result
         .rows
@@ -263,6 +297,7 @@ mod tests {
             source_modified: None,
             files: &files,
             pii: &Default::default(),
+            database: &Database::later(),
         };
         let checks = vec![
             Check {

@@ -28,6 +28,8 @@ pub struct Decision {
     pub keys: HashMap<usize, TableKeys>,
     /// Source fingerprints by source id; missing where the file could not be read.
     pub sources: HashMap<String, Fingerprint>,
+    /// Whether `keys` and `sources` are worked out (else the run works them out beside its build).
+    pub keyed: bool,
 }
 
 /// The hashes a snapshot records for one table.
@@ -47,7 +49,9 @@ impl Decision {
     }
 }
 
-/// Decides which of `selected` to build against the `previous` snapshot.
+/// Decides which of `selected` to build against the `previous` snapshot. A run that builds every
+/// selected table whatever their keys (the first, or `--full-refresh`) leaves the keys and
+/// source fingerprints to `keys`, which it works out beside the build (`Decision::keyed` false).
 pub fn decide(
     project: &Project,
     plan: &Plan,
@@ -55,15 +59,54 @@ pub fn decide(
     selected: &BTreeSet<usize>,
     full_refresh: bool,
 ) -> Decision {
+    if previous.is_none() || full_refresh {
+        let why = if full_refresh { "--full-refresh" } else { "not built before" };
+        let build = selected.iter().map(|&t| (t, why.to_string())).collect();
+        return Decision { build, keyed: false, ..Decision::default() };
+    }
+    let mut decision = keys(project, plan, previous, selected, Cores::All);
+    let held = |t: usize| previous.and_then(|m| m.tables.get(&plan.tables[t].name));
+    for &t in selected {
+        let keys = decision.keys.get(&t).cloned().unwrap_or_default();
+        let source = decision.sources.get(&plan.tables[t].source_id);
+        match held(t) {
+            Some(entry) if up_to_date(entry, &keys) => {
+                decision.unchanged.insert(t, unchanged_reason(entry));
+            }
+            entry => {
+                let why = rebuild_reason(plan, t, entry, &keys, source);
+                decision.build.insert(t, why);
+            }
+        }
+    }
+    decision
+}
+
+/// Where `keys` hashes: on every core (before a build), or on the calling thread alone (beside one).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Cores {
+    All,
+    One,
+}
+
+/// The build keys of `selected` and the fingerprints of their sources (a decision that builds
+/// nothing yet: `keyed`).
+pub fn keys(
+    project: &Project,
+    plan: &Plan,
+    previous: Option<&Manifest>,
+    selected: &BTreeSet<usize>,
+    cores: Cores,
+) -> Decision {
     use rayon::prelude::*;
-    let mut decision = Decision::default();
-    // Each source read by the selected tables once, on the cores at once: a file unchanged since
-    // the previous snapshot (same path, size and time) keeps its recorded hash; any other is hashed.
+    let mut decision = Decision { keyed: true, ..Decision::default() };
+    // Each source read by the selected tables once: a file unchanged since the previous snapshot
+    // (same path, size and time) keeps its recorded hash; any other is hashed.
     let mut files: BTreeMap<&str, &std::path::Path> = BTreeMap::new();
     for &t in selected {
         files.entry(plan.tables[t].source_id.as_str()).or_insert(&plan.tables[t].file.path);
     }
-    let fingerprint = |id: &str, path: &std::path::Path| {
+    let fingerprint = |(id, path): (&str, &std::path::Path)| {
         let recorded = previous.and_then(|m| m.sources.get(id));
         let cached = recorded.and_then(|r| {
             let meta = std::fs::metadata(path).ok()?;
@@ -72,24 +115,28 @@ pub fn decide(
             let sha256 = r.sha256.clone().filter(|_| same)?;
             Some(Fingerprint { path: r.path.clone(), size: meta.len(), modified, sha256 })
         });
-        cached.or_else(|| crate::registry::fingerprint(path).ok())
+        Some((id.to_string(), cached.or_else(|| crate::registry::fingerprint(path).ok())?))
     };
     // Beside them, the hash of each selected table's spec (a serialization of each).
-    let (sources, mut specs): (_, HashMap<usize, String>) = polars_core::runtime::THREAD_POOL.install(|| {
-        rayon::join(
-            || files.into_par_iter().filter_map(|(id, path)| Some((id.to_string(), fingerprint(id, path)?))).collect(),
-            || selected.par_iter().map(|&t| (t, spec_hash(project, plan, t))).collect(),
-        )
-    });
+    let spec = |&t: &usize| (t, spec_hash(project, plan, t));
+    let (sources, mut specs): (_, HashMap<usize, String>) = match cores {
+        Cores::All => polars_core::runtime::THREAD_POOL.install(|| {
+            rayon::join(
+                || files.into_par_iter().filter_map(fingerprint).collect(),
+                || selected.par_iter().map(spec).collect(),
+            )
+        }),
+        Cores::One => (files.into_iter().filter_map(fingerprint).collect(), selected.iter().map(spec).collect()),
+    };
     decision.sources = sources;
     // Layer keys in plan order: a node's inputs are keyed before it.
     let mut node_keys: HashMap<(usize, Layer), String> = HashMap::new();
-    let held = |t: usize| previous.and_then(|m| m.tables.get(&plan.tables[t].name));
     for &n in &plan.order {
         let node = plan.graph[n];
         let (t, layer) = (node.table, node.layer);
         if !selected.contains(&t) {
-            let recorded = held(t).and_then(|e| e.keys.get(layer.name())).cloned().unwrap_or_default();
+            let held = previous.and_then(|m| m.tables.get(&plan.tables[t].name));
+            let recorded = held.and_then(|e| e.keys.get(layer.name())).cloned().unwrap_or_default();
             node_keys.insert((t, layer), recorded);
             continue;
         }
@@ -124,23 +171,6 @@ pub fn decide(
         let key = hex(&h.finalize()[..16]);
         spec.layers.insert(layer.name().to_string(), key.clone());
         node_keys.insert((t, layer), key);
-    }
-    for &t in selected {
-        let keys = decision.keys.get(&t).cloned().unwrap_or_default();
-        let source = decision.sources.get(&plan.tables[t].source_id);
-        match held(t) {
-            Some(entry) if !full_refresh && up_to_date(entry, &keys) => {
-                decision.unchanged.insert(t, unchanged_reason(entry));
-            }
-            entry => {
-                let why = if full_refresh {
-                    "--full-refresh".to_string()
-                } else {
-                    rebuild_reason(plan, t, entry, &keys, source)
-                };
-                decision.build.insert(t, why);
-            }
-        }
     }
     decision
 }

@@ -20,11 +20,13 @@ pub mod steps;
 mod streamed;
 mod trimmed;
 
+use crate::checks::evaluate::Database;
 use crate::config::Project;
 use crate::plan::{Layer, Plan};
 use crate::records::TableOutcome;
 use crate::store::{FileEntry, Manifest, RunResult, SourceFile, Store, TableEntry, Wait};
 use chrono::Utc;
+use incremental::Cores;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
@@ -181,7 +183,7 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
     let store = Store::at(&project.data_dir());
     let writer = store.begin_run(options.wait)?;
     tracing::debug!("run: began");
-    let decision = incremental::decide(project, plan, writer.previous(), &selected, options.full_refresh);
+    let mut decision = incremental::decide(project, plan, writer.previous(), &selected, options.full_refresh);
     tracing::debug!("run: decided ({} to build)", decision.build.len());
     plan.read_ahead.keep_only(|id| decision.build.keys().any(|&t| plan.tables[t].source_id == id));
     let name = |t: usize| plan.tables[t].name.clone();
@@ -230,14 +232,25 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         .flat_map(|m| m.tables.keys().map(String::as_str))
         .filter(|n| !built.contains(n))
         .collect();
-    let (mut results, ahead) = std::thread::scope(|s| {
+    // So are opening DuckDB for the SQL checks and the build keys that the decision did not need.
+    let sql_checks = quality::asks_for_sql(plan, &building);
+    let keyed = decision.keyed;
+    let previous = writer.previous();
+    let (mut results, ahead, database, keys) = std::thread::scope(|s| {
         let ahead = s.spawn(|| writer.carry_ahead(&not_built, &config));
+        let database = sql_checks.then(|| s.spawn(Database::open));
+        let keys = (!keyed).then(|| s.spawn(|| incremental::keys(project, plan, previous, &selected, Cores::One)));
         let results = schedule::run_nodes(&ctx, &building);
-        (results, ahead.join())
+        (results, ahead.join(), database.map(|d| d.join()), keys.map(|k| k.join()))
     });
     ahead.unwrap_or_else(|_| Err("carrying the tables not rebuilt failed".into()))?;
+    if let Some(keys) = keys {
+        let keys = keys.map_err(|_| "working out the build keys failed".to_string())?;
+        (decision.keys, decision.sources) = (keys.keys, keys.sources);
+    }
     tracing::debug!("run: built");
-    let checks = quality::check_built(plan, &writer, &decision.sources, &mut results);
+    let database = database.and_then(Result::ok).unwrap_or_else(Database::later);
+    let checks = quality::check_built(plan, &writer, &decision.sources, &mut results, &database);
     tracing::debug!("run: checked");
     let records = ctx.records.into_inner().unwrap_or_default();
     if let Some(bar) = bar {

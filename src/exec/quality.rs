@@ -4,7 +4,7 @@
 //! A failed `warn` check is a warning of its table.
 
 use super::schedule::TableRun;
-use crate::checks::evaluate::{evaluate, Context};
+use crate::checks::evaluate::{evaluate, Context, Database};
 use crate::plan::{Layer, Plan};
 use crate::records::{CheckResult, Fingerprint, TableOutcome};
 use crate::store::{Manifest, RunWriter, Store};
@@ -13,13 +13,19 @@ use petgraph::Direction;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
-/// Evaluates the checks of the tables in `runs` that built; fails and skips as their results
-/// say. Returns every result.
+/// Whether any of `tables` has a SQL check: a run that builds one opens DuckDB while it builds.
+pub fn asks_for_sql(plan: &Plan, tables: &BTreeSet<usize>) -> bool {
+    tables.iter().any(|&t| plan.tables[t].checks().iter().any(|c| matches!(c.kind, crate::checks::CheckKind::Sql(_))))
+}
+
+/// Evaluates the checks of the tables in `runs` that built, SQL checks on `database`; fails and
+/// skips as their results say. Returns every result.
 pub fn check_built(
     plan: &Plan,
     writer: &RunWriter,
     sources: &HashMap<String, Fingerprint>,
     runs: &mut [TableRun],
+    database: &Database,
 ) -> Vec<CheckResult> {
     let built: BTreeSet<usize> = runs.iter().filter(|r| r.outcome.status == "success").map(|r| r.table).collect();
     if !built.iter().any(|&t| !plan.tables[t].checks().is_empty()) {
@@ -60,6 +66,7 @@ pub fn check_built(
             source_modified,
             files: &files,
             pii: &pii,
+            database,
         };
         let checked = match files.get("gold").and_then(|g| g.get(&table.name)).map(|f| crate::reader::parquet_frame(f))
         {
@@ -124,6 +131,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
     }
     let previous = store.manifests().into_iter().filter(|p| p.seq < m.seq && p.kind == "run").max_by_key(|p| p.seq);
     let pii = plan.pii_names();
+    let database = Database::later();
     let mut results = Vec::new();
     for table in &plan.tables {
         let checks = table.checks();
@@ -139,6 +147,7 @@ pub fn check_snapshot(store: &Store, m: &Manifest, plan: &Plan, tables: &[String
             source_modified: m.sources.get(&table.source_id).and_then(|s| s.modified),
             files: &files,
             pii: &pii,
+            database: &database,
         };
         results.extend(evaluate(&table.name, &checks, &gold, &cx));
     }
