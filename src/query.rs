@@ -202,6 +202,15 @@ impl Reads {
     }
 }
 
+/// The tables the read-only statement `sql` names, lower case, whatever schema qualifies them;
+/// `None` when its parse cannot tell (see `Reads`) or it is not one statement that reads.
+pub fn tables_read(conn: &duckdb::Connection, sql: &str) -> Option<BTreeSet<String>> {
+    match read_only(conn, sql).ok()? {
+        Reads::Every => None,
+        Reads::Tables(tables) => Some(tables.into_iter().map(|(_, name)| name).collect()),
+    }
+}
+
 /// Refuses anything but one statement that reads: DuckDB's own parser serialises SELECT
 /// statements only, so COPY, ATTACH, SET, INSERT, CREATE, EXPORT and PRAGMA are all refused.
 /// Returns the tables it reads.

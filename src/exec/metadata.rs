@@ -6,6 +6,7 @@ use crate::plan::Layer;
 use crate::records::{ColumnMetadata, TableMetadata};
 use crate::store::FileEntry;
 use polars::prelude::*;
+use polars_arrow::array::View;
 use std::collections::BTreeSet;
 
 /// Metadata of table `t` at `layer`, whose frame `df` was written as `file`.
@@ -93,19 +94,32 @@ const EXAMPLE_CHARS: usize = 80;
 /// looking at no more rows than it takes to find them.
 fn examples(column: &Series, n: usize) -> Vec<String> {
     if let Ok(text) = column.str() {
-        // Text, read as text: a value at a time costs no conversion.
-        let mut seen: Vec<&str> = Vec::with_capacity(n);
+        // Text, read as text: a value at a time costs no conversion. A value is told from those
+        // seen by its view (length and first bytes; the whole value up to 12 bytes) before its
+        // text.
+        let mut seen: Vec<(View, &str)> = Vec::with_capacity(n);
         let mut out: Vec<String> = Vec::with_capacity(n);
-        for value in text.iter().flatten() {
-            if seen.contains(&value) {
-                continue;
-            }
-            seen.push(value);
-            let text = shortened(value);
-            if !out.contains(&text) {
-                out.push(text);
-                if out.len() == n {
-                    break;
+        for chunk in text.downcast_iter() {
+            let validity = polars_arrow::array::Array::validity(chunk);
+            for (i, &view) in chunk.views().iter().enumerate() {
+                if validity.is_some_and(|v| !v.get_bit(i)) {
+                    continue;
+                }
+                let value = chunk.value(i);
+                let same = |(v, s): &(View, &str)| match view.is_inline() {
+                    true => v.as_u128() == view.as_u128(),
+                    false => v.length == view.length && v.prefix == view.prefix && *s == value,
+                };
+                if seen.iter().any(same) {
+                    continue;
+                }
+                seen.push((view, value));
+                let text = shortened(value);
+                if !out.contains(&text) {
+                    out.push(text);
+                    if out.len() == n {
+                        return out;
+                    }
                 }
             }
         }

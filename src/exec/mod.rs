@@ -18,6 +18,7 @@ mod shared;
 pub mod stamp;
 pub mod steps;
 mod streamed;
+mod text_ids;
 mod trimmed;
 
 use crate::checks::evaluate::Database;
@@ -232,16 +233,19 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         .flat_map(|m| m.tables.keys().map(String::as_str))
         .filter(|n| !built.contains(n))
         .collect();
-    // So are opening DuckDB for the SQL checks and the build keys that the decision did not need.
-    let sql_checks = quality::asks_for_sql(plan, &building);
+    // So are the checks of the tables built (as each table settles), and the build keys that
+    // the decision did not need.
+    let checked = building.iter().any(|&t| !plan.tables[t].checks().is_empty());
     let keyed = decision.keyed;
-    let previous = writer.previous();
-    let (mut results, ahead, database, keys) = std::thread::scope(|s| {
+    let (writer_ref, building_ref) = (&writer, &building);
+    let (settle, settled) = std::sync::mpsc::channel();
+    let (mut results, ahead, checks, keys) = std::thread::scope(|s| {
         let ahead = s.spawn(|| writer.carry_ahead(&not_built, &config));
-        let database = sql_checks.then(|| s.spawn(Database::open));
-        let keys = (!keyed).then(|| s.spawn(|| incremental::keys(project, plan, previous, &selected, Cores::One)));
-        let results = schedule::run_nodes(&ctx, &building);
-        (results, ahead.join(), database.map(|d| d.join()), keys.map(|k| k.join()))
+        let checks = checked.then(|| s.spawn(move || quality::check_as_built(plan, writer_ref, building_ref, settled)));
+        let keys =
+            (!keyed).then(|| s.spawn(|| incremental::keys(project, plan, writer.previous(), &selected, Cores::One)));
+        let results = schedule::run_nodes(&ctx, &building, checked.then_some(settle));
+        (results, ahead.join(), checks.map(|c| c.join()), keys.map(|k| k.join()))
     });
     ahead.unwrap_or_else(|_| Err("carrying the tables not rebuilt failed".into()))?;
     if let Some(keys) = keys {
@@ -249,8 +253,8 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         (decision.keys, decision.sources) = (keys.keys, keys.sources);
     }
     tracing::debug!("run: built");
-    let database = database.and_then(Result::ok).unwrap_or_else(Database::later);
-    let checks = quality::check_built(plan, &writer, &decision.sources, &mut results, &database);
+    let (checked, database) = checks.transpose().map_err(|_| "evaluating the checks failed".to_string())?.unzip();
+    let checks = quality::apply(plan, &mut results, checked.unwrap_or_default());
     tracing::debug!("run: checked");
     let records = ctx.records.into_inner().unwrap_or_default();
     if let Some(bar) = bar {
@@ -326,6 +330,10 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         config,
         keep: options.keep,
     };
-    let manifest = writer.commit(result)?;
+    // DuckDB closes while the run commits.
+    let manifest = std::thread::scope(|s| {
+        s.spawn(move || database.map(Database::close));
+        writer.commit(result)
+    })?;
     Ok(RunSummary { outcomes, reasons, manifest, committed: true })
 }

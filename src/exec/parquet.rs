@@ -13,6 +13,7 @@
 //! the table's next layer, which takes a column's pages from there when it writes the same
 //! arrays again instead of encoding them a second time.
 
+use super::text_ids::TextIds;
 use polars::io::parquet::write::{BatchedWriter, ParquetCompression, ParquetWriter, StatisticsOptions};
 use polars::prelude::*;
 use polars_arrow::array::{
@@ -20,8 +21,13 @@ use polars_arrow::array::{
 };
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::metadata::Descriptor;
+use polars_parquet::parquet::page::{CompressedDictPage, DataPage, DataPageHeader, DictPage};
+use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    array_to_columns, compress, get_dtype_encoding, CompressedPage, Encoding, Page, ParquetType, Version, WriteOptions,
+    array_to_columns, compress, get_dtype_encoding, CompressedDataPage, CompressedPage, CompressionOptions, Encoding,
+    Page, ParquetType, Version, WriteOptions,
 };
 use rayon::prelude::*;
 use std::io::Write;
@@ -76,8 +82,8 @@ impl<W: Write> LayerWriter<W> {
         while offset < df.height() {
             let group = df.slice(offset as i64, ROW_GROUP_ROWS);
             offset += group.height();
-            let mut columns = self.encode(&group, None)?;
-            self.write_group(group.height(), &mut columns, false)?;
+            let columns = self.encode(&group, None)?;
+            self.write_group(group.height(), &columns)?;
         }
         Ok(())
     }
@@ -90,8 +96,8 @@ impl<W: Write> LayerWriter<W> {
             self.write(df)?;
             return Ok(Encoded::default());
         }
-        let mut columns = self.encode(df, previous)?;
-        self.write_group(df.height(), &mut columns, true)?;
+        let columns = self.encode(df, previous)?;
+        self.write_group(df.height(), &columns)?;
         Ok(Encoded { columns })
     }
 
@@ -104,7 +110,10 @@ impl<W: Write> LayerWriter<W> {
             let kept = previous.and_then(|p| p.find(identity.as_ref()?, field, options));
             let pages = match kept {
                 Some(kept) => kept.pages.clone(),
-                None => Arc::new(column_pages(column, array.as_ref(), field, options)?),
+                None => {
+                    let leaves = column_pages(column, array.as_ref(), field, options)?;
+                    Arc::new(leaves.into_iter().map(|leaf| leaf.into_iter().map(SharedPage::of).collect()).collect())
+                }
             };
             let taken = kept.is_some();
             Ok(EncodedColumn { identity, _array: array, field: field.clone(), options, pages, taken })
@@ -119,25 +128,13 @@ impl<W: Write> LayerWriter<W> {
         }
     }
 
-    /// Compresses `columns`' pages and writes them as a row group of `rows`; the columns `keep`
-    /// theirs (copies are written) or give them up (moved when no other layer holds them).
-    fn write_group(&mut self, rows: usize, columns: &mut [EncodedColumn], keep: bool) -> PolarsResult<()> {
+    /// Compresses `columns`' pages and writes them as a row group of `rows` (uncompressed, the
+    /// pages' own bytes: the columns keep them, for the next layer).
+    fn write_group(&mut self, rows: usize, columns: &[EncodedColumn]) -> PolarsResult<()> {
         let compression = self.options.compression;
         let mut pages: Vec<Vec<CompressedPage>> = Vec::new();
-        for column in columns.iter_mut() {
-            let leaves = match keep {
-                true => copy_leaves(&column.pages),
-                false => {
-                    Arc::try_unwrap(std::mem::take(&mut column.pages)).unwrap_or_else(|shared| copy_leaves(&shared))
-                }
-            };
-            for leaf in leaves {
-                pages.push(
-                    leaf.into_iter()
-                        .map(|page| Ok(compress(page, vec![], compression)?))
-                        .collect::<PolarsResult<_>>()?,
-                );
-            }
+        for leaf in columns.iter().flat_map(|c| c.pages.iter()) {
+            pages.push(leaf.iter().map(|page| page.compressed(compression)).collect::<PolarsResult<_>>()?);
         }
         self.file.write_row_group(rows as u64, &pages)
     }
@@ -165,7 +162,7 @@ struct EncodedColumn {
     field: ParquetType,
     options: WriteOptions,
     /// Uncompressed, one list per parquet leaf; shared with the layer it was taken from.
-    pages: Arc<Vec<Vec<Page>>>,
+    pages: Arc<Vec<Vec<SharedPage>>>,
     /// Whether the pages were taken from the layer before.
     taken: bool,
 }
@@ -200,13 +197,65 @@ fn same_type(a: &ParquetType, b: &ParquetType) -> bool {
     }
 }
 
-/// A copy of a column's pages, one list per leaf.
-fn copy_leaves(leaves: &[Vec<Page>]) -> Vec<Vec<Page>> {
-    let copy = |page: &Page| match page {
-        Page::Data(p) => Page::Data(p.clone()),
-        Page::Dict(p) => Page::Dict(p.clone()),
-    };
-    leaves.iter().map(|leaf| leaf.iter().map(copy).collect()).collect()
+/// An uncompressed page as encoded, its bytes shared: the file it is written into, and the
+/// table's next layer when it takes the column, use them without a copy. (Most pages are data
+/// pages: boxing their header would only add an allocation to each.)
+#[allow(clippy::large_enum_variant)]
+enum SharedPage {
+    Data { header: DataPageHeader, bytes: PrimitiveArray<u8>, descriptor: Descriptor, rows: usize },
+    Dict { bytes: PrimitiveArray<u8>, values: usize, sorted: bool },
+}
+
+impl SharedPage {
+    /// `page`, its bytes moved, not copied.
+    fn of(page: Page) -> SharedPage {
+        match page {
+            Page::Data(mut p) => SharedPage::Data {
+                bytes: PrimitiveArray::from_vec(std::mem::take(p.buffer_mut())),
+                header: p.header().clone(),
+                descriptor: p.descriptor.clone(),
+                rows: p.num_rows().unwrap_or_default(),
+            },
+            Page::Dict(p) => SharedPage::Dict {
+                values: p.num_values,
+                sorted: p.is_sorted,
+                bytes: PrimitiveArray::from_vec(p.buffer.into_vec()),
+            },
+        }
+    }
+
+    /// The page as written with `compression`; uncompressed, over the same bytes.
+    fn compressed(&self, compression: CompressionOptions) -> PolarsResult<CompressedPage> {
+        let (bytes, uncompressed) = match self {
+            SharedPage::Data { bytes, .. } | SharedPage::Dict { bytes, .. } => {
+                (CowBuffer::Borrowed(bytes.values().clone()), compression == CompressionOptions::Uncompressed)
+            }
+        };
+        let len = bytes.len();
+        Ok(match self {
+            SharedPage::Data { header, descriptor, rows, .. } if uncompressed => {
+                CompressedPage::Data(CompressedDataPage::new(
+                    header.clone(),
+                    bytes,
+                    Compression::Uncompressed,
+                    len,
+                    descriptor.clone(),
+                    *rows,
+                ))
+            }
+            SharedPage::Dict { values, sorted, .. } if uncompressed => {
+                CompressedPage::Dict(CompressedDictPage::new(bytes, Compression::Uncompressed, len, *values, *sorted))
+            }
+            SharedPage::Data { header, descriptor, rows, .. } => compress(
+                Page::Data(DataPage::new(header.clone(), bytes, descriptor.clone(), *rows)),
+                vec![],
+                compression,
+            )?,
+            SharedPage::Dict { values, sorted, .. } => {
+                compress(Page::Dict(DictPage::new(bytes, *values, *sorted)), vec![], compression)?
+            }
+        })
+    }
 }
 
 /// What a column holds, told apart without reading its values: a constant column by its value
@@ -318,35 +367,22 @@ fn encode_as(column: &Column, array: &dyn Array) -> PolarsResult<(Box<dyn Array>
 fn dictionary(text: &Utf8ViewArray) -> PolarsResult<Option<DictionaryArray<u32>>> {
     let len = text.len();
     let most = if len > 128 { len * 3 / 4 } else { len };
-    // A value of up to 12 bytes is whole in its view (zero-padded), so the view is the value:
-    // looked up as one number. A longer one is looked up by its text.
-    let mut short: PlHashMap<u128, u32> = PlHashMap::with_capacity(len.min(1024));
-    let mut long: PlHashMap<&str, u32> = PlHashMap::new();
-    let mut values = MutableBinaryViewArray::<str>::with_capacity(len.min(1024));
+    let mut ids = TextIds::with_capacity(len.min(1024));
     let mut keys = Vec::with_capacity(len);
     let validity = text.validity();
-    for (i, view) in text.views().iter().enumerate() {
+    for i in 0..len {
         if validity.is_some_and(|v| !v.get_bit(i)) {
             keys.push(0);
             continue;
         }
-        let next = (short.len() + long.len()) as u32;
-        let key = if view.is_inline() {
-            *short.entry(view.as_u128()).or_insert_with(|| {
-                values.push_value(text.value(i));
-                next
-            })
-        } else {
-            let value = text.value(i);
-            *long.entry(value).or_insert_with(|| {
-                values.push_value(value);
-                next
-            })
-        };
-        if short.len() + long.len() > most {
+        keys.push(ids.id(text, i));
+        if ids.distinct().len() > most {
             return Ok(None);
         }
-        keys.push(key);
+    }
+    let mut values = MutableBinaryViewArray::<str>::with_capacity(ids.distinct().len());
+    for value in ids.distinct() {
+        values.push_value(*value);
     }
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
     dictionary_array(keys, values.freeze()).map(Some)

@@ -3,9 +3,11 @@
 //! earliest in plan order first. A layer's frame goes to the table's next layer in memory, and to
 //! the other tables' layers that read it through `RunContext::frames`, which drops it once its
 //! last reader has run. A failed node takes its table's later layers and everything downstream
-//! with it: those tables are skipped, naming what they needed.
+//! with it: those tables are skipped, naming what they needed. Each table, once its layers are
+//! all done, is reported to the checks beside the build (see `quality::check_as_built`).
 
 use super::layers::{self, RunContext};
+use super::quality::Settled;
 use super::{shared, streamed};
 use crate::plan::Layer;
 use crate::records::TableOutcome;
@@ -15,6 +17,7 @@ use petgraph::Direction;
 use polars::prelude::DataFrame;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::sync::mpsc::Sender;
 use std::sync::Mutex;
 
 /// What a run did to one table.
@@ -36,6 +39,8 @@ struct TableState {
     files: BTreeMap<String, FileEntry>,
     /// Set when the table failed or was skipped.
     outcome: Option<TableOutcome>,
+    /// The gold frame, from its layer's build until the table is reported settled.
+    gold: Option<DataFrame>,
 }
 
 /// The shared queue, under one lock.
@@ -51,10 +56,13 @@ struct Queue {
     /// Set once the files written so far have started going to disk.
     writeback_started: bool,
     tables: HashMap<usize, TableState>,
+    /// Where each table is reported once its layers are all done.
+    settled: Option<Sender<Settled>>,
 }
 
-/// Builds every layer of the `building` tables; returns each table's outcome and files.
-pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>) -> Vec<TableRun> {
+/// Builds every layer of the `building` tables, reporting each table to `settled` once its
+/// layers are all done; returns each table's outcome and files.
+pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>, settled: Option<Sender<Settled>>) -> Vec<TableRun> {
     let plan = ctx.plan;
     let position: HashMap<NodeIndex, usize> = plan.order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let in_run = |n: NodeIndex| building.contains(&plan.graph[n].table);
@@ -65,6 +73,7 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>) -> Vec<TableRun> 
         left: 0,
         writeback_started: false,
         tables: building.iter().map(|&t| (t, TableState::default())).collect(),
+        settled,
     };
     for &n in plan.order.iter().filter(|n| in_run(**n)) {
         let mut inputs = plan.graph.neighbors_directed(n, Direction::Incoming).filter(|m| in_run(*m)).count();
@@ -174,6 +183,8 @@ fn build_node<'s>(
             }
             if layer != Layer::Gold {
                 state.frame = Some(out.df);
+            } else {
+                state.gold = Some(out.df);
             }
             state.built = next_built;
             for next in plan.graph.neighbors_directed(node, Direction::Outgoing) {
@@ -232,9 +243,18 @@ fn drop_downstream(ctx: &RunContext, q: &mut Queue, position: &HashMap<NodeIndex
 }
 
 /// Counts `node` out, makes ready the layers that waited for it as their leader (built or not),
-/// and releases the frames of other tables it was the last to read.
+/// and releases the frames of other tables it was the last to read. A table's gold layer is its
+/// last: its table is then reported settled, with the gold frame when it built.
 fn finished(ctx: &RunContext, q: &mut Queue, position: &HashMap<NodeIndex, usize>, node: NodeIndex) {
     q.left -= 1;
+    let (table, layer) = (ctx.plan.graph[node].table, ctx.plan.graph[node].layer);
+    if layer == Layer::Gold {
+        let gold = q.tables.get_mut(&table).and_then(|state| state.gold.take());
+        if let Some(settled) = &q.settled {
+            // The checks' end is gone only when their thread ended early; nothing to tell then.
+            let _ = settled.send(Settled { table, gold });
+        }
+    }
     for &follower in ctx.shared.followers_of(node) {
         release(q, position, follower);
     }

@@ -81,6 +81,35 @@ fn a_failed_error_check_fails_its_table_and_skips_its_readers_which_keep_their_v
 }
 
 #[test]
+fn a_sql_check_reads_the_versions_the_run_commits_of_tables_built_after_its_own() {
+    let p = Project::sample();
+    // dim_noc's checks run as soon as it is built, beside the build; cops_employment's gold
+    // reads dim_noc's, so it settles later: the check waits for it and reads this run's version.
+    p.edit(
+        "pipelines/cops_projections.yml",
+        "  - sort: [unit_group_id, year]",
+        "  - sort: [unit_group_id, year]\n  - join: { ref: dim_noc, on: [unit_group_id], select: [class_title] }",
+    );
+    p.edit(
+        "pipelines/dim_noc.yml",
+        "checks:\n",
+        "checks:\n  - name: no_management_projections\n    severity: warn\n    \
+         sql: SELECT unit_group_id, year FROM cops_employment WHERE unit_group_id < '1'\n",
+    );
+    ok(&p.jobforge(&["run", "pipelines"]));
+    let first = find(&results(&p), "dim_noc", "no_management_projections").clone();
+    let gold = p.read("data/gold/cops_employment.parquet");
+    let management = gold.column("unit_group_id").unwrap().str().unwrap().iter().flatten().filter(|v| *v < "1").count();
+    assert!(management > 0, "the sample projects management occupations");
+    assert_eq!((first["passed"].as_bool(), first["value"].as_f64()), (Some(false), Some(management as f64)));
+    // The next run drops those rows from cops_employment (and rebuilds dim_noc with it).
+    p.edit("pipelines/cops_projections.yml", "and unit_group_id <> '00000'", "and unit_group_id >= '1'");
+    ok(&p.jobforge(&["run", "pipelines", "--full-refresh"]));
+    let second = find(&results(&p), "dim_noc", "no_management_projections").clone();
+    assert_eq!((second["passed"].as_bool(), second["value"].as_f64()), (Some(true), Some(0.0)), "{second}");
+}
+
+#[test]
 fn jobforge_check_evaluates_edited_checks_without_a_rebuild() {
     let p = Project::sample();
     ok(&p.jobforge(&["run", "pipelines"]));
