@@ -3,8 +3,9 @@
 //! every layer writes parquet with provenance into the run's folder, logs its transition and
 //! records table metadata, and hands its frame in memory to the layers that read it; the run
 //! then commits as one snapshot (see `store`). The data-quality checks of the built tables run
-//! beside the build, each table's as it settles (see `quality`). A failing table (an error, a panic or a failed `error`
-//! check) does not stop the others; its dependents are skipped and it keeps its previous version.
+//! beside the build, each table's as it settles (see `quality`). A failing table (an error, a
+//! panic or a failed `error` check) does not stop the others; its dependents are skipped and it
+//! keeps its previous version.
 
 mod dictionary_pages;
 pub mod incremental;

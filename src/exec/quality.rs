@@ -37,6 +37,7 @@ pub struct Settled {
 /// A SQL check waiting for the tables it reads to settle.
 struct Waiting {
     table: usize,
+    check: Check,
     /// Its position among the table's checks.
     index: usize,
     /// The tables it reads; `None` when its parse cannot tell (it then waits for them all).
@@ -46,10 +47,10 @@ struct Waiting {
 /// Evaluates the checks of the `building` tables as they settle (`settled`, until the scheduler
 /// drops its end); opens DuckDB first when one of them has a SQL check. Returns each built
 /// table's results, in its checks' order, and the database (closing DuckDB takes milliseconds,
-/// which the caller spends beside other work). The files a SQL check reads are those of the settled
-/// tables: the run's for a table that built, the previous snapshot's otherwise. A SQL check that
-/// cannot be evaluated early (a table it names has no file yet) is evaluated again at the end,
-/// over every file, so that its error is the one a check after the build would give.
+/// which the caller spends beside other work). The files a SQL check reads are those of the
+/// settled tables: the run's for a table that built, the previous snapshot's otherwise. A SQL
+/// check that cannot be evaluated early (a table it names has no file yet) is evaluated again at
+/// the end, over every file, so that its error is the one a check after the build would give.
 pub fn check_as_built(
     plan: &Plan,
     writer: &RunWriter,
@@ -89,7 +90,7 @@ pub fn check_as_built(
                             let named = |t: &usize| names.contains(&plan.tables[*t].name.to_lowercase());
                             (0..plan.tables.len()).filter(named).collect()
                         });
-                        waiting.push(Waiting { table: t, index, reads });
+                        waiting.push(Waiting { table: t, check: check.clone(), index, reads });
                     }
                     _ => row[index] = Some(evaluate_one(&plan.tables[t].name, check, &gold, &cx)),
                 }
@@ -103,12 +104,8 @@ pub fn check_as_built(
             waiting.into_iter().partition(|w| w.reads.as_ref().is_some_and(|r| r.is_disjoint(&unsettled)));
         waiting = still;
         for w in ready {
-            let check = &plan.tables[w.table].checks()[w.index];
-            match evaluate_sql(
-                &plan.tables[w.table].name,
-                check,
-                &checks_context(plan, writer, w.table, &files, &pii, &database),
-            ) {
+            let cx = checks_context(plan, writer, w.table, &files, &pii, &database);
+            match evaluate_sql(&plan.tables[w.table].name, &w.check, &cx) {
                 Ok(result) => set(&mut results, &w, result),
                 Err(_) => late.push(w),
             }
@@ -116,13 +113,8 @@ pub fn check_as_built(
     }
     // Every table has settled: the checks left read every file there is.
     for w in waiting.into_iter().chain(late) {
-        let check = &plan.tables[w.table].checks()[w.index];
-        let result = evaluate_one(
-            &plan.tables[w.table].name,
-            check,
-            &DataFrame::empty(),
-            &checks_context(plan, writer, w.table, &files, &pii, &database),
-        );
+        let cx = checks_context(plan, writer, w.table, &files, &pii, &database);
+        let result = evaluate_one(&plan.tables[w.table].name, &w.check, &DataFrame::empty(), &cx);
         set(&mut results, &w, result);
     }
     tracing::debug!("checks: evaluated");

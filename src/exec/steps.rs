@@ -47,11 +47,11 @@ const SORT_BY_ROWS_UP_TO: usize = 256 * 1024;
 /// its rank among the key's distinct values (a null before them all, reversed where the key
 /// descends) and the ranks combined key after key. Sorting those numbers (by counting them where
 /// they are not many more than the rows) takes a fraction of the instructions of Polars' sort by
-/// several columns, which compares a value at a time. Rows
-/// already in order are the frame itself. `Err(df)` for other key types (fractions, lists), for
-/// rows out of order by a single key (Polars' own sort of one column is faster), for a frame of
-/// over `SORT_BY_ROWS_UP_TO` rows and for keys with too many distinct values together to number.
-fn sorted_by_rows(df: DataFrame, keys: &[&str], descending: &[bool]) -> PolarsResult<Result<DataFrame, DataFrame>> {
+/// several columns, which compares a value at a time. Rows already in order are the frame
+/// itself. `Err(df)` for other key types (fractions, lists), for rows out of order by a single
+/// key (Polars' own sort of one column is faster), for a frame of over `SORT_BY_ROWS_UP_TO` rows
+/// and for keys with too many distinct values together to number.
+fn sorted_by_ranks(df: DataFrame, keys: &[&str], descending: &[bool]) -> PolarsResult<Result<DataFrame, DataFrame>> {
     if df.height() > SORT_BY_ROWS_UP_TO {
         return Ok(Err(df));
     }
@@ -134,10 +134,7 @@ fn texts_first_seen(texts: &StringChunked) -> (Vec<Option<u32>>, Vec<usize>) {
         let validity = polars_arrow::array::Array::validity(chunk);
         ids.extend((0..chunk.len()).map(|i| validity.is_none_or(|v| v.get_bit(i)).then(|| seen.id(chunk, i))));
     }
-    let distinct = seen.distinct();
-    let mut ordered: Vec<usize> = (0..distinct.len()).collect();
-    ordered.sort_unstable_by(|&a, &b| distinct[a].cmp(distinct[b]));
-    (ids, ordered)
+    (ids, by_value(seen.distinct()))
 }
 
 /// Each value's id (its distinct values numbered in order of first appearance; `None` for a
@@ -157,9 +154,14 @@ fn first_seen<T: Ord + std::hash::Hash + Copy>(
             })
         })
         .collect();
+    (ids, by_value(&distinct))
+}
+
+/// The positions of `distinct` in the order of their values.
+fn by_value<T: Ord>(distinct: &[T]) -> Vec<usize> {
     let mut ordered: Vec<usize> = (0..distinct.len()).collect();
     ordered.sort_unstable_by(|&a, &b| distinct[a].cmp(&distinct[b]));
-    (ids, ordered)
+    ordered
 }
 
 /// A temporary column holding a filter's mask.
@@ -289,7 +291,7 @@ pub fn apply(
             let keys: Vec<(&str, bool)> = list.iter().map(|s| sort_key(s)).collect();
             let names: Vec<&str> = keys.iter().map(|k| k.0).collect();
             let descending: Vec<bool> = keys.iter().map(|k| k.1).collect();
-            match sorted_by_rows(df, &names, &descending)? {
+            match sorted_by_ranks(df, &names, &descending)? {
                 Ok(sorted) => StepResult::same_grain(sorted),
                 Err(df) => {
                     let options = SortMultipleOptions::default()
@@ -528,7 +530,7 @@ mod tests {
             (&["d", "t", "n"], &[true, false, false]),
         ];
         for (keys, descending) in cases {
-            let ours = match sorted_by_rows(df.clone(), keys, descending).unwrap() {
+            let ours = match sorted_by_ranks(df.clone(), keys, descending).unwrap() {
                 Ok(sorted) => sorted,
                 // Out of order by one key: left to Polars.
                 Err(_) if keys.len() == 1 => continue,
@@ -537,7 +539,7 @@ mod tests {
             // Ties keep their order (the `row` column tells).
             assert!(ours.equals_missing(&polars_sorted(&df, keys, descending)), "{keys:?} {descending:?}\n{ours}");
             // Sorted, the rows are in order: the frame itself comes back.
-            assert!(matches!(sorted_by_rows(ours.clone(), keys, descending), Ok(Ok(_))), "{keys:?}");
+            assert!(matches!(sorted_by_ranks(ours.clone(), keys, descending), Ok(Ok(_))), "{keys:?}");
         }
     }
 
@@ -573,7 +575,7 @@ mod tests {
             let width = 2 + next(3) as usize;
             let keys: Vec<&str> = (0..width).map(|_| names[next(names.len() as u64) as usize]).collect();
             let descending: Vec<bool> = (0..width).map(|_| next(2) == 1).collect();
-            let Ok(ours) = sorted_by_rows(df.clone(), &keys, &descending).unwrap() else {
+            let Ok(ours) = sorted_by_ranks(df.clone(), &keys, &descending).unwrap() else {
                 panic!("round {round}: {keys:?} should be sorted here")
             };
             let polars = polars_sorted(&df, &keys, &descending);
@@ -592,7 +594,7 @@ mod tests {
         )
         .unwrap();
         for descending in [[false, false], [true, false]] {
-            let Ok(ours) = sorted_by_rows(df.clone(), &["a", "b"], &descending).unwrap() else { panic!("by rows") };
+            let Ok(ours) = sorted_by_ranks(df.clone(), &["a", "b"], &descending).unwrap() else { panic!("by rows") };
             assert!(ours.equals_missing(&polars_sorted(&df, &["a", "b"], &descending)), "{descending:?}");
         }
         // Counting keeps equal keys in their order, as a stable sort does.
@@ -605,7 +607,7 @@ mod tests {
     #[test]
     fn rows_already_in_order_are_the_frame_itself() {
         let df = df!("k" => ["a", "a", "b", "c"], "v" => [4, 3, 2, 1]).unwrap();
-        let Ok(same) = sorted_by_rows(df.clone(), &["k"], &[false]).unwrap() else { panic!("sorted by rows") };
+        let Ok(same) = sorted_by_ranks(df.clone(), &["k"], &[false]).unwrap() else { panic!("sorted by rows") };
         let buffers = |df: &DataFrame| df.column("v").unwrap().as_materialized_series().chunks()[0].clone();
         assert_eq!(
             buffers(&same)
@@ -617,15 +619,15 @@ mod tests {
             buffers(&df).as_any().downcast_ref::<polars_arrow::array::PrimitiveArray<i32>>().unwrap().values().as_ptr()
         );
         // Out of order by one key, Polars sorts; by two, the rows are sorted here.
-        assert!(sorted_by_rows(df.clone(), &["v"], &[false]).unwrap().is_err());
-        let Ok(sorted) = sorted_by_rows(df.clone(), &["v", "k"], &[false, false]).unwrap() else { panic!("by rows") };
+        assert!(sorted_by_ranks(df.clone(), &["v"], &[false]).unwrap().is_err());
+        let Ok(sorted) = sorted_by_ranks(df.clone(), &["v", "k"], &[false, false]).unwrap() else { panic!("by rows") };
         assert_eq!(sorted.column("v").unwrap().i32().unwrap().to_vec(), [Some(1), Some(2), Some(3), Some(4)]);
     }
 
     #[test]
     fn fractions_are_left_to_polars() {
         let df = df!("f" => [2.0, f64::NAN, -0.0, 0.0, 1.0]).unwrap();
-        assert!(sorted_by_rows(df.clone(), &["f"], &[false]).unwrap().is_err());
+        assert!(sorted_by_ranks(df.clone(), &["f"], &[false]).unwrap().is_err());
         let step = Step::Sort(vec!["f".into()]);
         let out = apply(&step, df.clone(), &|_: &str| unreachable!(), &BTreeMap::new()).unwrap();
         assert!(out.df.equals_missing(&polars_sorted(&df, &["f"], &[false])));
