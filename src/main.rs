@@ -6,5 +6,12 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    std::process::exit(jobforge::cli::main());
+    let code = jobforge::cli::main();
+    // Everything the command does is done and written. `_exit` ends the process without the
+    // teardown `exit` runs first (mimalloc handing each of its pages back to the kernel one call
+    // at a time, DuckDB's C++ statics), which the kernel's taking the whole process back makes
+    // moot; standard output is the one buffer left to flush.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: `_exit` only ends the process.
+    unsafe { libc::_exit(code) }
 }

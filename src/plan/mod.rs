@@ -246,9 +246,24 @@ impl SourceFiles<'_> {
                 let Some(root) = root else { return (HashMap::new(), None) };
                 let listings = resolve::Listings::default();
                 let from_record = std::sync::atomic::AtomicBool::new(false);
-                let one = |id: &str| {
+                let defaults = &project.sources.defaults;
+                let format_of = |id: &str, path: &std::path::Path| {
+                    crate::reader::format_of(path, project.sources.sources[id].format.or(defaults.format))
+                };
+                // Finding each file is cheap (a listing, a stat); reading its header is not (a
+                // JSON file's is a whole read), and the compile waits for the last one. So the
+                // headers are read longest first, each core taking the next: a long read left to
+                // the end would keep one core busy while the other waits.
+                let find = |id: &str| resolve::resolve(project, root, id, &project.sources.sources[id], &listings);
+                let mut found: Vec<(&str, Result<ResolvedFile, String>)> = polars_core::runtime::THREAD_POOL
+                    .install(|| ids.into_par_iter().map(|id| (id, find(id))).collect());
+                let cost = |(id, found): &(&str, Result<ResolvedFile, String>)| {
+                    found.as_ref().map_or(0, |f| crate::reader::header_bytes(f.size, format_of(id, &f.path)))
+                };
+                found.sort_by_key(|f| std::cmp::Reverse(cost(f)));
+                let one = |(id, resolved): (&str, Result<ResolvedFile, String>)| {
                     let source = &project.sources.sources[id];
-                    let resolved = match resolve::resolve(project, root, id, source, &listings) {
+                    let resolved = match resolved {
                         Ok(resolved) => resolved,
                         Err(m) => {
                             from_record.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -256,8 +271,7 @@ impl SourceFiles<'_> {
                                 .ok_or_else(|| Diagnostic::new(&project.sources_text.path, at(id), m));
                         }
                     };
-                    let defaults = &project.sources.defaults;
-                    let format = crate::reader::format_of(&resolved.path, source.format.or(defaults.format));
+                    let format = format_of(id, &resolved.path);
                     let read = source.read.over(&defaults.read);
                     let header = known
                         .get(&resolved.path)
@@ -271,8 +285,9 @@ impl SourceFiles<'_> {
                         .map_err(|e| Diagnostic::new(&resolved.path, e.at.unwrap_or((1, 1)), e.message))?;
                     Ok((resolved, header))
                 };
+                // `par_bridge` hands the files out in order, one at a time, to whichever core is free.
                 let headers = polars_core::runtime::THREAD_POOL
-                    .install(|| ids.into_par_iter().map(|id| (id.to_string(), one(id))).collect());
+                    .install(|| found.into_iter().par_bridge().map(|f| (f.0.to_string(), one(f))).collect());
                 let looked_at = listings.looked_at().filter(|_| !from_record.into_inner());
                 (headers, looked_at)
             }

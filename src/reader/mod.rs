@@ -70,6 +70,17 @@ pub fn read_table(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dat
     Ok(df)
 }
 
+/// About how many bytes finding the header of a `format` file of `size` bytes reads: a JSON
+/// file whole (its header is the fields of all its records), a CSV file its first chunk, a
+/// parquet file its footer (counted as nothing).
+pub fn header_bytes(size: u64, format: Format) -> u64 {
+    match format {
+        Format::Json | Format::Ndjson | Format::Xlsx => size,
+        Format::Csv => size.min(HEADER_CHUNK as u64),
+        Format::Parquet => 0,
+    }
+}
+
 /// The header names alone, reading as little of the file as the format allows (for CSV, its
 /// first chunk, checked as a whole read would check it, without Polars).
 pub fn read_header(path: &Path, format: Format, opts: &ReadOptions) -> Result<Vec<String>, ReadError> {
