@@ -380,12 +380,47 @@ fn csv_problem(text: &str, delimiter: char, skip: usize, whole: bool) -> Option<
              needs quotes), or set `read: {{ ragged_rows: truncate }}` for this source to drop the extra fields"
         ),
     };
+    // The first line counted (after `skip`, not blank) sets how many fields a line may have;
+    // returns that number when line `line` has more.
+    let over = |expected: &mut Option<usize>, line: usize, fields: usize, blank: bool| {
+        if line <= skip || blank {
+            return None;
+        }
+        match *expected {
+            None => {
+                *expected = Some(fields);
+                None
+            }
+            Some(n) => (fields > n).then_some(n),
+        }
+    };
     // Jumps from one delimiter, quote or line end to the next; columns are counted only for an
     // error (in characters, from 1).
     let (mut line, mut line_start, mut fields, mut field_start) = (1, 0, 1, 0);
     let mut expected: Option<usize> = None;
     let mut i = 0;
-    while let Some(found) = memchr::memchr3(delimiter, b'"', b'\n', &bytes[i..]) {
+    // Where the next quote at or after `i` is (the text's end when there is none).
+    let mut next_quote = memchr::memchr(b'"', bytes).unwrap_or(bytes.len());
+    loop {
+        // At a line's start, a line without a quote is taken whole: its fields are its
+        // delimiters and one, counted many bytes at a time rather than stopping at each.
+        while i == line_start {
+            if next_quote < i {
+                next_quote = memchr::memchr(b'"', &bytes[i..]).map_or(bytes.len(), |n| i + n);
+            }
+            let Some(end) = memchr::memchr(b'\n', &bytes[i..]).map(|n| i + n) else { break };
+            if next_quote < end {
+                break;
+            }
+            let row = &bytes[i..end];
+            let fields = 1 + count_of(delimiter, row);
+            if let Some(n) = over(&mut expected, line, fields, row.is_empty()) {
+                return Some(ragged(line, fields, n));
+            }
+            line += 1;
+            (i, line_start, field_start) = (end + 1, end + 1, end + 1);
+        }
+        let Some(found) = memchr::memchr3(delimiter, b'"', b'\n', &bytes[i..]) else { break };
         let at = i + found;
         i = at + 1;
         match bytes[at] {
@@ -418,13 +453,8 @@ fn csv_problem(text: &str, delimiter: char, skip: usize, whole: bool) -> Option<
             // A quote inside a value that did not open with one is text.
             b'"' => {}
             b'\n' => {
-                let blank = fields == 1 && at == line_start;
-                if line > skip && !blank {
-                    match expected {
-                        None => expected = Some(fields),
-                        Some(n) if fields > n => return Some(ragged(line, fields, n)),
-                        Some(_) => {}
-                    }
+                if let Some(n) = over(&mut expected, line, fields, fields == 1 && at == line_start) {
+                    return Some(ragged(line, fields, n));
                 }
                 line += 1;
                 line_start = i;
@@ -441,6 +471,12 @@ fn csv_problem(text: &str, delimiter: char, skip: usize, whole: bool) -> Option<
         Some(n) if fields > n && line_start < bytes.len() => Some(ragged(line, fields, n)),
         _ => None,
     }
+}
+
+/// How many of `bytes` are `byte`: counted in blocks whose count fits a byte, which the
+/// compiler turns into comparisons of many bytes at once.
+fn count_of(byte: u8, bytes: &[u8]) -> usize {
+    bytes.chunks(255).map(|block| block.iter().fold(0u8, |n, &b| n + u8::from(b == byte)) as usize).sum()
 }
 
 /// Text cells equal to one of `nulls` become null. Column by column, and only the columns that
@@ -654,6 +690,106 @@ mod tests {
         assert!(csv_problem("a,b\nx\"y,2\n", ',', 0, true).is_none());
         // A chunk cut inside a quoted value is not judged.
         assert!(csv_problem("a,b\n1,\"x\n", ',', 0, false).is_none());
+    }
+
+    /// `csv_problem` as a byte at a time (the rules it follows, stated once more, plainly): a
+    /// quote opens a quoted value only at a value's start, `""` in one is a quote, a line end in
+    /// one is part of it.
+    fn csv_problem_bytewise(text: &str, delimiter: u8, skip: usize, whole: bool) -> Option<((usize, usize), String)> {
+        let bytes = text.as_bytes();
+        let (mut line, mut line_start, mut fields, mut field_start) = (1, 0, 1, 0);
+        let (mut quoted, mut opened) = (false, (0, 0, 0));
+        let mut expected: Option<usize> = None;
+        let ragged = |line: usize, fields: usize, n: usize| {
+            Some(((line, 1), format!("line {line} has {fields} fields, the header has {n}")))
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if quoted {
+                if b == b'"' && bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else if b == b'"' {
+                    quoted = false;
+                } else if b == b'\n' {
+                    line += 1;
+                    line_start = i + 1;
+                }
+            } else if b == b'"' && i == field_start {
+                quoted = true;
+                opened = (line, line_start, i);
+            } else if b == b'\n' {
+                if line > skip && !(fields == 1 && i == line_start) {
+                    match expected {
+                        None => expected = Some(fields),
+                        Some(n) if fields > n => return ragged(line, fields, n),
+                        Some(_) => {}
+                    }
+                }
+                (line, line_start, fields, field_start) = (line + 1, i + 1, 1, i + 1);
+            } else if b == delimiter {
+                (fields, field_start) = (fields + 1, i + 1);
+            }
+            i += 1;
+        }
+        if quoted {
+            let (line, from, at) = opened;
+            return whole.then(|| ((line, text[from..=at].chars().count()), "never closed".to_string()));
+        }
+        match expected {
+            Some(n) if fields > n && line_start < bytes.len() => ragged(line, fields, n),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn csv_problems_are_found_as_a_byte_at_a_time_finds_them() {
+        // Texts of a few letters, delimiters, quotes, line ends and a non-ASCII letter, some with
+        // every line alike in its fields (where only a long scan finds nothing wrong).
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for case in 0..4000 {
+            let delimiter = if case % 3 == 0 { ';' } else { ',' };
+            let alphabet: Vec<char> = vec!['a', 'b', 'é', delimiter, '"', '\n', '\r', ' '];
+            let len = next(60) as usize;
+            let text: String = if case % 2 == 0 {
+                (0..len).map(|_| alphabet[next(alphabet.len() as u64) as usize]).collect()
+            } else {
+                let width = 1 + next(4) as usize;
+                let rows = 1 + next(6) as usize;
+                let mut t = String::new();
+                for r in 0..rows {
+                    let cells: Vec<String> = (0..width + usize::from(next(9) == 0 && r > 0))
+                        .map(|_| match next(5) {
+                            0 => "\"q\"\"x\ny\"".to_string(),
+                            1 => "x\"y".to_string(),
+                            2 => String::new(),
+                            _ => "ab".to_string(),
+                        })
+                        .collect();
+                    t.push_str(&cells.join(&delimiter.to_string()));
+                    t.push('\n');
+                }
+                t
+            };
+            for (skip, whole) in [(0, true), (1, true), (0, false)] {
+                let found = csv_problem(&text, delimiter, skip, whole);
+                let expected = csv_problem_bytewise(&text, delimiter as u8, skip, whole);
+                match (&found, &expected) {
+                    (None, None) => {}
+                    (Some(f), Some((at, says))) if f.at == *at && f.message.contains(says.as_str()) => {}
+                    _ => panic!(
+                        "{text:?} (skip {skip}, whole {whole}): {:?} against {expected:?}",
+                        found.map(|f| (f.at, f.message))
+                    ),
+                }
+            }
+        }
     }
 
     #[test]
