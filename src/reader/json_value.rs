@@ -23,9 +23,15 @@ pub enum Json<'a> {
 }
 
 impl<'a> Json<'a> {
-    /// Parses `text` (one JSON value, nothing after it but white space).
+    /// Parses `text` (one JSON value, nothing after it but white space). Text that is UTF-8
+    /// throughout (checked at once, many bytes at a time) is parsed as text, whose strings
+    /// serde_json then takes without checking each again; any other is parsed as bytes, for
+    /// serde_json's own error and where it is.
     pub fn parse(text: &'a [u8]) -> serde_json::Result<Json<'a>> {
-        serde_json::from_slice(text)
+        match simdutf8::basic::from_utf8(text) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(text),
+        }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
@@ -216,6 +222,13 @@ mod tests {
             let ours = Json::parse(bad.as_bytes()).expect_err("malformed");
             let theirs = serde_json::from_str::<Value>(bad).expect_err("malformed");
             assert_eq!(ours.to_string(), theirs.to_string(), "{bad}");
+        }
+        // So does text that is not UTF-8, in a string or out of one.
+        for bad in [&b"{\"a\": \"caf\xE9\"}"[..], b"[1,\n \xE9]"] {
+            let ours = Json::parse(bad).expect_err("not UTF-8");
+            let theirs = serde_json::from_slice::<Value>(bad).expect_err("not UTF-8");
+            assert_eq!(ours.to_string(), theirs.to_string());
+            assert!(ours.line() > 0);
         }
     }
 }

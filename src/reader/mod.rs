@@ -583,6 +583,12 @@ fn decode(path: &Path, mut bytes: Vec<u8>, encoding: Encoding, truncated: bool) 
             if bytes.starts_with(b"\xEF\xBB\xBF") {
                 bytes.drain(..3);
             }
+            // Checked many bytes at a time; only text that is not UTF-8 is checked again, to
+            // say where.
+            if simdutf8::basic::from_utf8(&bytes).is_ok() {
+                // SAFETY: `bytes` was just found to be UTF-8.
+                return Ok(unsafe { String::from_utf8_unchecked(bytes) });
+            }
             String::from_utf8(bytes).map_err(|e| {
                 let at = e.utf8_error().valid_up_to();
                 let bytes = e.as_bytes();
