@@ -339,7 +339,9 @@ fn encode_as(column: &Column, array: &dyn Array) -> PolarsResult<(Box<dyn Array>
             (scalar.dtype(), scalar.scalar().value())
         {
             if let Some(one) = array.as_any().downcast_ref::<Utf8ViewArray>() {
-                let keys = PrimitiveArray::new(ArrowDataType::UInt32, vec![0u32; scalar.len()].into(), None);
+                // Keys of zero: Polars' shared zeroes where they suffice, nothing allocated.
+                let zeroes = polars_buffer::Buffer::zeroed(scalar.len());
+                let keys = PrimitiveArray::new(ArrowDataType::UInt32, zeroes, None);
                 return Ok((Box::new(dictionary_array(keys, one.clone())?), vec![Encoding::RleDictionary]));
             }
         }
