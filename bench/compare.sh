@@ -2,9 +2,10 @@
 # Compares jobforge builds on the WiQ product (the real files in ../shared/data), each measure
 # run by every build in turn, RUNS times (default 15), so that a host whose speed drifts within
 # minutes slows them all alike; prints the medians. The measures of `bench/run.sh wiq`: a run
-# from nothing (wall, user + system CPU, peak RSS), a rerun with nothing changed, a rerun after
-# editing one pipeline file, `validate --config-only` and `plan --dry-run` (wall). Each build
-# works in a project folder of its own, so that no build reruns over what another wrote.
+# from nothing (wall, user + system CPU, peak RSS, minor page faults), a rerun with nothing
+# changed, a rerun after editing one pipeline file, `validate --config-only` and `plan --dry-run`
+# (wall). Each build works in a project folder of its own, so that no build reruns over what
+# another wrote.
 # Usage: bench/compare.sh BINARY... (release builds, e.g. copies of target/release/jobforge
 # taken before and after a change). Builds nothing. ONLY=PATTERN runs just the measures whose
 # name matches the extended regular expression PATTERN (e.g. ONLY='editing|nothing changed').
@@ -28,15 +29,16 @@ done
 timing="$work/time.out"
 declare -A results
 
-# run KEY BINARY ARGS...: runs once (wall time by `date`, CPU time and peak RSS by
-# /usr/bin/time, whose own wall time has a resolution of 10 ms); adds "wall_us cpu_ms peak_kib".
+# run KEY BINARY ARGS...: runs once (wall time by `date`, CPU time, peak RSS and minor page faults
+# by /usr/bin/time, whose own wall time has a resolution of 10 ms); adds
+# "wall_us cpu_ms peak_kib faults".
 run() {
   local key=$1 bin=$2; shift 2
   local start end
   start=$(date +%s%N)
-  /usr/bin/time -o "$timing" -f '%U %S %M' "$bin" --project "${project[$bin]}" "$@" >/dev/null 2>&1
+  /usr/bin/time -o "$timing" -f '%U %S %M %R' "$bin" --project "${project[$bin]}" "$@" >/dev/null 2>&1
   end=$(date +%s%N)
-  results[$key]+="$(( (end - start) / 1000 )) $(awk '{printf "%d %d", ($1 + $2) * 1000, $3}' "$timing"),"
+  results[$key]+="$(( (end - start) / 1000 )) $(awk '{printf "%d %d %d", ($1 + $2) * 1000, $3, $4}' "$timing"),"
 }
 
 # wanted MEASURE: true when ONLY is unset or matches MEASURE.
@@ -50,12 +52,13 @@ report() {
   for b in "$@"; do
     key="$measure|$b"
     local rows; rows=$(tr ',' '\n' <<<"${results[$key]}" | sed '/^$/d')
-    local wall cpu peak
+    local wall cpu peak faults
     wall=$(cut -d' ' -f1 <<<"$rows" | median)
     cpu=$(cut -d' ' -f2 <<<"$rows" | median)
     peak=$(cut -d' ' -f3 <<<"$rows" | median)
-    printf '%-30s %-36s wall %8.1f ms   cpu %6d ms   peak %6.1f MiB\n' "$measure" "$b" \
-      "$(echo "$wall / 1000" | bc -l)" "$cpu" "$(echo "$peak / 1024" | bc -l)"
+    faults=$(cut -d' ' -f4 <<<"$rows" | median)
+    printf '%-30s %-36s wall %8.1f ms   cpu %6d ms   peak %6.1f MiB   faults %6d\n' "$measure" "$b" \
+      "$(echo "$wall / 1000" | bc -l)" "$cpu" "$(echo "$peak / 1024" | bc -l)" "$faults"
   done
 }
 
