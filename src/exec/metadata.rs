@@ -147,6 +147,10 @@ fn examples(column: &Series, n: usize) -> Vec<String> {
 
 /// `text` cut to `EXAMPLE_CHARS` characters, with `…` when it was longer.
 fn shortened(text: &str) -> String {
+    // No more bytes than the characters kept: nothing to cut, no character to count.
+    if text.len() <= EXAMPLE_CHARS {
+        return text.to_string();
+    }
     match text.char_indices().nth(EXAMPLE_CHARS) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_string(),

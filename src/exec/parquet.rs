@@ -271,7 +271,19 @@ enum Identity {
 /// The arrow array a column is written from, and its identity when one can be told.
 fn as_arrow(column: &Column) -> (Box<dyn Array>, Option<Identity>) {
     if let Column::Scalar(scalar) = column {
-        let one = scalar.as_single_value_series().rechunk().to_arrow(0, CompatLevel::newest());
+        // Text (the provenance) made directly: Polars makes a one-value series through its
+        // builders of any value, and every layer writes several.
+        let text = match scalar.scalar().value() {
+            AnyValue::String(text) => Some(*text),
+            AnyValue::StringOwned(text) => Some(text.as_str()),
+            _ => None,
+        };
+        let one = match text {
+            Some(text) if scalar.dtype() == &DataType::String && !scalar.is_empty() => {
+                Utf8ViewArray::from_slice_values([text]).boxed()
+            }
+            _ => scalar.as_single_value_series().rechunk().to_arrow(0, CompatLevel::newest()),
+        };
         let value = scalar.scalar().value().clone().into_static();
         return (one, Some(Identity::Constant(scalar.dtype().clone(), value, scalar.len())));
     }
@@ -335,15 +347,24 @@ fn column_pages(
 /// when it pays (see the module's comment), anything else as Polars writes it.
 fn encode_as(column: &Column, array: &dyn Array) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>)> {
     if let Column::Scalar(scalar) = column {
-        if let (DataType::String, AnyValue::String(_) | AnyValue::StringOwned(_)) =
-            (scalar.dtype(), scalar.scalar().value())
-        {
-            if let Some(one) = array.as_any().downcast_ref::<Utf8ViewArray>() {
-                // Keys of zero: Polars' shared zeroes where they suffice, nothing allocated.
-                let zeroes = polars_buffer::Buffer::zeroed(scalar.len());
-                let keys = PrimitiveArray::new(ArrowDataType::UInt32, zeroes, None);
-                return Ok((Box::new(dictionary_array(keys, one.clone())?), vec![Encoding::RleDictionary]));
-            }
+        // A constant: its one value and keys of zero (Polars' shared zeroes where they suffice,
+        // nothing allocated), never its value repeated row by row. Text, numbers, dates and
+        // times; anything else (a boolean, a list) is written as Polars writes it.
+        let one_value = |a: &dyn Array| a.len() == 1 && a.null_count() == 0;
+        let constant = array.as_any().is::<Utf8ViewArray>()
+            || matches!(
+                array.dtype().to_physical_type(),
+                polars_arrow::datatypes::PhysicalType::Primitive(
+                    polars_arrow::types::PrimitiveType::Int32
+                        | polars_arrow::types::PrimitiveType::Int64
+                        | polars_arrow::types::PrimitiveType::Float32
+                        | polars_arrow::types::PrimitiveType::Float64
+                )
+            );
+        if constant && one_value(array) && !scalar.is_empty() {
+            let zeroes = polars_buffer::Buffer::zeroed(scalar.len());
+            let keys = PrimitiveArray::new(ArrowDataType::UInt32, zeroes, None);
+            return Ok((Box::new(dictionary_array(keys, array.to_boxed())?), vec![Encoding::RleDictionary]));
         }
     }
     let array = match column {
@@ -387,13 +408,13 @@ fn dictionary(text: &Utf8ViewArray) -> PolarsResult<Option<DictionaryArray<u32>>
         values.push_value(*value);
     }
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
-    dictionary_array(keys, values.freeze()).map(Some)
+    dictionary_array(keys, values.freeze().boxed()).map(Some)
 }
 
 /// The dictionary array of `keys` into `values`.
-fn dictionary_array(keys: PrimitiveArray<u32>, values: Utf8ViewArray) -> PolarsResult<DictionaryArray<u32>> {
+fn dictionary_array(keys: PrimitiveArray<u32>, values: Box<dyn Array>) -> PolarsResult<DictionaryArray<u32>> {
     let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values.dtype().clone()), false);
-    DictionaryArray::try_new(dtype, keys, values.boxed())
+    DictionaryArray::try_new(dtype, keys, values)
 }
 
 #[cfg(test)]
@@ -496,6 +517,46 @@ mod tests {
         let mut other = staged.clone();
         other.with_column(constant("run 2")).expect("constant");
         assert_eq!(written_reusing(&other, Some(&encoded)).1.taken(), (4, 5));
+    }
+
+    #[test]
+    fn constants_of_every_kind_read_back_the_same() {
+        let n = 1000;
+        let constant = |name: &str, dtype: DataType, value: AnyValue<'static>| {
+            Column::new_scalar(name.into(), Scalar::new(dtype, value), n)
+        };
+        let utc = Some(polars::prelude::TimeZone::UTC);
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("n".into(), (0..n as i64).collect::<Vec<_>>()),
+            constant("text", DataType::String, AnyValue::StringOwned("gold".into())),
+            constant(
+                "at",
+                DataType::Datetime(TimeUnit::Microseconds, None),
+                AnyValue::Datetime(1_700_000_000_000_000, TimeUnit::Microseconds, None),
+            ),
+            constant(
+                "at_utc",
+                DataType::Datetime(TimeUnit::Nanoseconds, utc.clone()),
+                AnyValue::DatetimeOwned(1_700_000_000_000_000_123, TimeUnit::Nanoseconds, utc.map(Arc::new)),
+            ),
+            constant("day", DataType::Date, AnyValue::Date(19_000)),
+            constant("big", DataType::Int64, AnyValue::Int64(-7)),
+            constant("small", DataType::Int32, AnyValue::Int32(42)),
+            constant("ratio", DataType::Float64, AnyValue::Float64(0.25)),
+            constant("flag", DataType::Boolean, AnyValue::Boolean(true)),
+            constant("nothing", DataType::String, AnyValue::Null),
+            constant("no_number", DataType::Int64, AnyValue::Null),
+        ])
+        .expect("frame");
+        for small in [true, false] {
+            let bytes = written(&df, small);
+            let back = ParquetReader::new(std::io::Cursor::new(bytes.clone())).finish().expect("read back");
+            assert_eq!(back.schema(), df.schema(), "small: {small}");
+            assert!(back.equals_missing(&df), "small: {small}\n{back}\n{df}");
+            // Every constant but the boolean is one dictionary value and keys.
+            let dictionaries = dictionary_encoded(&bytes);
+            assert!(dictionaries[1..8].iter().all(|d| *d), "small: {small}: {dictionaries:?}");
+        }
     }
 
     #[test]
