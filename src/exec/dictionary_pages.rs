@@ -5,7 +5,7 @@
 //! compares the two), without the 32 KiB buffer it clears for every page nor its iterators.
 
 use polars::prelude::PolarsResult;
-use polars_arrow::array::{Array, DictionaryArray, Utf8ViewArray};
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_parquet::parquet::encoding::{bitpacked, uleb128, Encoding};
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{DataPage, DataPageHeader, DataPageHeaderV1, DictPage, Page};
@@ -29,20 +29,41 @@ pub fn pages(
     if options.has_statistics() || options.version != Version::V1 || array.is_empty() || array.len() > ONE_PAGE_ROWS {
         return None;
     }
-    let values = array.values().as_any().downcast_ref::<Utf8ViewArray>()?;
-    if values.validity().is_some() {
+    if array.values().validity().is_some() {
         return None;
     }
-    Some(encode(array, values, ptype))
+    let dictionary = plain(array.values().as_ref())?;
+    Some(encode(array, dictionary, ptype))
 }
 
-fn encode(array: &DictionaryArray<u32>, values: &Utf8ViewArray, ptype: &PrimitiveType) -> PolarsResult<Vec<Page>> {
-    let mut dictionary = Vec::with_capacity(values.total_bytes_len() + 4 * values.len());
-    for v in values.values_iter() {
-        dictionary.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        dictionary.extend_from_slice(v.as_bytes());
+/// The dictionary page's bytes: the values plain encoded, text (each value's length and
+/// bytes) or numbers of 4 or 8 bytes, stored as they are held (dates and times included);
+/// `None` for any other array.
+fn plain(values: &dyn Array) -> Option<Vec<u8>> {
+    fn numbers<T: polars_arrow::types::NativeType>(values: &dyn Array) -> Option<Vec<u8>> {
+        let values = values.as_any().downcast_ref::<PrimitiveArray<T>>()?;
+        let mut bytes = Vec::with_capacity(std::mem::size_of_val(values.values().as_slice()));
+        for v in values.values().iter() {
+            bytes.extend_from_slice(v.to_le_bytes().as_ref());
+        }
+        Some(bytes)
     }
-    let dict = DictPage::new(CowBuffer::Owned(dictionary), values.len(), false);
+    if let Some(text) = values.as_any().downcast_ref::<Utf8ViewArray>() {
+        let mut dictionary = Vec::with_capacity(text.total_bytes_len() + 4 * text.len());
+        for v in text.values_iter() {
+            dictionary.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            dictionary.extend_from_slice(v.as_bytes());
+        }
+        return Some(dictionary);
+    }
+    numbers::<i32>(values)
+        .or_else(|| numbers::<i64>(values))
+        .or_else(|| numbers::<f32>(values))
+        .or_else(|| numbers::<f64>(values))
+}
+
+fn encode(array: &DictionaryArray<u32>, dictionary: Vec<u8>, ptype: &PrimitiveType) -> PolarsResult<Vec<Page>> {
+    let dict = DictPage::new(CowBuffer::Owned(dictionary), array.values().len(), false);
 
     // A validity without a null is none (as Polars' slice of the array leaves it).
     let validity = array.keys().validity().filter(|v| v.unset_bits() > 0);
@@ -81,6 +102,14 @@ const MOST_LITERALS: usize = 8 * 1024;
 /// of 8 (a literal run padded to 8 with the repeats that follow it), at most `MOST_LITERALS` to
 /// a literal run.
 fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
+    // One value more than 8 times and nothing else (the keys of a constant column): the one
+    // run the loop below ends with, found without stepping through every value.
+    if let Some(&first) = values.first() {
+        if values.len() > 8 && values.iter().all(|&v| v == first) {
+            run(out, values.len(), first, bits);
+            return;
+        }
+    }
     // The literals not yet written start at `base`: Polars copies them to a buffer, whose
     // first `buffered` entries are always `values[base..]`.
     let (mut repeats, mut previous, mut buffered, mut literals, mut base) = (0usize, 0u32, 0usize, 0usize, 0usize);
@@ -198,6 +227,43 @@ mod tests {
     }
 
     #[test]
+    fn pages_of_numbers_dates_and_times_are_the_bytes_polars_writes() {
+        let i64s = PrimitiveArray::<i64>::from_vec(vec![-3, 1_700_000_000_000_000, 7]);
+        let valueses: Vec<Box<dyn Array>> = vec![
+            PrimitiveArray::<i32>::from_vec(vec![19_000, -1, 5]).boxed(),
+            PrimitiveArray::<i32>::from_vec(vec![19_000, -1, 5]).to(ArrowDataType::Date32).boxed(),
+            i64s.clone().boxed(),
+            i64s.to(ArrowDataType::Timestamp(polars_arrow::datatypes::TimeUnit::Microsecond, None)).boxed(),
+            PrimitiveArray::<f32>::from_vec(vec![0.5, -2.25, 1e10]).boxed(),
+            PrimitiveArray::<f64>::from_vec(vec![0.1, f64::MAX, -0.0]).boxed(),
+        ];
+        for values in valueses {
+            for (keys, valid) in [
+                (vec![0u32; 500], None),
+                (vec![2u32; 3], None),
+                (
+                    (0..300).map(|i| (i / 7 % 3) as u32).collect(),
+                    Some((0..300).map(|i| i % 11 != 4).collect::<Vec<_>>()),
+                ),
+            ] {
+                let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid.map(Bitmap::from));
+                let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values.dtype().clone()), false);
+                let a = DictionaryArray::try_new(dtype, keys, values.clone()).unwrap();
+                let field = polars_arrow::datatypes::Field::new("n".into(), values.dtype().clone(), true);
+                let ptype = to_parquet_type(&field).unwrap();
+                let ours = pages(&a, &ptype, options()).expect("numbers are written here").unwrap();
+                let theirs: Vec<Page> =
+                    array_to_columns(a.to_boxed(), ptype.clone(), options(), &[Encoding::RleDictionary])
+                        .unwrap()
+                        .remove(0)
+                        .collect::<PolarsResult<_>>()
+                        .unwrap();
+                assert_eq!(bytes(&ours), bytes(&theirs), "{:?}, {} rows", values.dtype(), a.len());
+            }
+        }
+    }
+
+    #[test]
     fn pages_are_the_bytes_polars_writes() {
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = |n: u64| {
@@ -206,7 +272,11 @@ mod tests {
             state ^= state << 17;
             (state % n) as u32
         };
+        // Constants (one value, or one key of several values), at and around 8 rows.
         let mut cases: Vec<(Vec<u32>, usize)> = vec![(vec![0; 1000], 1), (vec![], 1), (vec![0, 1, 2], 3)];
+        for len in [1, 8, 9, 17] {
+            cases.extend([(vec![0; len], 1), (vec![2; len], 3)]);
+        }
         for len in [1, 7, 8, 9, 31, 33, 100, 1000, 9000, 20_000] {
             for distinct in [1u64, 2, 3, 50, 700, 70_000] {
                 // Runs of random length, so that some repeat more than 8 times.
