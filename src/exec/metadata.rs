@@ -217,5 +217,14 @@ mod tests {
         let numbers = Series::new("n".into(), [None, Some(3i64), Some(3), Some(1), Some(2), Some(9)]);
         assert_eq!(examples(&numbers, 3), ["3", "1", "2"]);
         assert!(examples(&Series::new_null("z".into(), 4), 3).is_empty());
+        // Long values alike in length and first bytes, repeated by a gather and across chunks.
+        let (one, two) = ("a long value that ends in 1", "a long value that ends in 2");
+        let long = Series::new("l".into(), [one, two, "q"]);
+        let gathered = long.take(&IdxCa::from_vec("".into(), vec![0, 0, 1, 0, 1, 2])).unwrap();
+        assert_eq!(examples(&gathered, 3), [one, two, "q"]);
+        let mut chunked = Series::new("l".into(), [one]);
+        chunked.append(&Series::new("l".into(), [two, one])).unwrap();
+        assert_eq!(chunked.n_chunks(), 2);
+        assert_eq!(examples(&chunked, 3), [one, two]);
     }
 }
