@@ -216,6 +216,15 @@ mod tests {
         DictionaryArray::try_new(dtype, keys, values.boxed()).unwrap()
     }
 
+    /// The pages Polars' own encoder writes for `a` as `ptype`.
+    fn polars_pages(a: &DictionaryArray<u32>, ptype: &ParquetType) -> Vec<Page> {
+        array_to_columns(a.to_boxed(), ptype.clone(), options(), &[Encoding::RleDictionary])
+            .unwrap()
+            .remove(0)
+            .collect::<PolarsResult<_>>()
+            .unwrap()
+    }
+
     fn bytes(pages: &[Page]) -> Vec<(Vec<u8>, usize)> {
         pages
             .iter()
@@ -252,12 +261,7 @@ mod tests {
                 let field = polars_arrow::datatypes::Field::new("n".into(), values.dtype().clone(), true);
                 let ptype = to_parquet_type(&field).unwrap();
                 let ours = pages(&a, &ptype, options()).expect("numbers are written here").unwrap();
-                let theirs: Vec<Page> =
-                    array_to_columns(a.to_boxed(), ptype.clone(), options(), &[Encoding::RleDictionary])
-                        .unwrap()
-                        .remove(0)
-                        .collect::<PolarsResult<_>>()
-                        .unwrap();
+                let theirs = polars_pages(&a, &ptype);
                 assert_eq!(bytes(&ours), bytes(&theirs), "{:?}, {} rows", values.dtype(), a.len());
             }
         }
@@ -306,12 +310,7 @@ mod tests {
                     continue;
                 };
                 let ours = ours.unwrap();
-                let theirs: Vec<Page> =
-                    array_to_columns(a.to_boxed(), ptype.clone(), options(), &[Encoding::RleDictionary])
-                        .unwrap()
-                        .remove(0)
-                        .collect::<PolarsResult<_>>()
-                        .unwrap();
+                let theirs = polars_pages(&a, &ptype);
                 assert_eq!(bytes(&ours), bytes(&theirs), "case {i} (length {len}, {n} values, nullable {nullable})");
             }
         }
