@@ -1,6 +1,7 @@
-//! The pages of a text column written as a dictionary (`exec::parquet`), made here rather than
-//! by Polars' page encoder for a layer without statistics: the dictionary page (each value's
-//! length and bytes) and one data page of the definition levels and the keys, run-length or
+//! The pages of a column written as a dictionary (`exec::parquet`: text, or a constant number,
+//! date or time), made here rather than by Polars' page encoder for a layer without statistics:
+//! the dictionary page (the values plain: a text's length and bytes, a number's 4 or 8 bytes)
+//! and one data page of the definition levels and the keys, run-length or
 //! bit-packed in Polars' hybrid encoding, byte for byte what its encoder writes (`tests`
 //! compares the two), without the 32 KiB buffer it clears for every page nor its iterators.
 
