@@ -151,10 +151,18 @@ fn shortened(text: &str) -> String {
     if text.len() <= EXAMPLE_CHARS {
         return text.to_string();
     }
-    match text.char_indices().nth(EXAMPLE_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
+    // Characters of one byte up to the cut (checked a block at a time): the cut is there.
+    let end = match text.as_bytes()[..EXAMPLE_CHARS].is_ascii() {
+        true => EXAMPLE_CHARS,
+        false => match text.char_indices().nth(EXAMPLE_CHARS) {
+            Some((end, _)) => end,
+            None => return text.to_string(),
+        },
+    };
+    let mut cut = String::with_capacity(end + '…'.len_utf8());
+    cut.push_str(&text[..end]);
+    cut.push('…');
+    cut
 }
 
 /// Tables this one reads and tables that read it.
@@ -191,6 +199,21 @@ fn schema_version(df: &DataFrame) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_examples_are_cut_after_as_many_characters_whatever_their_bytes() {
+        let ascii = "a".repeat(EXAMPLE_CHARS + 1);
+        assert_eq!(shortened(&ascii), format!("{}…", &ascii[..EXAMPLE_CHARS]));
+        assert_eq!(shortened(&ascii[..EXAMPLE_CHARS]), ascii[..EXAMPLE_CHARS]);
+        // Two-byte characters after the first half: still 80 characters kept, not 80 bytes.
+        let mixed = format!("{}{}", "a".repeat(EXAMPLE_CHARS / 2), "é".repeat(EXAMPLE_CHARS));
+        let cut = shortened(&mixed);
+        assert_eq!(cut.chars().count(), EXAMPLE_CHARS + 1);
+        assert!(mixed.starts_with(cut.trim_end_matches('…')));
+        // Fewer characters than bytes, no more than 80 characters: not cut.
+        let short = "é".repeat(EXAMPLE_CHARS);
+        assert_eq!(shortened(&short), short);
+    }
 
     #[test]
     fn long_examples_are_cut_at_a_character_boundary() {
