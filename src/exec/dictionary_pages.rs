@@ -114,10 +114,16 @@ fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
     // The literals not yet written start at `base`: Polars copies them to a buffer, whose
     // first `buffered` entries are always `values[base..]`.
     let (mut repeats, mut previous, mut buffered, mut literals, mut base) = (0usize, 0u32, 0usize, 0usize, 0usize);
-    for (at, &value) in values.iter().enumerate() {
+    let mut at = 0;
+    while at < values.len() {
+        let value = values[at];
         if value == previous {
             repeats += 1;
             if repeats > 8 {
+                // Within a run: on to its end (a value repeated counts and nothing else).
+                let more = leading(&values[at + 1..], previous);
+                repeats += more;
+                at += 1 + more;
                 continue;
             }
             if repeats == 8 {
@@ -147,6 +153,7 @@ fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
         }
         previous = value;
         buffered += 1;
+        at += 1;
     }
     if repeats <= 8 {
         literals = buffered;
@@ -157,6 +164,19 @@ fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
     if repeats > 8 {
         run(out, repeats, previous, bits);
     }
+}
+
+/// How many of `values` from the first are `value`: 16 at a time, compared without a branch
+/// each, then one at a time.
+fn leading(values: &[u32], value: u32) -> usize {
+    let mut n = 0;
+    for block in values.chunks_exact(16) {
+        if !block.iter().fold(true, |same, &v| same & (v == value)) {
+            break;
+        }
+        n += 16;
+    }
+    n + values[n..].iter().take_while(|&&v| v == value).count()
 }
 
 /// A run of `length` times `value`.
