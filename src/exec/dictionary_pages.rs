@@ -103,14 +103,6 @@ const MOST_LITERALS: usize = 8 * 1024;
 /// of 8 (a literal run padded to 8 with the repeats that follow it), at most `MOST_LITERALS` to
 /// a literal run.
 fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
-    // One value more than 8 times and nothing else (the keys of a constant column): the one
-    // run the loop below ends with, found without stepping through every value.
-    if let Some(&first) = values.first() {
-        if values.len() > 8 && values.iter().all(|&v| v == first) {
-            run(out, values.len(), first, bits);
-            return;
-        }
-    }
     // The literals not yet written start at `base`: Polars copies them to a buffer, whose
     // first `buffered` entries are always `values[base..]`.
     let (mut repeats, mut previous, mut buffered, mut literals, mut base) = (0usize, 0u32, 0usize, 0usize, 0usize);
@@ -120,7 +112,8 @@ fn hybrid(out: &mut Vec<u8>, values: &[u32], bits: usize) {
         if value == previous {
             repeats += 1;
             if repeats > 8 {
-                // Within a run: on to its end (a value repeated counts and nothing else).
+                // Within a run (all of a constant's keys after the eighth): on to its end, where
+                // a value repeated counts and nothing else.
                 let more = leading(&values[at + 1..], previous);
                 repeats += more;
                 at += 1 + more;
