@@ -55,6 +55,15 @@ impl Normalize {
         let mut out = String::with_capacity(text.len());
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
+            if c.is_ascii() {
+                // The usual character: no accent, and its own case and class by a lookup.
+                if self.punctuation && !c.is_ascii_alphanumeric() {
+                    out.push(' ');
+                } else {
+                    out.push(if self.case { c.to_ascii_lowercase() } else { c });
+                }
+                continue;
+            }
             if self.punctuation && c == '·' {
                 // The inclusive ending: `officier·ère`, `directeur·rice·s`.
                 while chars.peek().is_some_and(|n| n.is_alphabetic() || *n == '·') {
@@ -124,9 +133,14 @@ pub fn fold_accent(c: char) -> char {
 pub struct Prepared {
     pub chars: Vec<char>,
     pub tokens: Vec<String>,
-    /// The length of its words' weight vector (`tfidf`), once computed: a text is scored
-    /// against many, always under the same weights.
-    norm: std::sync::OnceLock<f64>,
+    /// The words' characters one after another, the `i`th word ending at `word_ends[i]`: the
+    /// token scorers join words as characters, pair after pair.
+    word_chars: Vec<char>,
+    word_ends: Vec<usize>,
+    /// Each word's weight squared (`tfidf`) and the root of their sum, the length of the
+    /// text's weight vector, once computed: a text is scored against many, always under the
+    /// same weights.
+    weighed: std::sync::OnceLock<(Vec<f64>, f64)>,
 }
 
 impl Prepared {
@@ -138,8 +152,58 @@ impl Prepared {
             .collect();
         tokens.sort();
         tokens.dedup();
-        Prepared { chars: normalised.chars().collect(), tokens, norm: std::sync::OnceLock::new() }
+        let mut word_chars = Vec::new();
+        let word_ends = tokens
+            .iter()
+            .map(|t| {
+                word_chars.extend(t.chars());
+                word_chars.len()
+            })
+            .collect();
+        Prepared {
+            chars: normalised.chars().collect(),
+            tokens,
+            word_chars,
+            word_ends,
+            weighed: std::sync::OnceLock::new(),
+        }
     }
+
+    /// The characters of the `i`th word.
+    fn word(&self, i: usize) -> &[char] {
+        let start = if i == 0 { 0 } else { self.word_ends[i - 1] };
+        &self.word_chars[start..self.word_ends[i]]
+    }
+
+    /// The words joined by single spaces, as characters, into `out`.
+    fn joined_into(&self, out: &mut Vec<char>) {
+        out.clear();
+        for i in 0..self.tokens.len() {
+            push_word(out, self.word(i));
+        }
+    }
+
+    /// Each word's weight squared under `weights`, and the root of their sum.
+    fn weighed(&self, weights: &WordWeights) -> &(Vec<f64>, f64) {
+        self.weighed.get_or_init(|| {
+            let squared: Vec<f64> = self.tokens.iter().map(|t| weights.get(t).powi(2)).collect();
+            let norm = squared.iter().sum::<f64>().sqrt();
+            (squared, norm)
+        })
+    }
+}
+
+/// Appends `word` to `out`, after a space unless `out` is empty.
+fn push_word(out: &mut Vec<char>, word: &[char]) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.extend_from_slice(word);
+}
+
+std::thread_local! {
+    /// The token scorers' working texts, kept between the pairs a thread scores.
+    static SCRATCH: std::cell::RefCell<(Vec<char>, Vec<char>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Suffixes `stem` removes, longest first within each family; the stem keeps 4 letters.
@@ -159,7 +223,10 @@ pub fn stem(word: &str) -> String {
     }
     // Twice: `engineering` to `engineer` to `engine`.
     for _ in 0..2 {
-        if let Some(suffix) = SUFFIXES.iter().find(|s| w.ends_with(*s) && w.chars().count() - s.chars().count() >= 4) {
+        // A suffix's last letter first: most words end in none of them.
+        let last = w.as_bytes().last();
+        let ends = |s: &&str| s.as_bytes().last() == last && w.ends_with(*s);
+        if let Some(suffix) = SUFFIXES.iter().find(|s| ends(s) && w.chars().count() - s.chars().count() >= 4) {
             w.truncate(w.len() - suffix.len());
         }
     }
@@ -227,12 +294,15 @@ pub fn ratio(a: &[char], b: &[char]) -> f64 {
 
 /// Token-sort ratio: the ratio of the sorted distinct words.
 pub fn token_sort(a: &Prepared, b: &Prepared) -> f64 {
-    let ja: Vec<char> = a.tokens.join(" ").chars().collect();
-    let jb: Vec<char> = b.tokens.join(" ").chars().collect();
-    if ja.is_empty() || jb.is_empty() {
+    if a.tokens.is_empty() || b.tokens.is_empty() {
         return 0.0;
     }
-    ratio(&ja, &jb)
+    SCRATCH.with(|scratch| {
+        let (ja, jb) = &mut *scratch.borrow_mut();
+        a.joined_into(ja);
+        b.joined_into(jb);
+        ratio(ja, jb)
+    })
 }
 
 /// Token-set ratio: the words both texts share against each text's own words, so that a text
@@ -241,55 +311,52 @@ pub fn token_set(a: &Prepared, b: &Prepared) -> f64 {
     if a.tokens.is_empty() || b.tokens.is_empty() {
         return 0.0;
     }
-    // The words only one side has, joined by spaces, as characters; the shared words' count
-    // and characters (the sorted words merged, nothing joined).
-    let (mut diff_a, mut diff_b) = (Vec::new(), Vec::new());
-    let (mut common, mut common_chars) = (0usize, 0usize);
-    // (Words are never empty: the first word is the one pushed into an empty list.)
-    let push = |out: &mut Vec<char>, word: &str| {
-        if !out.is_empty() {
-            out.push(' ');
+    SCRATCH.with(|scratch| {
+        // The words only one side has, joined by spaces, as characters; the shared words' count
+        // and characters (the sorted words merged, nothing joined).
+        let (diff_a, diff_b) = &mut *scratch.borrow_mut();
+        diff_a.clear();
+        diff_b.clear();
+        let (mut common, mut common_chars) = (0usize, 0usize);
+        let (mut i, mut j) = (0, 0);
+        while i < a.tokens.len() || j < b.tokens.len() {
+            let order = match (a.tokens.get(i), b.tokens.get(j)) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Equal => {
+                    common += 1;
+                    common_chars += a.word(i).len();
+                    i += 1;
+                    j += 1;
+                }
+                std::cmp::Ordering::Less => {
+                    push_word(diff_a, a.word(i));
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    push_word(diff_b, b.word(j));
+                    j += 1;
+                }
+            }
         }
-        out.extend(word.chars());
-    };
-    let (mut i, mut j) = (0, 0);
-    loop {
-        match (a.tokens.get(i), b.tokens.get(j)) {
-            (Some(x), Some(y)) if x == y => {
-                common += 1;
-                common_chars += x.chars().count();
-                i += 1;
-                j += 1;
-            }
-            (Some(x), Some(y)) if x < y => {
-                push(&mut diff_a, x);
-                i += 1;
-            }
-            (Some(x), None) => {
-                push(&mut diff_a, x);
-                i += 1;
-            }
-            (_, Some(y)) => {
-                push(&mut diff_b, y);
-                j += 1;
-            }
-            (None, None) => break,
+        if common == 0 {
+            return ratio(diff_a, diff_b);
         }
-    }
-    if common == 0 {
-        return ratio(&diff_a, &diff_b);
-    }
-    if diff_a.is_empty() || diff_b.is_empty() {
-        return 1.0;
-    }
-    // `common + " " + diff` against `common` and against each other; the common words are a
-    // shared prefix, so only the differences need a subsequence.
-    let sect = common_chars + common - 1;
-    let (la, lb) = (sect + 1 + diff_a.len(), sect + 1 + diff_b.len());
-    let with_a = 2.0 * sect as f64 / (sect + la) as f64;
-    let with_b = 2.0 * sect as f64 / (sect + lb) as f64;
-    let both = 2.0 * (sect + 1 + lcs_len(&diff_a, &diff_b)) as f64 / (la + lb) as f64;
-    with_a.max(with_b).max(both)
+        if diff_a.is_empty() || diff_b.is_empty() {
+            return 1.0;
+        }
+        // `common + " " + diff` against `common` and against each other; the common words are
+        // a shared prefix, so only the differences need a subsequence.
+        let sect = common_chars + common - 1;
+        let (la, lb) = (sect + 1 + diff_a.len(), sect + 1 + diff_b.len());
+        let with_a = 2.0 * sect as f64 / (sect + la) as f64;
+        let with_b = 2.0 * sect as f64 / (sect + lb) as f64;
+        let both = 2.0 * (sect + 1 + lcs_len(diff_a, diff_b)) as f64 / (la + lb) as f64;
+        with_a.max(with_b).max(both)
+    })
 }
 
 /// How rare each word is among the candidates: inverse document frequency,
@@ -324,14 +391,19 @@ impl WordWeights {
 /// words count for much, shared common ones (`services`, `operators`) for little. A text is
 /// scored under one `weights` only: its norm is computed once, then kept.
 pub fn tfidf(a: &Prepared, b: &Prepared, weights: &WordWeights) -> f64 {
-    let norm =
-        |p: &Prepared| *p.norm.get_or_init(|| p.tokens.iter().map(|t| weights.get(t).powi(2)).sum::<f64>().sqrt());
-    let (na, nb) = (norm(a), norm(b));
-    if na == 0.0 || nb == 0.0 {
+    let ((squared, na), (_, nb)) = (a.weighed(weights), b.weighed(weights));
+    if *na == 0.0 || *nb == 0.0 {
         return 0.0;
     }
-    let shared: f64 =
-        a.tokens.iter().filter(|t| b.tokens.binary_search(t).is_ok()).map(|t| weights.get(t).powi(2)).sum();
+    // The words of `a` that `b` has, in `a`'s order (both sorted: one walk over `b`).
+    let mut j = 0;
+    let mut in_b = |t: &String| {
+        while b.tokens.get(j).is_some_and(|u| u < t) {
+            j += 1;
+        }
+        b.tokens.get(j) == Some(t)
+    };
+    let shared: f64 = a.tokens.iter().zip(squared).filter(|(t, _)| in_b(t)).map(|(_, w)| *w).sum();
     (shared / (na * nb)).min(1.0)
 }
 
@@ -459,6 +531,74 @@ mod tests {
             for b in texts {
                 let (pa, pb) = (prep(a), prep(b));
                 assert!((token_set(&pa, &pb) - joined(&pa, &pb)).abs() < 1e-12, "{a:?} / {b:?}");
+            }
+        }
+    }
+
+    /// The texts normalised as the definition says, character by character (no fast path for
+    /// ASCII), for every ASCII character between two letters, under each setting.
+    #[test]
+    fn ascii_normalises_as_every_character_does() {
+        fn definition(n: &Normalize, text: &str) -> String {
+            let mut out = String::new();
+            for c in text.chars() {
+                let c = if n.accents { fold_accent(c) } else { c };
+                if n.punctuation && !c.is_alphanumeric() {
+                    out.push(' ');
+                } else if n.case {
+                    out.extend(c.to_lowercase());
+                } else {
+                    out.push(c);
+                }
+            }
+            out.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+        for (case, punctuation) in [(true, true), (true, false), (false, true), (false, false)] {
+            let n = Normalize { case, punctuation, ..Normalize::default() };
+            for c in (0u8..128).map(char::from) {
+                let text = format!("A{c}b É{c}");
+                assert_eq!(n.apply(&text), definition(&n, &text), "{text:?} case {case} punctuation {punctuation}");
+            }
+        }
+    }
+
+    /// TF-IDF and the token-sort ratio as their definitions compute them, to the last bit:
+    /// the shared words' squared weights summed in word order over the two lengths, and the
+    /// ratio of the sorted words joined.
+    #[test]
+    fn tfidf_and_token_sort_are_their_definitions() {
+        let texts = [
+            "",
+            "Financial managers",
+            "Financial Management and Policy",
+            "Software engineers and designers",
+            "Ingénieurs en logiciel",
+            "Air traffic control officer",
+            "control of air traffic",
+            "managers of financial software",
+            "Economics Services research",
+        ];
+        let prepared: Vec<Prepared> = texts.iter().map(|t| prep(t)).collect();
+        let weights = WordWeights::new(&prepared);
+        let norm = |p: &Prepared| p.tokens.iter().map(|t| weights.get(t).powi(2)).sum::<f64>().sqrt();
+        for a in &prepared {
+            for b in &prepared {
+                let (na, nb) = (norm(a), norm(b));
+                let expected = if na == 0.0 || nb == 0.0 {
+                    0.0
+                } else {
+                    let shared: f64 = a
+                        .tokens
+                        .iter()
+                        .filter(|t| b.tokens.binary_search(t).is_ok())
+                        .map(|t| weights.get(t).powi(2))
+                        .sum();
+                    (shared / (na * nb)).min(1.0)
+                };
+                assert_eq!(tfidf(a, b, &weights).to_bits(), expected.to_bits(), "{:?} / {:?}", a.tokens, b.tokens);
+                let (ja, jb) = (chars(&a.tokens.join(" ")), chars(&b.tokens.join(" ")));
+                let sorted = if ja.is_empty() || jb.is_empty() { 0.0 } else { ratio(&ja, &jb) };
+                assert_eq!(token_sort(a, b), sorted, "{:?} / {:?}", a.tokens, b.tokens);
             }
         }
     }
