@@ -61,6 +61,7 @@ pub(super) fn text_frame(text: &str, layout: &Layout) -> Result<DataFrame, Strin
     let mut fields: Vec<Cow<str>> = Vec::new();
     let mut columns: Vec<MutableBinaryViewArray<str>> = Vec::new();
     let mut width = None;
+    let mut blank_header = false;
     while at < bytes.len() {
         let first_line = line;
         (at, line) = record(text, at, line, &mut ends, &mut fields)?;
@@ -68,10 +69,20 @@ pub(super) fn text_frame(text: &str, layout: &Layout) -> Result<DataFrame, Strin
             // Room for a value per line left (a line end inside quotes counts one too many).
             let rows = memchr::memchr_iter(b'\n', &bytes[at..]).count() + 1;
             columns = (0..fields.len()).map(|_| MutableBinaryViewArray::with_capacity(rows)).collect();
+            blank_header = fields.len() == 1 && fields[0].is_empty();
             fields.len()
         });
         if fields.len() > n && !truncate {
-            return Err(format!("line {first_line} has {} fields, the header has {n}", fields.len()));
+            let mut message = format!("line {first_line} has {} fields, the header has {n}", fields.len());
+            if blank_header {
+                // The first line read, the header, is blank (a file starting with a blank line).
+                message.push_str(&format!(
+                    ": the header is line {}, which is blank; remove the blank line(s) before the header, or skip \
+                     them with `read: {{ skip_rows: N }}`",
+                    skip + 1
+                ));
+            }
+            return Err(message);
         }
         let keep_all = header && columns[0].len() == 0;
         let mut values = fields.drain(..);
@@ -410,6 +421,20 @@ mod tests {
             let theirs = polars(&text, 0, false).map(|df| rows(&df));
             assert_eq!(ours, theirs, "{text:?}");
         }
+    }
+
+    /// A text whose first line read is blank, then longer lines: refused, the message naming the
+    /// blank header line and what to do; a blank line later is a record of empty values.
+    #[test]
+    fn a_blank_header_line_is_named() {
+        for (text, skip, blank) in [("\nx,y\n1,2\n", 0, 1), ("title\n\r\nx,y\n", 1, 2)] {
+            let message = text_frame(text, &layout(skip, false)).expect_err("refused");
+            assert!(message.starts_with(&format!("line {} has 2 fields, the header has 1", blank + 1)), "{message}");
+            assert!(message.contains(&format!("the header is line {blank}, which is blank")), "{message}");
+            assert!(message.contains("skip_rows"), "{message}");
+        }
+        let message = text_frame("x\n\n1,2\n", &layout(0, false)).expect_err("refused");
+        assert!(!message.contains("blank"), "{message}");
     }
 
     /// Any text at all, malformed included, reads or is refused: nothing panics.
