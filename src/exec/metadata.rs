@@ -152,12 +152,13 @@ fn shortened(text: &str) -> String {
         return text.to_string();
     }
     // Characters of one byte up to the cut (checked a block at a time): the cut is there.
-    let end = match text.as_bytes()[..EXAMPLE_CHARS].is_ascii() {
-        true => EXAMPLE_CHARS,
-        false => match text.char_indices().nth(EXAMPLE_CHARS) {
+    let end = if text.as_bytes()[..EXAMPLE_CHARS].is_ascii() {
+        EXAMPLE_CHARS
+    } else {
+        match text.char_indices().nth(EXAMPLE_CHARS) {
             Some((end, _)) => end,
             None => return text.to_string(),
-        },
+        }
     };
     let mut cut = String::with_capacity(end + '…'.len_utf8());
     cut.push_str(&text[..end]);

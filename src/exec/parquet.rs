@@ -5,8 +5,9 @@
 //! gets its dictionary in one exact pass, given up as soon as it would not pay (more distinct
 //! values than three quarters of the rows of a column over 128 rows: Polars' own rule), and a
 //! constant column (the provenance: text, numbers, dates and times) is written as its one value
-//! and keys of zero, never repeated row by row. The pages of such a dictionary are made by `dictionary_pages` where the
-//! layer has no statistics; every other column, and the file around the pages, is Polars' own.
+//! and keys of zero, never repeated row by row. The pages of such a dictionary are made by
+//! `dictionary_pages` where the layer has no statistics; every other column, and the file around
+//! the pages, is Polars' own.
 //!
 //! A table's layers share most of their columns (bronze renames staged's; a gold that only
 //! sorts rows already in order keeps silver's): a written file's pages are kept (`Encoded`) for

@@ -105,8 +105,7 @@ pub(super) fn text_frame(text: &str, layout: &Layout) -> Result<DataFrame, Strin
 }
 
 /// Where values may end: the delimiters and line ends of a text, found 64 bytes at a time as
-/// the bits of a mask (a comparison the compiler makes a few vector instructions), then taken
-/// in order by position. A value of a few bytes is told in a few instructions, where a search
+/// the bits of a mask (four SSE2 comparisons on x86_64), then taken in order by position. A value of a few bytes is told in a few instructions, where a search
 /// from its start would set up its vectors again for each.
 struct Ends<'a> {
     bytes: &'a [u8],
@@ -128,10 +127,7 @@ impl<'a> Ends<'a> {
         let d = self.delimiter;
         match self.bytes.get(block..block + 64) {
             Some(chunk) => mask64(chunk, d),
-            None => self.bytes[block.min(self.bytes.len())..]
-                .iter()
-                .enumerate()
-                .fold(0u64, |m, (i, &b)| m | (u64::from((b == d) | (b == b'\n')) << i)),
+            None => mask_of(&self.bytes[block.min(self.bytes.len())..], d),
         }
     }
 
@@ -181,7 +177,13 @@ fn mask64(chunk: &[u8], delimiter: u8) -> u64 {
 /// The mask of a block of 64 bytes: bit `i` set when byte `i` is `delimiter` or a line end.
 #[cfg(not(target_arch = "x86_64"))]
 fn mask64(chunk: &[u8], delimiter: u8) -> u64 {
-    chunk.iter().take(64).enumerate().fold(0u64, |m, (i, &b)| m | (u64::from((b == delimiter) | (b == b'\n')) << i))
+    mask_of(&chunk[..64], delimiter)
+}
+
+/// The mask of up to 64 bytes, a byte at a time (a text's last block): bit `i` set when byte
+/// `i` is `delimiter` or a line end.
+fn mask_of(bytes: &[u8], delimiter: u8) -> u64 {
+    bytes.iter().take(64).enumerate().fold(0u64, |m, (i, &b)| m | (u64::from((b == delimiter) | (b == b'\n')) << i))
 }
 
 /// The offset just past the first `n` lines of `bytes` (a line end inside quotes is not one).

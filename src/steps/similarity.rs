@@ -10,6 +10,7 @@
 use polars::prelude::PlHashMap as HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 
 /// Words left out of the token scorers by default: English and French function words.
 pub const STOP_WORDS: [&str; 40] = [
@@ -330,21 +331,21 @@ pub fn token_set(a: &Prepared, b: &Prepared) -> f64 {
         while i < a.tokens.len() || j < b.tokens.len() {
             let order = match (a.tokens.get(i), b.tokens.get(j)) {
                 (Some(x), Some(y)) => x.cmp(y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
             };
             match order {
-                std::cmp::Ordering::Equal => {
+                Ordering::Equal => {
                     common += 1;
                     common_chars += a.word(i).len();
                     i += 1;
                     j += 1;
                 }
-                std::cmp::Ordering::Less => {
+                Ordering::Less => {
                     push_word(diff_a, a.word(i));
                     i += 1;
                 }
-                std::cmp::Ordering::Greater => {
+                Ordering::Greater => {
                     push_word(diff_b, b.word(j));
                     j += 1;
                 }
