@@ -586,7 +586,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
 
 /// The pipeline files' kept parses in the project's data folder.
 fn parsed_pipelines(cli: &Cli) -> Option<crate::config::parsed::Parsed> {
-    crate::config::parsed::Parsed::at(Store::at(&data_dir(cli)).parsed_pipelines_dir())
+    crate::config::parsed::Parsed::at(Store::at(&data_dir(cli)).parsed_pipelines_file())
 }
 
 /// The gold files of the current snapshot (none before the first run).

@@ -67,23 +67,50 @@ impl Project {
         read: Read,
         parsed: Option<parsed::Parsed>,
     ) -> Result<Project, Diagnostics> {
+        Project::load_from(&Files::Disk, dir, pipelines, vars, read, parsed)
+    }
+
+    /// `load` of the config files a run recorded (`config_snapshot`: `sources.yml` and
+    /// `pipelines/<file name>`, with their texts), as if they were the files of folder `dir`.
+    pub fn load_recorded(
+        dir: &Path,
+        recorded: &BTreeMap<String, String>,
+        vars: BTreeMap<String, String>,
+    ) -> Result<Project, Diagnostics> {
+        let files = recorded.iter().map(|(rel, text)| (dir.join(rel), text.as_str())).collect();
+        let pipelines = Path::new(SNAPSHOT_PIPELINES);
+        Project::load_from(&Files::Recorded(files), dir, pipelines, vars, Read::All, None)
+    }
+
+    fn load_from(
+        files: &Files,
+        dir: &Path,
+        pipelines: &Path,
+        vars: BTreeMap<String, String>,
+        read: Read,
+        parsed: Option<parsed::Parsed>,
+    ) -> Result<Project, Diagnostics> {
         use rayon::prelude::*;
         let mut diags = Diagnostics::default();
         let sources_path = dir.join("sources.yml");
         let pipelines_dir = pipelines_path(dir, pipelines);
-        let parsed = parsed.map(|p| if pipelines_dir.is_file() { p.of_one_file() } else { p });
+        let parsed = parsed.map(|p| if files.is_file(&pipelines_dir) { p.of_one_file() } else { p });
         // Every file is parsed on its own, on the cores at once; their problems are listed in
         // the order the files are read one by one (sources.yml, then pipelines by path). The
         // pipelines go first: the pool's second thread, still starting, takes sources.yml.
         let (pipelines, sources) = polars_core::runtime::THREAD_POOL.join(
             || {
-                pipeline_paths(&pipelines_dir).map(|paths| {
-                    paths.par_iter().map(|path| load_pipeline(path, &vars, read, parsed.as_ref())).collect::<Vec<_>>()
+                files.pipeline_paths(&pipelines_dir).map(|paths| {
+                    paths
+                        .par_iter()
+                        .map(|path| load_pipeline(files, path, &vars, read, parsed.as_ref()))
+                        .collect::<Vec<_>>()
                 })
             },
             || {
                 let mut diags = Diagnostics::default();
-                let sources = read_text(&sources_path, &mut diags)
+                let sources = files
+                    .read(&sources_path, &mut diags)
                     .and_then(|t| parse::<SourcesFile>(&t, &mut diags).map(|s| (t, s)));
                 (sources, diags)
             },
@@ -138,7 +165,7 @@ impl Project {
     /// Loads `sources.yml` alone (for commands that need no pipelines).
     pub fn load_sources(dir: &Path, vars: BTreeMap<String, String>) -> Result<Project, Diagnostics> {
         let mut diags = Diagnostics::default();
-        let sources_text = read_text(&dir.join("sources.yml"), &mut diags);
+        let sources_text = Files::Disk.read(&dir.join("sources.yml"), &mut diags);
         let sources = sources_text.as_ref().and_then(|t| parse::<SourcesFile>(t, &mut diags));
         if let (Some(text), Some(s)) = (&sources_text, &sources) {
             check_version(text, s, &mut diags);
@@ -293,7 +320,7 @@ fn check_version(text: &SourceText, sources: &SourcesFile, diags: &mut Diagnosti
 /// [`Project::config_digest`] of such a load exactly when the files read the same.
 pub fn config_digest(dir: &Path, pipelines: &Path) -> Option<String> {
     let sources = SourceText::read(&dir.join("sources.yml")).ok()?;
-    let paths = pipeline_paths(&pipelines_path(dir, pipelines)).ok()?;
+    let paths = Files::Disk.pipeline_paths(&pipelines_path(dir, pipelines)).ok()?;
     let texts = paths.iter().map(|p| SourceText::read(p).ok()).collect::<Option<Vec<_>>>()?;
     Some(digest(&sources, &texts))
 }
@@ -318,29 +345,61 @@ fn pipelines_path(dir: &Path, pipelines: &Path) -> PathBuf {
     }
 }
 
-/// The pipeline files of a folder (or the one file named), sorted by name.
-fn pipeline_paths(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+/// Where a load reads the config files: the file system, or the texts a run recorded (by the
+/// path each would have in the project's folder).
+enum Files<'a> {
+    Disk,
+    Recorded(BTreeMap<PathBuf, &'a str>),
+}
+
+impl Files<'_> {
+    /// The text of the file at `path`, or its problem in `diags`.
+    fn read(&self, path: &Path, diags: &mut Diagnostics) -> Option<SourceText> {
+        let read = match self {
+            Files::Disk => SourceText::read(path),
+            Files::Recorded(files) => match files.get(path) {
+                Some(text) => Ok(SourceText { path: path.to_path_buf(), text: text.to_string() }),
+                None => Err(Diagnostic::new(path, (1, 1), "the run recorded no such file")),
+            },
+        };
+        read.map_err(|d| diags.push(d)).ok()
     }
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-        .collect();
-    paths.sort();
-    Ok(paths)
+
+    fn is_file(&self, path: &Path) -> bool {
+        match self {
+            Files::Disk => path.is_file(),
+            Files::Recorded(files) => files.contains_key(path),
+        }
+    }
+
+    /// The pipeline files of a folder (or the one file named), sorted by name.
+    fn pipeline_paths(&self, path: &Path) -> std::io::Result<Vec<PathBuf>> {
+        if self.is_file(path) {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        let yaml = |p: &Path| p.extension().is_some_and(|x| x == "yml" || x == "yaml");
+        let mut paths: Vec<PathBuf> = match self {
+            Files::Disk => {
+                std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| yaml(p)).collect()
+            }
+            Files::Recorded(files) => files.keys().filter(|p| p.parent() == Some(path) && yaml(p)).cloned().collect(),
+        };
+        paths.sort();
+        Ok(paths)
+    }
 }
 
 /// One pipeline file: its text as written, the pipelines it holds (one, or one per `for_each`
 /// item) and its problems.
 fn load_pipeline(
+    files: &Files,
     path: &Path,
     vars: &BTreeMap<String, String>,
     read: Read,
     parsed: Option<&parsed::Parsed>,
 ) -> (Option<SourceText>, Vec<PipelineFile>, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let Some(text) = read_text(path, &mut diags) else { return (None, vec![], diags) };
+    let Some(text) = files.read(path, &mut diags) else { return (None, vec![], diags) };
     let written = text.clone();
     let text = if read == Read::WithoutTests { without_tests(text) } else { text };
     let key = parsed.map(|p| p.key(&text.text, vars));
@@ -374,10 +433,6 @@ fn load_pipeline(
         }
     }
     (Some(written), files, diags)
-}
-
-fn read_text(path: &Path, diags: &mut Diagnostics) -> Option<SourceText> {
-    SourceText::read(path).map_err(|d| diags.push(d)).ok()
 }
 
 /// Parses YAML into `T`, turning serde's error into a located diagnostic with a hint. A key
@@ -422,5 +477,30 @@ mod tests {
     fn hints_unknown_field() {
         let m = "unknown field `pth`, expected one of `path`, `pattern`";
         assert_eq!(unknown_name_hint(m).as_deref(), Some("did you mean `path`?"));
+    }
+
+    /// The bundled project loaded from its files, and from the record a run keeps of them.
+    #[test]
+    fn a_recorded_config_loads_as_its_files_do() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let loaded = Project::load(root, Path::new("pipelines"), BTreeMap::new()).unwrap_or_else(|d| panic!("{d}"));
+        let recorded: BTreeMap<String, String> = loaded.config_snapshot().into_iter().collect();
+        let at = Path::new("runs/r/config.json");
+        let again = Project::load_recorded(at, &recorded, BTreeMap::new()).unwrap_or_else(|d| panic!("{d}"));
+        let specs = |p: &Project| -> Vec<(String, String)> {
+            let spec = |f: &PipelineFile| serde_json::to_string(&f.spec).unwrap_or_default();
+            p.pipelines.iter().map(|f| (f.text.text.clone(), spec(f))).collect()
+        };
+        assert!(loaded.pipelines.len() > 30);
+        assert_eq!(specs(&again), specs(&loaded));
+        assert_eq!(again.sources.sources.len(), loaded.sources.sources.len());
+        assert_eq!(again.config_snapshot(), loaded.config_snapshot());
+        assert!(again.pipelines.iter().all(|f| f.text.path.starts_with(at.join("pipelines"))));
+
+        // A record without sources.yml names the file it lacks.
+        let mut partial = recorded;
+        partial.remove("sources.yml");
+        let e = Project::load_recorded(at, &partial, BTreeMap::new()).err().map(|d| d.to_string()).unwrap_or_default();
+        assert!(e.contains("runs/r/config.json/sources.yml") && e.contains("recorded no such file"), "{e}");
     }
 }

@@ -4,22 +4,27 @@
 //! config load. Only files that parsed without a problem are kept, and only when their JSON
 //! decodes back to the very same spec; anything that cannot be read, from another build, or
 //! torn is a miss and the file is parsed as if there were no cache. `run` writes the entries
-//! (`Parsed::save`); every other command only reads them. The folder is the data folder's
-//! (`store::Store::parsed_pipelines_dir`).
+//! (`Parsed::save`); every other command only reads them.
+//!
+//! The entries are one file (`store::Store::parsed_pipelines_file`), a JSON object a line,
+//! `{"key":"<sha>","items":[...]}`: one file to read on a rerun and one to write after an edit
+//! (a new file costs the file system far more than its bytes; there was one per entry).
 
 use super::{Pipeline, PipelineFile};
 use crate::diag::SourceText;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The kept parses of one data folder, and what one load of the pipelines looked up and parsed.
 #[derive(Debug)]
 pub struct Parsed {
-    dir: PathBuf,
+    file: PathBuf,
     /// This build: entries another binary wrote are not read (its types may differ).
     build: String,
+    /// The file as found (read at the first lookup).
+    kept: OnceLock<Kept>,
     /// Keys looked up by this load.
     used: Mutex<BTreeSet<String>>,
     /// Files this load parsed that had no entry: key, path and the text parsed (their
@@ -37,12 +42,40 @@ struct Item {
     spec: Pipeline,
 }
 
+/// The file's text and its entries: key -> where the JSON of its items is in the text.
+#[derive(Debug, Default)]
+struct Kept {
+    text: String,
+    entries: HashMap<String, std::ops::Range<usize>>,
+}
+
+impl Kept {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).and_then(|r| self.text.get(r.clone()))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &str)> {
+        self.entries.iter().filter_map(|(key, r)| Some((key, self.text.get(r.clone())?)))
+    }
+}
+
+/// What a line of the file holds around its key and its items.
+const LINE_START: &str = "{\"key\":\"";
+const LINE_ITEMS: &str = "\",\"items\":";
+
 impl Parsed {
-    /// The kept parses in `dir`; `None` when this build cannot name itself (then nothing is
+    /// The kept parses in `file`; `None` when this build cannot name itself (then nothing is
     /// read or kept).
-    pub fn at(dir: PathBuf) -> Option<Parsed> {
+    pub fn at(file: PathBuf) -> Option<Parsed> {
         let build = crate::build_identity()?.to_string();
-        Some(Parsed { dir, build, used: Mutex::default(), fresh: Mutex::default(), whole: true })
+        Some(Parsed {
+            file,
+            build,
+            kept: OnceLock::new(),
+            used: Mutex::default(),
+            fresh: Mutex::default(),
+            whole: true,
+        })
     }
 
     /// Marks the load as reading one pipeline file, not a folder: saving it removes no entry.
@@ -64,8 +97,8 @@ impl Parsed {
     /// The pipelines of `text` (the file as parsed, at its path) as kept under `key`.
     pub fn get(&self, key: &str, text: &SourceText) -> Option<Vec<PipelineFile>> {
         lock(&self.used).insert(key.to_string());
-        let json = std::fs::read(self.entry(key)).ok()?;
-        let items: Vec<Item> = serde_json::from_slice(&json).ok()?;
+        let json = self.kept().get(key)?;
+        let items: Vec<Item> = serde_json::from_str(json).ok()?;
         let file = |item: Item| PipelineFile {
             text: SourceText { path: text.path.clone(), text: item.text.unwrap_or_else(|| text.text.clone()) },
             spec: item.spec,
@@ -84,49 +117,69 @@ impl Parsed {
         !lock(&self.fresh).is_empty()
     }
 
-    /// Writes the entries of the files this load parsed (their pipelines among `pipelines`,
-    /// the loaded project's) and, when it read a whole folder,
-    /// removes those it did not look up (files since edited or removed). Writes nothing when
-    /// every file was found. Each entry is written whole beside its place and renamed into it,
-    /// so a reader sees all of it or nothing; no lock is needed, as an entry's content follows
-    /// from its name (two runs at once write the same bytes).
+    /// Writes the file again with the entries of the files this load parsed (their pipelines
+    /// among `pipelines`, the loaded project's) and, when it read a whole folder, without those
+    /// it did not look up (files since edited or removed). Writes nothing when every file was
+    /// found. The file is written whole beside its place and renamed into it, so a reader sees
+    /// all of it or nothing; no lock is needed: two runs at once each write a whole file, and
+    /// the entries the one renamed first added are at worst parsed again by a later run.
     pub fn save(&self, pipelines: &[PipelineFile]) {
         let fresh = std::mem::take(&mut *lock(&self.fresh));
         if fresh.is_empty() {
             return;
         }
-        if std::fs::create_dir_all(&self.dir).is_err() {
-            return;
-        }
-        for (key, path, text) in fresh {
-            let files: Vec<&PipelineFile> = pipelines.iter().filter(|f| f.text.path == path).collect();
-            let Some(json) = encode(&text, &files) else {
-                tracing::debug!("a parse of {} does not round-trip through JSON; not kept", path.display());
-                continue;
-            };
-            let to = self.entry(&key);
-            let temporary = self.dir.join(format!("{key}.{}.tmp", std::process::id()));
-            if std::fs::write(&temporary, json).and_then(|_| std::fs::rename(&temporary, &to)).is_err() {
-                let _ = std::fs::remove_file(&temporary);
-            }
-        }
-        if !self.whole {
-            return;
-        }
         let used = lock(&self.used);
-        let entries = std::fs::read_dir(&self.dir).into_iter().flatten().filter_map(|e| e.ok());
-        for e in entries {
-            let name = e.file_name();
-            let kept = name.to_str().and_then(|n| n.strip_suffix(".json")).is_some_and(|k| used.contains(k));
-            if !kept {
-                let _ = std::fs::remove_file(e.path());
+        let mut lines: BTreeMap<&str, String> = self
+            .kept()
+            .iter()
+            .filter(|(key, _)| !self.whole || used.contains(*key))
+            .map(|(key, items)| (key.as_str(), line(key, items)))
+            .collect();
+        for (key, path, text) in &fresh {
+            let files: Vec<&PipelineFile> = pipelines.iter().filter(|f| &f.text.path == path).collect();
+            match encode(text, &files) {
+                Some(items) => drop(lines.insert(key, line(key, &items))),
+                None => tracing::debug!("a parse of {} does not round-trip through JSON; not kept", path.display()),
             }
+        }
+        let Some(dir) = self.file.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let name = self.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let temporary = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let text: String = lines.into_values().collect();
+        if std::fs::write(&temporary, text).and_then(|_| std::fs::rename(&temporary, &self.file)).is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        // Builds before this one kept a file per entry, in a folder of the file's name.
+        let folder = self.file.with_extension("");
+        if folder.is_dir() {
+            let _ = std::fs::remove_dir_all(folder);
         }
     }
 
-    fn entry(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.json"))
+    /// The entries of the file (none when it is missing or unreadable; a line that is not an
+    /// entry is skipped).
+    fn kept(&self) -> &Kept {
+        self.kept.get_or_init(|| {
+            let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+            let entries = text
+                .lines()
+                .filter_map(|l| {
+                    let (key, items) = l.strip_prefix(LINE_START)?.strip_suffix('}')?.split_once(LINE_ITEMS)?;
+                    let start = items.as_ptr() as usize - text.as_ptr() as usize;
+                    Some((key.to_string(), start..start + items.len()))
+                })
+                .collect();
+            Kept { text, entries }
+        })
     }
+}
+
+/// The line of the file keeping `items` (JSON) under `key`.
+fn line(key: &str, items: &str) -> String {
+    format!("{LINE_START}{key}{LINE_ITEMS}{items}}}\n")
 }
 
 /// The entry of `files` parsed from `text`, when its JSON decodes back to the same pipelines.
@@ -171,12 +224,12 @@ mod tests {
         p.pipelines.iter().map(|f| (f.text.text.clone(), serde_json::to_string(&f.spec).unwrap_or_default())).collect()
     }
 
+    /// The keys of the file's entries, sorted.
     fn entries(cache: &std::path::Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(cache)
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
-            .unwrap_or_default();
-        names.sort();
-        names
+        let mut keys: Vec<String> =
+            Parsed::at(cache.to_path_buf()).map(|p| p.kept().entries.keys().cloned().collect()).unwrap_or_default();
+        keys.sort();
+        keys
     }
 
     fn fresh(p: &Project) -> bool {
@@ -193,7 +246,7 @@ mod tests {
         for e in std::fs::read_dir(root.join("pipelines")).unwrap_or_else(|e| panic!("{e}")).flatten() {
             copy(&e.path(), &dir.path().join("pipelines").join(e.file_name())).unwrap_or_else(|e| panic!("{e}"));
         }
-        let cache = dir.path().join("data/cache/pipelines");
+        let cache = dir.path().join("data/cache/pipelines.jsonl");
         (dir, cache)
     }
 
@@ -201,11 +254,16 @@ mod tests {
     fn a_kept_parse_is_the_parse_and_an_edited_file_is_parsed_again() {
         let (dir, cache) = bundled();
         let files = std::fs::read_dir(dir.path().join("pipelines")).map(|d| d.count()).unwrap_or(0);
+        // Builds before the one file kept an entry per file in a folder: it goes on the save.
+        let folder = cache.with_extension("");
+        std::fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(folder.join("0a.json"), "[]").unwrap_or_else(|e| panic!("{e}"));
         let first = load(dir.path(), &cache);
         assert!(fresh(&first), "nothing kept yet: every file is parsed");
         assert!(entries(&cache).is_empty(), "loading writes nothing");
         first.keep_parsed();
         assert_eq!(entries(&cache).len(), files, "every bundled file round-trips through JSON and is kept");
+        assert!(!folder.exists(), "the folder of an earlier build is removed");
 
         let second = load(dir.path(), &cache);
         assert!(!fresh(&second), "every file found");
@@ -270,10 +328,19 @@ mod tests {
         let (dir, cache) = bundled();
         load(dir.path(), &cache).keep_parsed();
         let names = entries(&cache);
-        // One torn entry, one of another shape: both files are parsed again and kept anew.
-        std::fs::write(cache.join(&names[0]), "[{\"text\": nu").unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(cache.join(&names[1]), "[{\"text\": null, \"spec\": {\"table\": 1}}]")
-            .unwrap_or_else(|e| panic!("{e}"));
+        // One torn entry, one of another shape, one line that is no entry: the two files are
+        // parsed again and kept anew, the others found.
+        let text = std::fs::read_to_string(&cache).unwrap_or_default();
+        let text: String = text
+            .lines()
+            .map(|l| match l.strip_prefix(LINE_START).and_then(|l| l.get(..64)) {
+                Some(key) if key == names[0] => format!("{LINE_START}{key}{LINE_ITEMS}[{{\"text\": nu\n"),
+                Some(key) if key == names[1] => line(key, "[{\"text\": null, \"spec\": {\"table\": 1}}]"),
+                _ => format!("{l}\n"),
+            })
+            .chain(["not an entry\n".to_string()])
+            .collect();
+        std::fs::write(&cache, text).unwrap_or_else(|e| panic!("{e}"));
         let p = load(dir.path(), &cache);
         assert_eq!(p.parsed.as_ref().map(|c| lock(&c.fresh).len()), Some(2));
         assert_eq!(specs(&p), specs(&uncached(dir.path())));
@@ -284,8 +351,9 @@ mod tests {
     #[test]
     fn the_key_covers_the_text_the_vars_and_the_build() {
         let of = |build: &str| Parsed {
-            dir: PathBuf::new(),
+            file: PathBuf::new(),
             build: build.to_string(),
+            kept: OnceLock::new(),
             used: Mutex::default(),
             fresh: Mutex::default(),
             whole: true,

@@ -220,9 +220,10 @@ impl<'a> Lineage<'a> {
 /// The plan the snapshot's run compiled, from the config it recorded and the source files it
 /// recorded: no source file is read, so this works where the raw files are absent.
 pub fn recorded_plan(store: &Store, m: &Manifest) -> Result<Plan, crate::diag::Diagnostics> {
-    let dir = store.config_dir(m);
-    let project =
-        crate::config::Project::load(&dir, std::path::Path::new(crate::config::SNAPSHOT_PIPELINES), m.vars.clone())?;
+    let (dir, texts) = store
+        .recorded_config(m)
+        .map_err(|e| crate::diag::Diagnostics(vec![crate::diag::Diagnostic::new(store.path(&m.folder), (1, 1), e)]))?;
+    let project = crate::config::Project::load_recorded(&dir, &texts, m.vars.clone())?;
     let recorded = m
         .sources
         .iter()

@@ -9,11 +9,11 @@
 //!     transitions.json           the transition logs of the run
 //!     checks.json                the results of the data-quality checks it evaluated
 //!     carried/<kind>/<table>.json   the same three of each table it did not build
-//!     config/                    the YAML the run compiled (sources.yml, pipelines/)
+//!     config.json                the YAML the run compiled: {"sources.yml": text, "pipelines/<file>": text}
 //! data/manifests/<seq>.json      the commits, one per run or rollback; the highest is current
 //! data/current -> runs/<id>      the published snapshot
 //! data/pruned/<run id>/          runs retention dropped, removed by the next writer
-//! data/cache/pipelines/<sha>.json   pipeline files as parsed by the last run (`config::parsed`)
+//! data/cache/pipelines.jsonl    pipeline files as parsed by the last run (`config::parsed`)
 //! data/<layer> -> current/<layer>   the stable paths users and Power BI read
 //! ```
 //!
@@ -232,15 +232,24 @@ impl Store {
         tables
     }
 
-    /// The folder of the pipeline files' kept parses (`config::parsed`): no snapshot's, read by
+    /// The file of the pipeline files' kept parses (`config::parsed`): no snapshot's, read by
     /// any command, written by runs.
-    pub fn parsed_pipelines_dir(&self) -> PathBuf {
-        self.data.join("cache").join("pipelines")
+    pub fn parsed_pipelines_file(&self) -> PathBuf {
+        self.data.join("cache").join("pipelines.jsonl")
     }
 
-    /// The folder holding the YAML the snapshot's run compiled.
-    pub fn config_dir(&self, m: &Manifest) -> PathBuf {
-        self.path(&m.folder).join(writer::CONFIG_DIR)
+    /// The YAML the snapshot's run compiled, by path in the project (`sources.yml`,
+    /// `pipelines/<file>`), and where it is kept (named in messages).
+    pub fn recorded_config(&self, m: &Manifest) -> Result<(PathBuf, BTreeMap<String, String>), String> {
+        let folder = self.path(&m.folder);
+        let file = folder.join(writer::CONFIG_FILE);
+        match std::fs::read(&file) {
+            Ok(json) => serde_json::from_slice(&json)
+                .map(|texts| (file.clone(), texts))
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => old_recorded_config(&folder.join(writer::CONFIG_DIR)),
+            Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+        }
     }
 
     /// Starts a run: takes the writer lock, recovers, and reads the current snapshot (the run
@@ -564,6 +573,24 @@ fn remember_head(path: &Path, head: manifest::ManifestHead) {
             .get_or_insert_with(Default::default)
             .insert(path.to_path_buf(), (stamp, head));
     }
+}
+
+/// The config files a run kept in a folder of their own (before `writer::CONFIG_FILE`), by
+/// path in the project.
+fn old_recorded_config(dir: &Path) -> Result<(PathBuf, BTreeMap<String, String>), String> {
+    let read = |rel: String| {
+        let path = dir.join(&rel);
+        std::fs::read_to_string(&path)
+            .map(|text| (rel, text))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let pipelines = dir.join(crate::config::SNAPSHOT_PIPELINES);
+    let names = std::fs::read_dir(&pipelines).map_err(|e| format!("cannot read {}: {e}", pipelines.display()))?;
+    let names = names.filter_map(|e| e.ok()?.file_name().into_string().ok());
+    let texts = std::iter::once(read("sources.yml".into()))
+        .chain(names.map(|n| read(format!("{}/{n}", crate::config::SNAPSHOT_PIPELINES))))
+        .collect::<Result<_, _>>()?;
+    Ok((dir.to_path_buf(), texts))
 }
 
 fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {

@@ -13,6 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+/// The config snapshot, `runs/<id>/config.json`: `{"sources.yml": text, "pipelines/<file>": text}`.
+pub(super) const CONFIG_FILE: &str = "config.json";
+/// Where runs before `CONFIG_FILE` kept the same files, one file each (read, never written).
 pub(super) const CONFIG_DIR: &str = "config";
 
 /// A run in progress: holds the writer lock until it commits or is dropped.
@@ -217,25 +220,22 @@ impl RunWriter {
         Ok(files)
     }
 
-    /// Writes the YAML the run compiled under `config/`. A file the previous run recorded as it
-    /// is now is linked, not written again (a new file costs the file system far more than a
-    /// link).
+    /// Writes the YAML the run compiled, as one file (`CONFIG_FILE`). When the previous run
+    /// recorded the same, it is linked, not written again (a new file costs the file system far
+    /// more than a link).
     fn write_config(&self, config: &[(String, String)]) -> Result<(), String> {
-        let folder = self.store.path(&self.folder);
-        let previous_config = self.previous.as_ref().map(|m| self.store.config_dir(m));
-        let mut made = HashSet::new();
-        for (rel, text) in config {
-            let path = folder.join(CONFIG_DIR).join(rel);
-            if let Some(dir) = path.parent().filter(|d| made.insert(d.to_path_buf())) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-            let same = previous_config.as_ref().map(|d| d.join(rel)).filter(|p| {
-                std::fs::metadata(p).is_ok_and(|m| m.len() == text.len() as u64)
-                    && std::fs::read(p).is_ok_and(|b| b == text.as_bytes())
-            });
-            if same.is_none_or(|p| std::fs::hard_link(p, &path).is_err()) {
-                std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
+        let texts: BTreeMap<&str, &str> = config.iter().map(|(rel, text)| (rel.as_str(), text.as_str())).collect();
+        // Written into room for all of it (escapes aside), not a buffer grown by doubling.
+        let mut json =
+            Vec::with_capacity(config.iter().map(|(rel, text)| rel.len() + text.len() + 16).sum::<usize>() * 9 / 8);
+        serde_json::to_writer_pretty(&mut json, &texts).map_err(|e| format!("cannot record the config: {e}"))?;
+        let path = self.store.path(&self.folder).join(CONFIG_FILE);
+        let previous = self.previous.as_ref().map(|m| self.store.path(&m.folder).join(CONFIG_FILE)).filter(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.len() == json.len() as u64)
+                && std::fs::read(p).is_ok_and(|b| b == json)
+        });
+        if previous.is_none_or(|p| std::fs::hard_link(p, &path).is_err()) {
+            std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         Ok(())
     }
