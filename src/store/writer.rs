@@ -276,13 +276,16 @@ impl RunWriter {
     pub fn create_file(&self, layer: &str, table: &str) -> Result<NewFile, String> {
         let rel = self.rel(layer, table)?;
         let path = self.store.path(&rel);
-        let out = (|| {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+        // The layer's folder is made by the first file written into it.
+        let created = std::fs::File::create(&path).or_else(|e| match path.parent() {
+            Some(dir) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).and_then(|_| std::fs::File::create(&path))
             }
-            Ok::<_, std::io::Error>(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?))
-        })()
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            _ => Err(e),
+        });
+        let out = created
+            .map(|file| std::io::BufWriter::with_capacity(1 << 20, file))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(NewFile { out, rel, path, fault: format!("write:{layer}/{table}") })
     }
 
