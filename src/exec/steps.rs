@@ -255,7 +255,9 @@ pub fn apply(
                     .collect()?;
             }
             // Polars repeats each index value row by row; a constant one (the provenance) stays one
-            // value, so that the layers after neither hold nor encode it per row.
+            // value, so that the layers after neither hold nor encode it per row: it is left out
+            // of Polars' unpivot (which would write it out row by row, then copy it whole) and
+            // put back in its place after.
             let constant: Vec<(PlSmallStr, Scalar)> = index
                 .iter()
                 .filter_map(|c| match df.column(c) {
@@ -263,11 +265,15 @@ pub fn apply(
                     _ => None,
                 })
                 .collect();
-            let mut long = df.unpivot(Some(on), index)?;
+            let varying: Vec<&String> =
+                index.iter().filter(|c| !constant.iter().any(|(n, _)| n == c.as_str())).collect();
+            let mut long =
+                if varying.is_empty() { df.unpivot(Some(on), &index)? } else { df.unpivot(Some(on), varying)? };
             let height = long.height();
             for (name, value) in constant {
                 long.with_column(Column::new_scalar(name, value, height))?;
             }
+            let long = long.select(index.iter().map(String::as_str).chain(["variable", "value"]))?;
             let long = renamed(long, |c| match c {
                 "variable" => Some(u.variable.clone()),
                 "value" => Some(u.value.clone()),
