@@ -164,14 +164,16 @@ impl Parsed {
     fn kept(&self) -> &Kept {
         self.kept.get_or_init(|| {
             let text = std::fs::read_to_string(&self.file).unwrap_or_default();
-            let entries = text
-                .lines()
-                .filter_map(|l| {
-                    let (key, items) = l.strip_prefix(LINE_START)?.strip_suffix('}')?.split_once(LINE_ITEMS)?;
-                    let start = items.as_ptr() as usize - text.as_ptr() as usize;
-                    Some((key.to_string(), start..start + items.len()))
-                })
-                .collect();
+            let mut entries = HashMap::new();
+            let mut line_start = 0;
+            for line in text.split_inclusive('\n') {
+                let entry = line.strip_suffix('\n').and_then(|l| l.strip_prefix(LINE_START)?.strip_suffix('}'));
+                if let Some((key, items)) = entry.and_then(|e| e.split_once(LINE_ITEMS)) {
+                    let start = line_start + LINE_START.len() + key.len() + LINE_ITEMS.len();
+                    entries.insert(key.to_string(), start..start + items.len());
+                }
+                line_start += line.len();
+            }
             Kept { text, entries }
         })
     }

@@ -247,7 +247,9 @@ impl Store {
             Ok(json) => serde_json::from_slice(&json)
                 .map(|texts| (file.clone(), texts))
                 .map_err(|e| format!("cannot read {}: {e}", file.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => old_recorded_config(&folder.join(writer::CONFIG_DIR)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder.join(writer::CONFIG_DIR).is_dir() => {
+                old_recorded_config(&folder.join(writer::CONFIG_DIR))
+            }
             Err(e) => Err(format!("cannot read {}: {e}", file.display())),
         }
     }
