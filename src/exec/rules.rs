@@ -284,17 +284,22 @@ fn none_failed(df: &DataFrame) -> PolarsResult<DataFrame> {
 
 /// `split` by `row_checks` for an `expect` step whose row rules all hold, told from the columns
 /// without a query: `not_null` on columns without nulls; `range` on columns of numbers;
-/// `accepted_values` and `exists_in` on text (and, for `exists_in`, a text column of the other
-/// table). `None` for any other rule (`regex`, `predicate`), any other type, a missing column,
-/// no row rule at all, or a rule that fails a row: then the query finds the rows and reasons.
+/// `accepted_values`, `exists_in` and `regex` on text (and, for `exists_in`, a text column of the
+/// other table; for `regex`, the pattern compiled as the query's `str.contains` compiles it, by
+/// the same `regex` crate). `None` for any other rule (`predicate`), any other type, a missing
+/// column, no row rule at all, or a rule that fails a row: then the query finds the rows and
+/// reasons (and gives the error of a pattern that does not compile).
 pub fn row_rules_hold(
     df: &DataFrame,
     e: &Expect,
     refs: &super::steps::RefReader,
 ) -> PolarsResult<Option<(DataFrame, DataFrame)>> {
-    let any_rule =
-        !e.not_null.is_empty() || !e.accepted_values.is_empty() || !e.range.is_empty() || !e.exists_in.is_empty();
-    if !any_rule || !e.regex.is_empty() || !e.predicate.is_empty() {
+    let any_rule = !e.not_null.is_empty()
+        || !e.accepted_values.is_empty()
+        || !e.range.is_empty()
+        || !e.exists_in.is_empty()
+        || !e.regex.is_empty();
+    if !any_rule || !e.predicate.is_empty() {
         return Ok(None);
     }
     let text = |c: &str| df.column(c).ok().and_then(|c| c.as_materialized_series().str().ok().cloned());
@@ -337,7 +342,24 @@ pub fn row_rules_hold(
         }
         Ok(true)
     };
-    if !(not_null && accepted() && in_range()? && exist()?) {
+    // Each value (a run of equal values once) against the pattern; Polars compiles it under a
+    // size limit when POLARS_REGEX_SIZE_LIMIT is set, which the query then applies.
+    let matching = || {
+        std::env::var_os("POLARS_REGEX_SIZE_LIMIT").is_none()
+            && e.regex.iter().all(|(c, pattern)| {
+                let (Ok(re), Some(values)) = (regex::Regex::new(&format!("^(?:{pattern})$")), text(c)) else {
+                    return false;
+                };
+                let mut last = None;
+                let all = values.iter().flatten().all(|v| {
+                    let same = last == Some(v);
+                    last = Some(v);
+                    same || re.is_match(v)
+                });
+                all
+            })
+    };
+    if !(not_null && accepted() && in_range()? && exist()? && matching()) {
         return Ok(None);
     }
     Ok(Some((df.clone(), none_failed(df)?)))
@@ -644,6 +666,9 @@ mod tests {
             with(expect(&[]), "accepted", "maybe", "x,y,z"),
             with(expect(&[]), "exists", "code", "silver.codes.code"),
             with(with(expect(&["n"]), "accepted", "maybe", "x,y,z"), "accepted", "code", "a,b,c,d"),
+            with(expect(&["code"]), "regex", "code", "[a-d]"),
+            with(expect(&[]), "regex", "code", "a|b|c|d"),
+            with(with(expect(&[]), "regex", "maybe", "[x-z]"), "regex", "code", "\\w"),
         ];
         for e in &holding {
             let (passed, failed) = row_rules_hold(&df, e, &refs).unwrap().unwrap_or_else(|| panic!("holds: {e:?}"));
@@ -661,7 +686,11 @@ mod tests {
             with(expect(&[]), "accepted", "maybe", "x,y"),
             with(expect(&[]), "accepted", "n", "1,2"),
             with(expect(&[]), "exists", "maybe", "silver.codes.code"),
-            with(expect(&["code"]), "regex", "code", "[a-d]"),
+            with(expect(&[]), "regex", "code", "[a-c]"),
+            with(expect(&[]), "regex", "code", "b"),
+            with(expect(&[]), "regex", "maybe", "x"),
+            with(expect(&[]), "regex", "n", "[12]"),
+            with(expect(&[]), "regex", "code", "("),
             Expect::default(),
         ];
         for e in &not_holding {
