@@ -688,6 +688,7 @@ mod tests {
             with(expect(&[]), "exists", "maybe", "silver.codes.code"),
             with(expect(&[]), "regex", "code", "[a-c]"),
             with(expect(&[]), "regex", "code", "b"),
+            with(expect(&[]), "regex", "code", "a|"),
             with(expect(&[]), "regex", "maybe", "x"),
             with(expect(&[]), "regex", "n", "[12]"),
             with(expect(&[]), "regex", "code", "("),
