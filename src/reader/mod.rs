@@ -299,8 +299,18 @@ fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(Strin
     // for most files all of it, so that their problems are found before a run starts.
     let limit = if first_chunk { HEADER_CHUNK } else { usize::MAX };
     let mut bytes = Vec::with_capacity(size.min(limit));
-    file.take(limit as u64).read_to_end(&mut bytes).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    let whole = bytes.len() < limit;
+    let mut file = file.take(limit as u64);
+    // A UTF-8 byte order mark is left unread rather than cut from the front of the text read
+    // (which moves all of it).
+    let mut bom = 0;
+    if opts.encoding.unwrap_or(Encoding::Utf8) == Encoding::Utf8 {
+        let mut head = [0u8; 3];
+        let n = read_up_to(&mut file, &mut head).map_err(|e| err(path, format!("cannot read: {e}")))?;
+        bom = if head[..n] == *b"\xEF\xBB\xBF" { 3 } else { 0 };
+        bytes.extend_from_slice(&head[bom..n]);
+    }
+    file.read_to_end(&mut bytes).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    let whole = bom + bytes.len() < limit;
     let text = decode(path, bytes, opts.encoding.unwrap_or(Encoding::Utf8), !whole)?;
     let delimiter = opts.delimiter.unwrap_or(',');
     if !delimiter.is_ascii() {
@@ -319,6 +329,20 @@ fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(Strin
         }
     }
     Ok((text, truncate))
+}
+
+/// Reads into `buf` until it is full or the reader ends; the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(read) => n += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// The byte offset just past the first `n` lines of `text`, a line ending only outside quotes;
@@ -841,6 +865,42 @@ mod tests {
         assert_eq!(excel_datetime(&ExcelDateTime::new(45366.0, DateTime, false)), "2024-03-15");
         assert_eq!(excel_datetime(&ExcelDateTime::new(45659.572916666664, DateTime, false)), "2025-01-02T13:45:00");
         assert_eq!(excel_datetime(&ExcelDateTime::new(1.5034722222222223, TimeDelta, false)), "PT36H5M0S");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.csv");
+        let bom = "\u{feff}";
+        // Long, yet within the 256 KiB of a file a header check reads (its mark among them).
+        let long = format!("a,b\n{}", "x,y\n".repeat((HEADER_CHUNK - 16) / 4));
+        let latin1 = ReadOptions { encoding: Some(Encoding::Latin1), ..ReadOptions::default() };
+        for text in ["a,b\n1,2\n", "a", "", long.as_str()] {
+            for (first_chunk, opts) in
+                [(true, ReadOptions::default()), (false, ReadOptions::default()), (false, latin1.clone())]
+            {
+                std::fs::write(&path, format!("{bom}{text}")).unwrap();
+                let read = csv_text(&path, &opts, first_chunk).map(|(t, _)| t);
+                std::fs::write(&path, text).unwrap();
+                let without = csv_text(&path, &opts, first_chunk).map(|(t, _)| t);
+                match opts.encoding {
+                    // Latin-1 has no byte order mark: its three bytes are three characters.
+                    Some(Encoding::Latin1) => {
+                        let marked = read.ok().and_then(|t| t.strip_prefix("\u{ef}\u{bb}\u{bf}").map(str::to_string));
+                        assert!(marked.as_deref() == Some(text), "{} {:?}", text.len(), marked.map(|m| m.len()));
+                    }
+                    _ => assert!(
+                        read.as_ref().map_err(|e| e.to_string()) == without.as_ref().map_err(|e| e.to_string()),
+                        "{} {first_chunk}",
+                        text.len()
+                    ),
+                }
+            }
+        }
+        // Part of a mark is not one: not UTF-8, named at its first byte.
+        std::fs::write(&path, b"\xEF\xBBa,b\n").unwrap();
+        let e = csv_text(&path, &ReadOptions::default(), true).unwrap_err();
+        assert_eq!(e.at, Some((1, 1)), "{e}");
     }
 
     #[test]
