@@ -304,10 +304,10 @@ fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(Strin
     // (which moves all of it).
     let mut bom = 0;
     if opts.encoding.unwrap_or(Encoding::Utf8) == Encoding::Utf8 {
-        let mut head = [0u8; 3];
-        let n = read_up_to(&mut file, &mut head).map_err(|e| err(path, format!("cannot read: {e}")))?;
-        bom = if head[..n] == *b"\xEF\xBB\xBF" { 3 } else { 0 };
-        bytes.extend_from_slice(&head[bom..n]);
+        let mut head = Vec::with_capacity(3);
+        (&mut file).take(3).read_to_end(&mut head).map_err(|e| err(path, format!("cannot read: {e}")))?;
+        bom = if head == b"\xEF\xBB\xBF" { 3 } else { 0 };
+        bytes.extend_from_slice(&head[bom..]);
     }
     file.read_to_end(&mut bytes).map_err(|e| err(path, format!("cannot read: {e}")))?;
     let whole = bom + bytes.len() < limit;
@@ -329,20 +329,6 @@ fn csv_text(path: &Path, opts: &ReadOptions, first_chunk: bool) -> Result<(Strin
         }
     }
     Ok((text, truncate))
-}
-
-/// Reads into `buf` until it is full or the reader ends; the bytes read.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match reader.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(read) => n += read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The byte offset just past the first `n` lines of `text`, a line ending only outside quotes;
