@@ -364,6 +364,16 @@ impl RunWriter {
         if !config_written {
             self.write_config(&result.config)?;
         }
+        // Written: the records are freed on a thread of their own, beside the barrier, not after
+        // the commit (thousands of small strings, most made on other threads, freed one by one:
+        // milliseconds at the end of every run from nothing).
+        let written = (
+            metadata,
+            std::mem::take(&mut result.transitions),
+            std::mem::take(&mut result.checks),
+            std::mem::take(&mut result.config),
+        );
+        let _ = std::thread::Builder::new().spawn(move || drop(written));
         let now = Utc::now();
         let manifest = Manifest {
             format: FORMAT,
