@@ -24,20 +24,12 @@ pub struct RunContext<'a> {
     pub selected: &'a BTreeSet<usize>,
     pub ingested_at: DateTime<Utc>,
     pub progress: Option<&'a indicatif::ProgressBar>,
-    pub records: Mutex<Records>,
     /// Frames this run built that other tables' layers still read, by (layer, table).
     pub frames: Mutex<HashMap<(Layer, usize), DataFrame>>,
     /// Layers several tables of the run build alike, built once (see `shared`).
     pub shared: super::shared::SharedLayers,
     /// The pages of each table's last written layer, for its next (see `parquet`).
     pub encoded: Mutex<HashMap<usize, Arc<Encoded>>>,
-}
-
-/// The records every layer adds to, committed with the run.
-#[derive(Debug, Default)]
-pub struct Records {
-    pub metadata: Vec<TableMetadata>,
-    pub transitions: Vec<TransitionLog>,
 }
 
 impl RunContext<'_> {
@@ -184,10 +176,7 @@ pub(super) fn transition(ctx: &RunContext, t: usize, layer: Layer, started_at: D
 
 /// Adds a layer's transition log and metadata to the run's records.
 pub(super) fn record(ctx: &RunContext, log: TransitionLog, meta: Option<TableMetadata>) -> Result<(), String> {
-    let mut records = ctx.records.lock().map_err(|_| "the run's records are poisoned".to_string())?;
-    records.metadata.extend(meta);
-    records.transitions.push(log);
-    Ok(())
+    ctx.writer.record(meta.as_ref(), &log)
 }
 
 /// Writes layer `layer` of table `t` as `result` built it (with provenance), and records its

@@ -219,7 +219,6 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         selected: &building,
         ingested_at: writer.started_at(),
         progress: bar.as_ref(),
-        records: Mutex::new(layers::Records::default()),
         frames: Mutex::new(HashMap::new()),
         shared: shared::SharedLayers::new(plan, &building),
         encoded: Mutex::new(HashMap::new()),
@@ -257,7 +256,6 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
     let (checked, database) = checks.transpose().map_err(|_| "evaluating the checks failed".to_string())?.unzip();
     let checks = quality::apply(plan, &mut results, checked.unwrap_or_default());
     tracing::debug!("run: checked");
-    let records = ctx.records.into_inner().unwrap_or_default();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -325,8 +323,6 @@ fn build_and_commit(project: &Project, plan: &Plan, options: &RunOptions) -> Res
         inputs: stamp::of(project, plan, &options.selectors),
         sources,
         tables,
-        metadata: records.metadata,
-        transitions: records.transitions,
         checks,
         config,
         keep: options.keep,

@@ -20,7 +20,12 @@ use std::sync::mpsc::Receiver;
 
 /// Whether any of `tables` has a SQL check: a run that builds one opens DuckDB while it builds.
 pub fn asks_for_sql(plan: &Plan, tables: &BTreeSet<usize>) -> bool {
-    tables.iter().any(|&t| plan.tables[t].checks().iter().any(is_sql))
+    tables.iter().any(|&t| has_sql_check(plan, t))
+}
+
+/// Whether table `t` has a SQL check.
+pub fn has_sql_check(plan: &Plan, t: usize) -> bool {
+    plan.tables[t].checks().iter().any(is_sql)
 }
 
 fn is_sql(check: &Check) -> bool {
@@ -98,6 +103,7 @@ pub fn check_as_built(
             if !checks.is_empty() {
                 results.insert(t, row);
             }
+            tracing::debug!(table = %plan.tables[t].name, "checks: table settled");
         }
         // The SQL checks whose tables have all settled.
         let (ready, still): (Vec<Waiting>, Vec<Waiting>) =
@@ -106,7 +112,10 @@ pub fn check_as_built(
         for w in ready {
             let cx = checks_context(plan, writer, w.table, &files, &pii, &database);
             match evaluate_sql(&plan.tables[w.table].name, &w.check, &cx) {
-                Ok(result) => set(&mut results, &w, result),
+                Ok(result) => {
+                    tracing::debug!(table = %plan.tables[w.table].name, check = %result.check, "checks: SQL check evaluated");
+                    set(&mut results, &w, result)
+                }
                 Err(_) => late.push(w),
             }
         }

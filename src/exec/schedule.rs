@@ -1,6 +1,6 @@
 //! The run's scheduler: (table, layer) nodes run as tasks on Polars' own thread pool (one thread
 //! per core, shared with the parallel work inside each node) as soon as their inputs are built,
-//! earliest in plan order first. A layer's frame goes to the table's next layer in memory, and to
+//! in the order `priorities` gives. A layer's frame goes to the table's next layer in memory, and to
 //! the other tables' layers that read it through `RunContext::frames`, which drops it once its
 //! last reader has run. A failed node takes its table's later layers and everything downstream
 //! with it: those tables are skipped, naming what they needed. Each table, once its layers are
@@ -45,7 +45,7 @@ struct TableState {
 
 /// The shared queue, under one lock.
 struct Queue {
-    /// Nodes whose inputs are built, by their position in the plan order.
+    /// Nodes whose inputs are built, by their rank in `priorities`.
     ready: BinaryHeap<Reverse<(usize, NodeIndex)>>,
     /// Nodes still waiting, with how many inputs they wait for.
     waiting: HashMap<NodeIndex, usize>,
@@ -53,8 +53,6 @@ struct Queue {
     readers: HashMap<NodeIndex, usize>,
     /// Nodes neither finished nor dropped.
     left: usize,
-    /// Set once the files written so far have started going to disk.
-    writeback_started: bool,
     tables: HashMap<usize, TableState>,
     /// Where each table is reported once its layers are all done.
     settled: Option<Sender<Settled>>,
@@ -64,14 +62,13 @@ struct Queue {
 /// layers are all done; returns each table's outcome and files.
 pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>, settled: Option<Sender<Settled>>) -> Vec<TableRun> {
     let plan = ctx.plan;
-    let position: HashMap<NodeIndex, usize> = plan.order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let position = priorities(plan, building);
     let in_run = |n: NodeIndex| building.contains(&plan.graph[n].table);
     let mut queue = Queue {
         ready: BinaryHeap::new(),
         waiting: HashMap::new(),
         readers: HashMap::new(),
         left: 0,
-        writeback_started: false,
         tables: building.iter().map(|&t| (t, TableState::default())).collect(),
         settled,
     };
@@ -90,13 +87,13 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>, settled: Option<S
             queue.waiting.insert(n, inputs);
         }
     }
-    let first: Vec<NodeIndex> = std::iter::from_fn(|| queue.ready.pop().map(|Reverse((_, n))| n)).collect();
+    let first = queue.ready.len();
     let queue = Mutex::new(queue);
     // Polars' own pool: nodes and the parallel work inside them share the cores.
     let (queued, position) = (&queue, &position);
     polars_core::runtime::THREAD_POOL.scope(|scope| {
-        for node in first {
-            scope.spawn(move |scope| build_node(scope, ctx, queued, position, node));
+        for _ in 0..first {
+            scope.spawn(move |scope| build_next(scope, ctx, queued, position));
         }
     });
     let queue = queue.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -114,23 +111,48 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>, settled: Option<S
         .collect()
 }
 
-/// Builds one node, then spawns the nodes it made ready.
-fn build_node<'s>(
+/// The order ready nodes are built in, first to last: the layers of the tables with a SQL check
+/// and of every table they read, so that DuckDB's query runs beside the rest of the build, not
+/// after it; then the tables with the largest source files first, so that the build ends on
+/// small ones; ties in plan order.
+fn priorities(plan: &crate::plan::Plan, building: &BTreeSet<usize>) -> HashMap<NodeIndex, usize> {
+    let mut feeds_check: BTreeSet<usize> = BTreeSet::new();
+    let mut stack: Vec<usize> = building.iter().copied().filter(|&t| super::quality::has_sql_check(plan, t)).collect();
+    while let Some(t) = stack.pop() {
+        if feeds_check.insert(t) {
+            let reads = Layer::ALL.iter().flat_map(|&l| plan.cross_dependencies(plan.node(t, l)));
+            stack.extend(reads.map(|d| d.table));
+        }
+    }
+    let mut order: Vec<(usize, NodeIndex)> = plan.order.iter().copied().enumerate().collect();
+    order.sort_by_key(|&(i, n)| {
+        let t = plan.graph[n].table;
+        (!feeds_check.contains(&t), Reverse(plan.tables[t].file.size), i)
+    });
+    order.into_iter().enumerate().map(|(rank, (_, n))| (n, rank)).collect()
+}
+
+/// Builds the first node of the ready queue, then spawns a task for each node that made ready.
+/// A task takes the first node when it starts, not one given when it was spawned: the pool runs
+/// tasks in no set order, the queue's order holds.
+fn build_next<'s>(
     scope: &rayon::Scope<'s>,
     ctx: &'s RunContext<'s>,
     queue: &'s Mutex<Queue>,
     position: &'s HashMap<NodeIndex, usize>,
-    node: NodeIndex,
 ) {
     let plan = ctx.plan;
-    let (t, layer) = (plan.graph[node].table, plan.graph[node].layer);
-    let name = &plan.tables[t].name;
-    let (input, prebuilt, quarantine) = {
+    let (node, input, prebuilt, quarantine) = {
         let Ok(mut q) = queue.lock() else { return };
+        // One task is spawned for each node queued: there is one for this task.
+        let Some(Reverse((_, node))) = q.ready.pop() else { return };
+        let (t, layer) = (plan.graph[node].table, plan.graph[node].layer);
         let state = q.tables.entry(t).or_default();
         let quarantine = if layer == Layer::Gold { std::mem::take(&mut state.quarantine) } else { vec![] };
-        (state.frame.take(), state.built.take(), quarantine)
+        (node, state.frame.take(), state.built.take(), quarantine)
     };
+    let (t, layer) = (plan.graph[node].table, plan.graph[node].layer);
+    let name = &plan.tables[t].name;
     tracing::info!(table = %name, layer = %layer, "building");
     let mut next_built = None;
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -163,6 +185,7 @@ fn build_node<'s>(
     }))
     .unwrap_or_else(|panic| Err(format!("internal error (a panic): {}", panic_message(&*panic))));
     let Ok(mut q) = queue.lock() else { return };
+    let queued = q.ready.len();
     match built {
         Ok((out, quarantine_file)) => {
             for w in &out.warnings {
@@ -203,16 +226,10 @@ fn build_node<'s>(
         }
     }
     finished(ctx, &mut q, position, node);
-    let ready: Vec<NodeIndex> = std::iter::from_fn(|| q.ready.pop().map(|Reverse((_, n))| n)).collect();
-    // Every node left is running or about to: what is written so far starts going to disk
-    // while they finish, so that the commit's barrier finds little left to write.
-    if q.waiting.is_empty() && !q.writeback_started {
-        q.writeback_started = true;
-        ctx.writer.start_writeback();
-    }
+    let ready = q.ready.len().saturating_sub(queued);
     drop(q);
-    for next in ready {
-        scope.spawn(move |scope| build_node(scope, ctx, queue, position, next));
+    for _ in 0..ready {
+        scope.spawn(move |scope| build_next(scope, ctx, queue, position));
     }
 }
 

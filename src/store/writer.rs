@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Mutex, OnceLock};
 
 /// The config snapshot, `runs/<id>/config.json`: `{"sources.yml": text, "pipelines/<file>": text}`.
@@ -34,6 +35,19 @@ pub struct RunWriter {
     previous_carried_files: [OnceLock<HashSet<String>>; 3],
     /// What `carry_ahead` did before the commit.
     ahead: Mutex<Ahead>,
+    /// The records of the layers written so far, encoded as each layer ends (see `record`).
+    written: Mutex<Written>,
+    /// Where each file written is handed once whole, to start its data's way to disk (see
+    /// `make_folder`).
+    writeback: OnceLock<SyncSender<std::fs::File>>,
+}
+
+/// This run's table metadata and transition logs, encoded: on the cores as the layers end,
+/// beside the build, rather than all of them by the commit.
+#[derive(Default)]
+struct Written {
+    metadata: Vec<Record>,
+    transitions: Vec<Record>,
 }
 
 /// What `carry_ahead` did: the tables it carried, with their files by layer, and whether it
@@ -66,9 +80,6 @@ pub struct RunResult {
     pub sources: BTreeMap<String, SourceFile>,
     /// The selected tables; `files` filled for those that succeeded.
     pub tables: BTreeMap<String, TableEntry>,
-    /// Metadata of every layer this run wrote.
-    pub metadata: Vec<TableMetadata>,
-    pub transitions: Vec<TransitionLog>,
     /// Results of the data-quality checks of the tables this run built.
     pub checks: Vec<CheckResult>,
     /// The YAML the run compiled: path under `config/` -> text.
@@ -91,14 +102,36 @@ impl RunWriter {
             previous_built: Default::default(),
             previous_carried_files: Default::default(),
             ahead: Mutex::default(),
+            written: Mutex::default(),
+            writeback: OnceLock::new(),
         }
+    }
+
+    /// Keeps the records of a layer this run wrote or tried to (its transition log, and its
+    /// metadata when written), encoded, for the commit.
+    pub fn record(&self, metadata: Option<&TableMetadata>, log: &TransitionLog) -> Result<(), String> {
+        let metadata = metadata.map(|m| Record::new(Kind::Tables, m)).transpose()?;
+        let log = Record::new(Kind::Transitions, log)?;
+        let mut written = self.written.lock().map_err(|_| "the run's records are poisoned".to_string())?;
+        written.metadata.extend(metadata);
+        written.transitions.push(log);
+        Ok(())
     }
 
     /// Makes the run's folder, once the run knows it has something to write: a run with
     /// nothing to build makes none, and dropping its writer releases the lock.
+    /// Also starts the thread that writes out the data of each file as it is finished
+    /// (`write_out`), so that the commit's barrier finds little left to write.
     pub fn make_folder(&self) -> Result<(), String> {
         let path = self.store.path(&self.folder);
-        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        if cfg!(target_os = "linux") {
+            let (files, finished) = std::sync::mpsc::sync_channel(WRITEBACK_QUEUE);
+            if std::thread::Builder::new().spawn(move || finished.into_iter().for_each(write_out)).is_ok() {
+                let _ = self.writeback.set(files);
+            }
+        }
+        Ok(())
     }
 
     pub fn run_id(&self) -> &str {
@@ -286,7 +319,8 @@ impl RunWriter {
         let out = created
             .map(|file| std::io::BufWriter::with_capacity(1 << 20, file))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(NewFile { out, rel, path, fault: format!("write:{layer}/{table}") })
+        let writeback = self.writeback.get().cloned();
+        Ok(NewFile { out, rel, path, fault: format!("write:{layer}/{table}"), writeback })
     }
 
     /// Makes `from`, a file this run wrote, also this run's file of `layer.table` (a hard link
@@ -299,23 +333,11 @@ impl RunWriter {
         Ok(FileEntry { path: rel, rows: from.rows, schema_hash: from.schema_hash.clone() })
     }
 
-    /// Starts writing the run's files out in the background (a `syncfs` on its own thread), so
-    /// that the commit's barrier finds less left to write. Only a head start: the barrier runs
-    /// as before and alone decides durability.
-    pub fn start_writeback(&self) {
-        #[cfg(target_os = "linux")]
-        {
-            let folder = self.store.path(&self.folder);
-            std::thread::spawn(move || {
-                let _ = barrier(&folder);
-            });
-        }
-    }
-
     /// Carries what the run did not rebuild, writes the records, syncs once, commits, publishes
     /// and prunes. Returns the committed manifest.
     pub fn commit(mut self, mut result: RunResult) -> Result<Manifest, String> {
-        let mut metadata = result.metadata;
+        let Written { mut metadata, transitions } =
+            std::mem::take(self.written.get_mut().unwrap_or_else(|p| p.into_inner()));
         let previous = self.previous.clone();
         let Ahead { carried: mut ahead, config_written } =
             std::mem::take(self.ahead.get_mut().unwrap_or_else(|p| p.into_inner()));
@@ -340,7 +362,7 @@ impl RunWriter {
             // Not rebuilt: drop what this run wrote of it and carry the previous version.
             if entry.status != "kept" && entry.status != "unchanged" {
                 self.remove_table_files(name);
-                metadata.retain(|m| &m.name != name);
+                metadata.retain(|m| &m.table != name);
             }
             let held = previous.as_ref().and_then(|p| p.tables.get(name));
             entry.files.clear();
@@ -359,21 +381,13 @@ impl RunWriter {
         }
         tracing::debug!("commit: held tables carried ({} tables in the snapshot)", result.tables.len());
         let folder = self.store.path(&self.folder);
-        self.write_records(&folder, &result.tables, &carried, &metadata, &result.transitions, &result.checks)?;
+        let checks = carried::encode(Kind::Checks, &result.checks)?;
+        let records = [(Kind::Tables, metadata), (Kind::Transitions, transitions), (Kind::Checks, checks)];
+        self.write_records(&folder, &result.tables, &carried, records)?;
         fault::point("write:records");
         if !config_written {
             self.write_config(&result.config)?;
         }
-        // Written: the records are freed on a thread of their own, beside the barrier, not after
-        // the commit (thousands of small strings, most made on other threads, freed one by one:
-        // milliseconds at the end of every run from nothing).
-        let written = (
-            metadata,
-            std::mem::take(&mut result.transitions),
-            std::mem::take(&mut result.checks),
-            std::mem::take(&mut result.config),
-        );
-        let _ = std::thread::Builder::new().spawn(move || drop(written));
         let now = Utc::now();
         let manifest = Manifest {
             format: FORMAT,
@@ -422,18 +436,10 @@ impl RunWriter {
         folder: &Path,
         tables: &BTreeMap<String, TableEntry>,
         carried: &BTreeMap<String, &TableEntry>,
-        metadata: &[TableMetadata],
-        transitions: &[TransitionLog],
-        checks: &[CheckResult],
+        records: [(Kind, Vec<Record>); 3],
     ) -> Result<(), String> {
         let built_here = |table: &str| tables.get(table).is_none_or(|t| t.status == "success");
-        // One kind at a time: a run from nothing encodes about a megabyte of metadata.
-        for kind in Kind::ALL {
-            let encoded = match kind {
-                Kind::Tables => carried::encode(kind, metadata)?,
-                Kind::Transitions => carried::encode(kind, transitions)?,
-                Kind::Checks => carried::encode(kind, checks)?,
-            };
+        for (kind, encoded) in records {
             let (built, others): (Vec<Record>, Vec<Record>) = encoded.into_iter().partition(|r| built_here(&r.table));
             if !built.is_empty() {
                 carried::write(&folder.join(kind.built_file()), built)?;
@@ -480,12 +486,16 @@ pub struct NewFile {
     rel: String,
     path: std::path::PathBuf,
     fault: String,
+    writeback: Option<SyncSender<std::fs::File>>,
 }
 
 impl NewFile {
     /// Flushes the file; returns its manifest entry, with `rows` and the `schema` it holds.
-    pub fn finish(mut self, rows: u64, schema: &[(String, String)]) -> Result<FileEntry, String> {
-        self.out.flush().map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+    pub fn finish(self, rows: u64, schema: &[(String, String)]) -> Result<FileEntry, String> {
+        let file = self.out.into_inner().map_err(|e| format!("cannot write {}: {}", self.path.display(), e.error()))?;
+        if let Some(writeback) = &self.writeback {
+            let _ = writeback.try_send(file);
+        }
         fault::point(&self.fault);
         Ok(FileEntry { path: self.rel, rows, schema_hash: schema_hash(schema) })
     }
@@ -532,6 +542,25 @@ fn barrier(folder: &Path) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Files waiting for `write_out` at most: a file finished with the queue full is closed as it
+/// is, left to the barrier, never waited for (nor its descriptor kept open).
+const WRITEBACK_QUEUE: usize = 64;
+
+/// Starts the write of `file`'s data to disk and closes it; waits for none of it. Only a head
+/// start: the barrier alone decides durability. The data only (`sync_file_range`), not the file
+/// system's own blocks: a `syncfs` here would put the run folder's directory under write while
+/// the commit makes its records there, and every file made in a directory waits for its
+/// block's write to end (20 ms and more on a busy disk).
+fn write_out(file: std::fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `sync_file_range` only reads the descriptor, which `file` keeps open.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    drop(file);
 }
 
 #[cfg(not(target_os = "linux"))]
