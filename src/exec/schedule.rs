@@ -311,3 +311,54 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "no message".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Project, Read};
+
+    /// Four tables: `checked` has a SQL check and joins `looked_up`; `big` and `small` have
+    /// neither, `big`'s source the largest file of all.
+    #[test]
+    fn what_a_sql_check_waits_for_comes_first_then_the_largest_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let sources = ["big", "small", "checked", "looked_up"].map(|t| format!("  {t}: {{ path: {t}.csv }}\n"));
+        write("sources.yml", &format!("version: 1\ndefaults: {{ root: data/source }}\nsources:\n{}", sources.concat()));
+        write("data/source/big.csv", &format!("k,v\n{}", "a,1\n".repeat(1000)));
+        write("data/source/small.csv", "k,v\na,1\n");
+        write("data/source/checked.csv", "k,v\na,1\nb,2\n");
+        write("data/source/looked_up.csv", "k,w\na,x\n");
+        for t in ["big", "small", "looked_up"] {
+            write(&format!("pipelines/{t}.yml"), &format!("table: {t}\nsource: {t}\n"));
+        }
+        write(
+            "pipelines/checked.yml",
+            "table: checked\nsource: checked\ngold:\n  - join: { ref: silver.looked_up, on_columns: { k: k }, select: [w] }\n\
+             checks:\n  - name: no_missing_value\n    sql: SELECT * FROM checked WHERE v IS NULL\n",
+        );
+        let project = Project::load_reading(
+            dir.path(),
+            std::path::Path::new("pipelines"),
+            BTreeMap::new(),
+            Read::WithoutTests,
+            None,
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let plan = crate::plan::compile(&project).unwrap_or_else(|d| panic!("{d}"));
+        let building: BTreeSet<usize> = (0..plan.tables.len()).collect();
+        let rank = priorities(&plan, &building);
+        let mut nodes = plan.order.clone();
+        nodes.sort_by_key(|n| rank[n]);
+        let tables: Vec<&str> = nodes.iter().map(|n| plan.tables[plan.graph[*n].table].name.as_str()).collect();
+        assert_eq!(tables.len(), 16, "{tables:?}");
+        assert!(tables[..8].iter().all(|t| ["checked", "looked_up"].contains(t)), "{tables:?}");
+        assert_eq!(tables[8..], ["big", "big", "big", "big", "small", "small", "small", "small"], "{tables:?}");
+        // Each node its own rank.
+        assert_eq!(rank.values().collect::<BTreeSet<_>>().len(), nodes.len());
+    }
+}
