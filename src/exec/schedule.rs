@@ -130,7 +130,7 @@ fn priorities(plan: &crate::plan::Plan, building: &BTreeSet<usize>) -> HashMap<N
     order.into_iter().enumerate().map(|(rank, (_, n))| (n, rank)).collect()
 }
 
-/// Builds the first node of the ready queue, then spawns a task for each node that made ready.
+/// Builds the first node of the ready queue, then spawns a task for each node it made ready.
 /// A task takes the first node when it starts, not one given when it was spawned: the pool runs
 /// tasks in no set order, the queue's order holds.
 fn build_next<'s>(
@@ -140,16 +140,15 @@ fn build_next<'s>(
     position: &'s HashMap<NodeIndex, usize>,
 ) {
     let plan = ctx.plan;
-    let (node, input, prebuilt, quarantine) = {
+    let (node, t, layer, input, prebuilt, quarantine) = {
         let Ok(mut q) = queue.lock() else { return };
         // One task is spawned for each node queued: there is one for this task.
         let Some(Reverse((_, node))) = q.ready.pop() else { return };
         let (t, layer) = (plan.graph[node].table, plan.graph[node].layer);
         let state = q.tables.entry(t).or_default();
         let quarantine = if layer == Layer::Gold { std::mem::take(&mut state.quarantine) } else { vec![] };
-        (node, state.frame.take(), state.built.take(), quarantine)
+        (node, t, layer, state.frame.take(), state.built.take(), quarantine)
     };
-    let (t, layer) = (plan.graph[node].table, plan.graph[node].layer);
     let name = &plan.tables[t].name;
     tracing::info!(table = %name, layer = %layer, "building");
     let mut next_built = None;
