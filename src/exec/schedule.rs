@@ -117,14 +117,11 @@ pub fn run_nodes(ctx: &RunContext, building: &BTreeSet<usize>, settled: Option<S
 /// says little of its table's work, the `match` tables' sources are small, and the build then
 /// ended on them.)
 fn priorities(plan: &crate::plan::Plan, building: &BTreeSet<usize>) -> HashMap<NodeIndex, usize> {
-    let mut feeds_check: BTreeSet<usize> = BTreeSet::new();
-    let mut stack: Vec<usize> = building.iter().copied().filter(|&t| super::quality::has_sql_check(plan, t)).collect();
-    while let Some(t) = stack.pop() {
-        if feeds_check.insert(t) {
-            let reads = Layer::ALL.iter().flat_map(|&l| plan.cross_dependencies(plan.node(t, l)));
-            stack.extend(reads.map(|d| d.table));
-        }
-    }
+    let feeds_check: BTreeSet<usize> = building
+        .iter()
+        .filter(|&&t| super::quality::has_sql_check(plan, t))
+        .flat_map(|&t| plan.reach(t, Direction::Incoming))
+        .collect();
     let mut order: Vec<(usize, NodeIndex)> = plan.order.iter().copied().enumerate().collect();
     order.sort_by_key(|&(i, n)| (!feeds_check.contains(&plan.graph[n].table), i));
     order.into_iter().enumerate().map(|(rank, (_, n))| (n, rank)).collect()

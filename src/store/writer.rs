@@ -490,7 +490,8 @@ pub struct NewFile {
 }
 
 impl NewFile {
-    /// Flushes the file; returns its manifest entry, with `rows` and the `schema` it holds.
+    /// Flushes the file and hands it to the writeback thread (see `write_out`); returns its
+    /// manifest entry, with `rows` and the `schema` it holds.
     pub fn finish(self, rows: u64, schema: &[(String, String)]) -> Result<FileEntry, String> {
         let file = self.out.into_inner().map_err(|e| format!("cannot write {}: {}", self.path.display(), e.error()))?;
         if let Some(writeback) = &self.writeback {
